@@ -1,0 +1,9 @@
+"""All allauth customisation lives here."""
+
+from __future__ import annotations
+
+from allauth.account.adapter import DefaultAccountAdapter
+
+
+class AccountAdapter(DefaultAccountAdapter):
+    pass

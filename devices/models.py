@@ -1,0 +1,70 @@
+"""Meters and concentrators, and the devices users registered themselves."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class Device(models.Model):
+    """One physical meter or concentrator. Its keys live in ``keyvault.DeviceKey``."""
+
+    class Kind(models.TextChoices):
+        METER = "meter", "Meter"
+        CONCENTRATOR = "concentrator", "Concentrator"
+
+    manufacturer = models.CharField(
+        max_length=3, default="KAM", help_text="Three-letter M-Bus manufacturer (vendor) id."
+    )
+    serial = models.CharField("serial number", max_length=8)
+    device_code_hash = models.CharField(
+        max_length=128, help_text="Keyed hash of the 2-digit device code; the code is never shown."
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.METER)
+    device_type = models.CharField("type", max_length=80)
+    type_no = models.CharField("type number", max_length=40, blank=True)
+    config_no = models.CharField("config number", max_length=40, blank=True)
+    consumption_type = models.CharField(max_length=40, blank=True)
+    production_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    order_no = models.CharField("order number", max_length=40, blank=True)
+    owner = models.ForeignKey(
+        "accounts.Organization",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="devices",
+        help_text="TRANSFERRED TO: the account the device was transferred to from the sales order.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["serial"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["manufacturer", "serial"], name="devices_device_serial_unique"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["owner", "serial"], name="devices_owner_serial"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.serial} ({self.device_type})"
+
+
+class DeviceRegistration(models.Model):
+    """A user added a device to their own list with its serial and device code."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="device_registrations"
+    )
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="registrations")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "device"], name="devices_registration_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} registered {self.device}"

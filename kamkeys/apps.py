@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class KamkeysConfig(AppConfig):
+    name = "kamkeys"
+    verbose_name = "kamkeys platform"

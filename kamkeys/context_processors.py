@@ -1,0 +1,46 @@
+"""The navigation: only items whose pages exist and that the user may use are shown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
+
+# (label, url name, who sees it): "user" any signed-in user, "super_user" distributors only.
+KEY_SERVICE_ITEMS = [("My devices", "devices:list", "user")]
+TOP_ITEMS = [("User Administration", "readrights:user_admin", "super_user")]
+
+
+def _resolve(name: str) -> str | None:
+    try:
+        return reverse(name)
+    except NoReverseMatch:
+        return None
+
+
+def _is_super_user(user: Any) -> bool:
+    return user.is_authenticated and user.memberships.filter(role="super_user").exists()
+
+
+def navigation(request: HttpRequest) -> dict[str, Any]:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"nav_key_service": [], "nav_top": []}
+    super_user = _is_super_user(user)
+
+    def visible(items: list[tuple[str, str, str]]) -> list[dict[str, str]]:
+        out = []
+        for label, name, audience in items:
+            if audience == "super_user" and not super_user:
+                continue
+            url = _resolve(name)
+            if url:
+                out.append({"label": label, "url": url, "active": request.path.startswith(url)})
+        return out
+
+    return {
+        "nav_key_service": visible(KEY_SERVICE_ITEMS),
+        "nav_top": visible(TOP_ITEMS),
+        "nav_is_super_user": super_user,
+    }

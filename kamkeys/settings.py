@@ -1,0 +1,328 @@
+"""The one settings module.
+
+Nothing set in the environment gives the *embedded default*: SQLite under ``var/``, Celery tasks run
+eagerly, emails on the console, a development KEK file, DEBUG for localhost only.
+``KAMKEYS_ENV=production`` turns every default into a demand: missing secrets stop start-up with
+one clear line (see ``kamkeys.config``).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+from csp.constants import NONE, SELF
+
+from kamkeys.config import (
+    ConfigError,
+    env_bool,
+    env_int,
+    env_list,
+    fail,
+    parse_database_url,
+    require_reachable_redis,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("KAMKEYS_VAR_DIR", BASE_DIR / "var"))
+
+ENV = os.environ.get("KAMKEYS_ENV", "embedded").strip().lower()
+if ENV not in {"embedded", "production"}:
+    fail(f"KAMKEYS_ENV must be 'embedded' or 'production', not {ENV!r}")
+PRODUCTION = ENV == "production"
+EMBEDDED = not PRODUCTION
+
+try:
+    # --- core -------------------------------------------------------------------------------
+    if PRODUCTION:
+        SECRET_KEY = os.environ.get("SECRET_KEY", "")
+        if len(SECRET_KEY) < 50:
+            fail("SECRET_KEY must be set to at least 50 random characters in production")
+        ALLOWED_HOSTS = env_list("ALLOWED_HOSTS")
+        if not ALLOWED_HOSTS:
+            fail("ALLOWED_HOSTS must be set in production (comma-separated host names)")
+        DEBUG = False
+    else:
+        SECRET_KEY = os.environ.get(
+            "SECRET_KEY", "embedded-default-not-secret-only-for-localhost-development-0123456789"
+        )
+        ALLOWED_HOSTS = env_list("ALLOWED_HOSTS") or [
+            "localhost",
+            "127.0.0.1",
+            "[::1]",
+            "testserver",
+        ]
+        DEBUG = env_bool("DEBUG", default=True)
+
+    # --- database -----------------------------------------------------------------------------
+    DATABASE_URL = os.environ.get("DATABASE_URL", "")
+    if DATABASE_URL:
+        DATABASES = {"default": parse_database_url(DATABASE_URL)}
+    elif PRODUCTION:
+        fail("DATABASE_URL must be set in production (postgres://user:password@host:5432/name)")
+    else:
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        DATABASES = {
+            "default": {
+                "ENGINE": "django.db.backends.sqlite3",
+                "NAME": VAR_DIR / "kamkeys.sqlite3",
+                "OPTIONS": {"timeout": 20},
+            }
+        }
+
+    # --- redis: Celery broker and cache ---------------------------------------------------------
+    REDIS_URL = os.environ.get("REDIS_URL", "")
+    if PRODUCTION and not REDIS_URL:
+        fail("REDIS_URL must be set in production (redis://host:6379/0)")
+    if PRODUCTION and not env_bool("KAMKEYS_SKIP_REDIS_CHECK", default=False):
+        require_reachable_redis(REDIS_URL)
+    if REDIS_URL:
+        CACHES = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": REDIS_URL,
+                "KEY_PREFIX": os.environ.get("KAMKEYS_CACHE_PREFIX", "kamkeys"),
+            }
+        }
+    else:
+        CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+    # --- key-encryption keys ------------------------------------------------------------------
+    # A key ring "1:<base64 32 bytes>,2:<...>" in KAMKEYS_KEKS, or a file with one such entry per
+    # line in KAMKEYS_KEK_FILE. The embedded default creates var/dev.kek (mode 0600) on first use.
+    KAMKEYS_KEKS = os.environ.get("KAMKEYS_KEKS", "")
+    KAMKEYS_KEK_FILE = os.environ.get("KAMKEYS_KEK_FILE", "")
+    if PRODUCTION:
+        if not KAMKEYS_KEKS and not KAMKEYS_KEK_FILE:
+            fail("a KEK is required in production: set KAMKEYS_KEKS or KAMKEYS_KEK_FILE")
+        if KAMKEYS_KEK_FILE and not Path(KAMKEYS_KEK_FILE).is_file():
+            fail(f"KAMKEYS_KEK_FILE points to {KAMKEYS_KEK_FILE!r}, which is not a readable file")
+        KAMKEYS_CREATE_DEV_KEK = False
+    else:
+        if not KAMKEYS_KEKS and not KAMKEYS_KEK_FILE:
+            KAMKEYS_KEK_FILE = str(VAR_DIR / "dev.kek")
+        KAMKEYS_CREATE_DEV_KEK = True
+    # Device codes are stored as keyed hashes; the pepper is derived from SECRET_KEY unless set.
+    KAMKEYS_DEVICE_CODE_PEPPER = os.environ.get("KAMKEYS_DEVICE_CODE_PEPPER", "")
+
+    # --- email --------------------------------------------------------------------------------
+    EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+    DEFAULT_FROM_EMAIL = os.environ.get(
+        "DEFAULT_FROM_EMAIL", "kamkeys <no-reply@kamkeys.localhost>"
+    )
+    SERVER_EMAIL = DEFAULT_FROM_EMAIL
+    KAMKEYS_STAFF_EMAILS = env_list("KAMKEYS_STAFF_EMAILS")
+    if EMAIL_HOST:
+        EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        EMAIL_PORT = env_int("EMAIL_PORT", 25)
+        EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+        EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+        EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=False)
+        EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", default=False)
+        EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20)
+    elif PRODUCTION:
+        fail("EMAIL_HOST must be set in production (the SMTP server that sends activation mail)")
+    else:
+        EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    # Outbox: how often and how long an unsent email is retried.
+    KAMKEYS_OUTBOX_MAX_ATTEMPTS = env_int("KAMKEYS_OUTBOX_MAX_ATTEMPTS", 8)
+    KAMKEYS_OUTBOX_BACKOFF_SECONDS = env_int("KAMKEYS_OUTBOX_BACKOFF_SECONDS", 30)
+    KAMKEYS_OUTBOX_RESEND_EVERY_SECONDS = env_int("KAMKEYS_OUTBOX_RESEND_EVERY_SECONDS", 60)
+    KAMKEYS_SITE_URL = os.environ.get("KAMKEYS_SITE_URL", "http://localhost:8000").rstrip("/")
+
+    # --- celery -------------------------------------------------------------------------------
+    CELERY_BROKER_URL = REDIS_URL or "memory://"
+    CELERY_RESULT_BACKEND = None
+    CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
+    CELERY_TASK_EAGER_PROPAGATES = False
+    CELERY_TASK_ACKS_LATE = True
+    CELERY_TASK_REJECT_ON_WORKER_LOST = True
+    CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+    CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "socket_connect_timeout": 2}
+    CELERY_BEAT_SCHEDULE = {
+        "resend-pending-email": {
+            "task": "kamkeys.tasks.resend_pending_email",
+            "schedule": timedelta(seconds=KAMKEYS_OUTBOX_RESEND_EVERY_SECONDS),
+        },
+    }
+except ConfigError as exc:  # pragma: no cover - exercised through subprocess tests
+    fail(str(exc))
+
+# --- apps -------------------------------------------------------------------------------------
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "django_tables2",
+    "django_filters",
+    "kamkeys",
+    "accounts",
+    "keyvault",
+    "devices",
+    "readrights",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+]
+
+if PRODUCTION:  # the embedded default serves static files through runserver
+    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+
+ROOT_URLCONF = "kamkeys.urls"
+WSGI_APPLICATION = "kamkeys.wsgi.application"
+AUTH_USER_MODEL = "accounts.User"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "kamkeys.context_processors.navigation",
+            ],
+        },
+    }
+]
+
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if PRODUCTION
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "devices:list"
+LOGOUT_REDIRECT_URL = "account_login"
+
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+if PRODUCTION:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        "base-uri": [SELF],
+        "object-src": [NONE],
+    }
+}
+
+# --- allauth ----------------------------------------------------------------------------------
+ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_CONFIRM_EMAIL_ON_GET = False
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_EMAIL_CONFIRMATION_EXPIRE_DAYS = env_int("KAMKEYS_ACTIVATION_DAYS", 3)
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = True
+ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
+ACCOUNT_SESSION_REMEMBER = False
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[kamkeys] "
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if PRODUCTION else "http"
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": "10/m/ip,5/5m/key",
+    "signup": "20/m/ip",
+    "confirm_email": "1/3m/key",
+    "reset_password": "20/m/ip,5/m/key",
+    "reset_password_from_key": "20/m/ip",
+    "reauthenticate": "10/m/user",
+    "change_password": "5/m/user",
+}
+ACCOUNT_REAUTHENTICATION_TIMEOUT = env_int("KAMKEYS_REAUTHENTICATION_TIMEOUT", 300)
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "kamkeys"
+
+KAMKEYS_SUPERUSER_MFA_REQUIRED = env_bool("KAMKEYS_SUPERUSER_MFA_REQUIRED", default=True)
+KAMKEYS_ZIP_METER_FILES_LIMIT = env_int("KAMKEYS_ZIP_METER_FILES_LIMIT", 1000)
+
+# --- logging: no key, password or token is ever passed to a logger ----------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

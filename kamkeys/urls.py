@@ -1,0 +1,20 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from kamkeys import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("accounts.urls")),
+    path("accounts/", include("allauth.urls")),
+    path("devices/", include("devices.urls")),
+    path("read-rights/", include("readrights.urls")),
+    path("keys/", include("keyvault.urls")),
+]
+
+handler400 = "kamkeys.views.bad_request"
+handler403 = "kamkeys.views.permission_denied"
+handler404 = "kamkeys.views.page_not_found"
+handler500 = "kamkeys.views.server_error"

@@ -1,0 +1,149 @@
+"""Shared fixtures: personas, real-service guards, and a clean cache per test.
+
+Tests that need a real service (PostgreSQL, Redis, a Celery worker, SMTP, Chromium) ask for it
+through ``require_service``: locally they skip and say why; under CI=true a skip is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+
+from accounts.models import Organization, User
+from tests.factories import (
+    DeviceFactory,
+    OrganizationFactory,
+    UserFactory,
+    login,
+    make_member,
+    make_super_user,
+)
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def require_service(available: bool, why: str) -> None:
+    if available:
+        return
+    if IN_CI:
+        pytest.fail(f"CI=true but {why}", pytrace=False)
+    pytest.skip(why)
+
+
+def _reachable(url: str, default_port: int) -> bool:
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return False
+    try:
+        with socket.create_connection((parts.hostname, parts.port or default_port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def postgres() -> None:
+    from django.db import connection
+
+    require_service(
+        connection.vendor == "postgresql", "needs PostgreSQL: set DATABASE_URL=postgres://…"
+    )
+
+
+@pytest.fixture
+def redis_url() -> str:
+    url = os.environ.get("REDIS_URL", "")
+    require_service(bool(url) and _reachable(url, 6379), "needs Redis: set REDIS_URL=redis://…")
+    return url
+
+
+@pytest.fixture
+def chromium_path() -> str:
+    path = shutil.which("chromium") or "/usr/bin/chromium"
+    require_service(os.path.exists(path), "needs Debian's chromium at /usr/bin/chromium")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache_and_eager_tasks(settings) -> Iterator[None]:  # noqa: ANN001
+    """Rate limits live in the cache: each test starts clean. Tasks run in-process unless a
+    test drives a real worker (those tests switch eager mode off themselves)."""
+    from kamkeys.celery import app
+
+    cache.clear()
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    yield
+    app.conf.task_always_eager = previous
+    cache.clear()
+
+
+# --- personas ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def org_x(db) -> Organization:  # noqa: ANN001
+    return OrganizationFactory(name="Distributor X A/S", kind=Organization.Kind.DISTRIBUTOR)
+
+
+@pytest.fixture
+def org_y(db) -> Organization:  # noqa: ANN001
+    return OrganizationFactory(name="Distributor Y GmbH", kind=Organization.Kind.DISTRIBUTOR)
+
+
+@pytest.fixture
+def customer_org(db) -> Organization:  # noqa: ANN001
+    return OrganizationFactory(name="Aarhus Water Utility", kind=Organization.Kind.CUSTOMER)
+
+
+@pytest.fixture
+def super_user_x(org_x: Organization) -> User:
+    return make_super_user(org_x, email="super.x@distributor-x.example", name="Xenia Super")
+
+
+@pytest.fixture
+def super_user_y(org_y: Organization) -> User:
+    return make_super_user(org_y, email="super.y@distributor-y.example", name="Yannick Super")
+
+
+@pytest.fixture
+def customer(customer_org: Organization) -> User:
+    return make_member(customer_org, email="customer@utility.example", name="Carla Customer")
+
+
+@pytest.fixture
+def outsider(db) -> User:  # noqa: ANN001
+    return UserFactory(email="outsider@elsewhere.example", name="Otto Outsider")
+
+
+@pytest.fixture
+def staff_user(db) -> User:  # noqa: ANN001
+    return UserFactory(email="staff@manufacturer.example", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def devices_x(org_x: Organization) -> list:
+    return DeviceFactory.create_batch(5, owner=org_x)
+
+
+@pytest.fixture
+def devices_y(org_y: Organization) -> list:
+    return DeviceFactory.create_batch(3, owner=org_y, device_type="flowIQ 2200")
+
+
+@pytest.fixture
+def client_for():  # noqa: ANN201
+    """client_for(user) → a logged-in Django test client with fresh password + MFA records."""
+
+    def make(user: User, *, mfa: bool = True) -> Client:
+        return login(Client(), user, mfa=mfa)
+
+    return make

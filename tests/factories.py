@@ -1,0 +1,93 @@
+"""Factories for the personas every test talks about."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from typing import Any
+
+import factory
+from allauth.account.models import EmailAddress
+from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+from django.contrib.auth.hashers import make_password
+from django.test import Client
+
+from accounts.models import Membership, Organization, User
+from devices.models import Device
+
+# One hash for every factory user: Argon2 per user would make the suite slow.
+DEFAULT_PASSWORD = "Correct-Horse-Battery-9!"
+_PASSWORD_HASH = make_password(DEFAULT_PASSWORD)
+_serials = itertools.count(70_000_000 + (os.getpid() % 1000) * 10_000)
+
+
+class OrganizationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Organization
+
+    name = factory.Sequence(lambda n: f"Organization {n}")
+    customer_number = factory.Sequence(lambda n: f"C{100000 + n}")
+    kind = Organization.Kind.CUSTOMER
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"user{n}@example.com")
+    name = ""
+    password = _PASSWORD_HASH
+
+    @factory.post_generation
+    def verified_email(self, create: bool, extracted: Any, **kwargs: Any) -> None:
+        if create:
+            EmailAddress.objects.create(user=self, email=self.email, verified=True, primary=True)
+
+
+def next_serial() -> str:
+    return f"{next(_serials) % 100_000_000:08d}"
+
+
+class DeviceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Device
+
+    serial = factory.LazyFunction(next_serial)
+    device_code_hash = "unset"
+    device_type = "MULTICAL 21"
+    type_no = "021A1B2C3"
+    config_no = "3C001"
+    consumption_type = "Water"
+    order_no = factory.Sequence(lambda n: f"{5_000_000 + n}")
+    owner = None
+
+
+def make_super_user(organization: Organization, *, with_mfa: bool = True, **kw: Any) -> User:
+    """A distributor's Super User; with TOTP set up, as the MFA rule demands for key actions."""
+    user = UserFactory(**kw)
+    Membership.objects.create(user=user, organization=organization, role=Membership.Role.SUPER_USER)
+    if with_mfa:
+        TOTP.activate(user, generate_totp_secret())
+    return user
+
+
+def make_member(organization: Organization, **kw: Any) -> User:
+    user = UserFactory(**kw)
+    Membership.objects.create(user=user, organization=organization, role=Membership.Role.MEMBER)
+    return user
+
+
+def login(client: Client, user: User, *, mfa: bool = True) -> Client:
+    """Log in and record a fresh password (and TOTP) authentication, as allauth's login would."""
+    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    session = client.session
+    now = time.time()
+    records: list[dict[str, Any]] = [{"method": "password", "at": now, "email": user.email}]
+    if mfa:
+        records.append({"method": "mfa", "at": now, "type": "totp"})
+    session["account_authentication_methods"] = records
+    session["account_authentication_methods_user"] = str(user.pk)
+    session.save()
+    return client
