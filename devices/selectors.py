@@ -32,3 +32,12 @@ def visible_devices(user: Any) -> QuerySet[Device]:
     if org_ids:
         condition |= Q(owner_id__in=org_ids)
     return Device.objects.filter(condition)
+
+
+def manageable_devices(user: Any) -> QuerySet[Device]:
+    """Devices whose read rights this user may change: those owned by an organization the user
+    is a Super User of. Customers manage nothing, even devices they can see."""
+    org_ids = super_user_organization_ids(user)
+    if not org_ids:
+        return Device.objects.none()
+    return Device.objects.filter(owner_id__in=org_ids)

@@ -1,0 +1,43 @@
+"""Real-browser fixtures: Playwright drives Debian's Chromium against pytest-django's live server.
+
+Never `playwright install`: the browser is /usr/bin/chromium (CI installs Debian's package).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+# Playwright's sync API runs an event loop in the test thread; the ORM calls the test makes
+# around it are still plain synchronous calls.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture
+def browser(chromium_path: str) -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(browser, live_server) -> Iterator[object]:  # noqa: ANN001
+    """A fresh browser context with downloads allowed; ``page.base_url`` is the live server."""
+    context = browser.new_context(accept_downloads=True, base_url=live_server.url)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        yield page
+    finally:
+        context.close()
