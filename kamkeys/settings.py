@@ -218,8 +218,12 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
     "django.contrib.auth.hashers.ScryptPasswordHasher",
 ]
+# The password policy (accounts/validators.py): each failing rule is named in the form's error.
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "accounts.validators.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    {"NAME": "accounts.validators.NotContainingUserInfoValidator"},
+    {"NAME": "accounts.validators.CharacterClassesValidator"},
+    {"NAME": "accounts.validators.ZxcvbnStrengthValidator", "OPTIONS": {"min_score": 3}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 
@@ -326,3 +330,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- readrights -------------------------------------------------------------------------------
+# How long an invitation link works, and how many customer emails one assignment may name.
+KAMKEYS_INVITATION_DAYS = env_int("KAMKEYS_INVITATION_DAYS", 14)
+KAMKEYS_MAX_EMAILS_PER_ASSIGNMENT = env_int("KAMKEYS_MAX_EMAILS_PER_ASSIGNMENT", 50)

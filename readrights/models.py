@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -66,12 +68,29 @@ class Invitation(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     revoked_at = models.DateTimeField(null=True, blank=True)
+    token_hash = models.CharField(
+        max_length=64,
+        blank=True,
+        editable=False,
+        help_text="SHA-256 of the nonce in the newest link; a new link makes older ones useless.",
+    )
+    last_sent_at = models.DateTimeField(null=True, blank=True)
+    send_count = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at"]
         indexes = [
-            models.Index(fields=["organization", "email"], name="readrights_invite_org_email")
+            models.Index(fields=["organization", "email"], name="readrights_invite_org_email"),
+            models.Index(
+                fields=["email"],
+                condition=Q(accepted_at__isnull=True, revoked_at__isnull=True),
+                name="readrights_invite_pending",
+            ),
         ]
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.email = (self.email or "").strip().lower()
+        super().save(*args, **kwargs)
 
     def __str__(self) -> str:
         return f"Invitation to {self.email}"
