@@ -1,0 +1,126 @@
+"""Bad configuration stops start-up with one clear line; good production settings pass --deploy."""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+GOOD_SECRET = "q7!Vx" * 12
+
+
+def run_manage(env_overrides: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("KAMKEYS_", "DATABASE_URL", "REDIS_URL", "EMAIL_", "SECRET_KEY"))
+        and key not in {"ALLOWED_HOSTS", "DJANGO_SETTINGS_MODULE"}
+    }
+    env.update(env_overrides)
+    return subprocess.run(
+        [sys.executable, "manage.py", *(args or ("check",))],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def kek_file(tmp_path: Path) -> str:
+    path = tmp_path / "prod.kek"
+    path.write_text("1:" + base64.b64encode(os.urandom(32)).decode() + "\n")
+    path.chmod(0o600)
+    return str(path)
+
+
+@pytest.fixture
+def production_env(kek_file: str, tmp_path: Path) -> dict[str, str]:
+    return {
+        "KAMKEYS_ENV": "production",
+        "SECRET_KEY": GOOD_SECRET,
+        "ALLOWED_HOSTS": "keys.example.com",
+        "DATABASE_URL": "postgres://kamkeys@127.0.0.1:5432/kamkeys",
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
+        "KAMKEYS_KEK_FILE": kek_file,
+        "EMAIL_HOST": "127.0.0.1",
+        "KAMKEYS_SKIP_REDIS_CHECK": "true",
+        "KAMKEYS_VAR_DIR": str(tmp_path / "var"),
+    }
+
+
+def assert_one_clear_line(result: subprocess.CompletedProcess[str], *words: str) -> None:
+    assert result.returncode == 78, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("kamkeys: configuration error:")
+    for word in words:
+        assert word in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_malformed_database_url_gives_one_clear_line():
+    assert_one_clear_line(run_manage({"DATABASE_URL": "mysql//oops"}), "DATABASE_URL")
+
+
+def test_database_url_without_a_database_name_gives_one_clear_line():
+    assert_one_clear_line(run_manage({"DATABASE_URL": "postgres://127.0.0.1:5432"}), "DATABASE_URL")
+
+
+@pytest.mark.parametrize(
+    "missing, word",
+    [
+        ("SECRET_KEY", "SECRET_KEY"),
+        ("ALLOWED_HOSTS", "ALLOWED_HOSTS"),
+        ("KAMKEYS_KEK_FILE", "KEK"),
+        ("DATABASE_URL", "DATABASE_URL"),
+        ("REDIS_URL", "REDIS_URL"),
+    ],
+)
+def test_production_refuses_to_start_without_its_secrets(production_env, missing, word):
+    env = dict(production_env)
+    env.pop(missing)
+    assert_one_clear_line(run_manage(env), word)
+
+
+def test_production_refuses_a_kek_file_that_does_not_exist(production_env, tmp_path):
+    env = {**production_env, "KAMKEYS_KEK_FILE": str(tmp_path / "missing.kek")}
+    assert_one_clear_line(run_manage(env), "KAMKEYS_KEK_FILE")
+
+
+def test_production_with_unreachable_redis_gives_one_clear_line(production_env):
+    env = {**production_env, "REDIS_URL": "redis://127.0.0.1:9/0"}
+    env.pop("KAMKEYS_SKIP_REDIS_CHECK")
+    assert_one_clear_line(run_manage(env), "Redis", "unreachable")
+
+
+def test_production_settings_pass_the_deploy_check(production_env):
+    result = run_manage(production_env, "check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_debug_is_never_on_in_production_even_if_asked(production_env):
+    env = {**production_env, "DEBUG": "true"}
+    result = run_manage(env, "shell", "-c", "from django.conf import settings; print(settings.DEBUG)")
+    assert result.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_embedded_default_creates_its_database_under_var(tmp_path):
+    env = {"KAMKEYS_VAR_DIR": str(tmp_path / "var")}
+    result = run_manage(
+        env,
+        "shell",
+        "-c",
+        "from django.conf import settings; "
+        "print(settings.DATABASES['default']['ENGINE'], settings.DEBUG, settings.ALLOWED_HOSTS)",
+    )
+    out = result.stdout.strip().splitlines()[-1]
+    assert "sqlite3 True" in out
+    assert "localhost" in out and "*" not in out
