@@ -108,7 +108,8 @@ def test_production_settings_pass_the_deploy_check(production_env):
 
 def test_debug_is_never_on_in_production_even_if_asked(production_env):
     env = {**production_env, "DEBUG": "true"}
-    result = run_manage(env, "shell", "-c", "from django.conf import settings; print(settings.DEBUG)")
+    code = "from django.conf import settings; print(settings.DEBUG)"
+    result = run_manage(env, "shell", "-c", code)
     assert result.stdout.strip().splitlines()[-1] == "False"
 
 
