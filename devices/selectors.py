@@ -20,18 +20,39 @@ def live_read_rights(user: Any) -> QuerySet[ReadRight]:
     )
 
 
+# A Super User's own read rights and registrations on devices outside their organizations are
+# listed inline up to this many, so PostgreSQL keeps using the (owner, ...) indexes.
+MAX_INLINE_EXTRA_IDS = 1000
+
+
 def visible_devices(user: Any) -> QuerySet[Device]:
     """Devices this user may see and download: their organization's (Super Users), those they
-    hold a live read right for, and those they registered themselves."""
+    hold a live read right for, and those they registered themselves.
+
+    Written for the planner: an ``owner_id IN (...)`` alone for a Super User (plus a short inline
+    id list when they also hold rights elsewhere), and one ``id IN (... UNION ...)`` semi-join for
+    everybody else, never an OR of subqueries that would scan every device."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return Device.objects.none()
-    condition = Q(pk__in=live_read_rights(user).values("device_id")) | Q(
-        pk__in=DeviceRegistration.objects.filter(user=user).values("device_id")
+    personal = (
+        live_read_rights(user)
+        .values("device_id")
+        .union(DeviceRegistration.objects.filter(user=user).values("device_id"))
     )
     org_ids = super_user_organization_ids(user)
-    if org_ids:
-        condition |= Q(owner_id__in=org_ids)
-    return Device.objects.filter(condition)
+    if not org_ids:
+        return Device.objects.filter(pk__in=personal)
+    extra = list(
+        Device.objects.filter(pk__in=personal)
+        .exclude(owner_id__in=org_ids)
+        .order_by()
+        .values_list("pk", flat=True)[: MAX_INLINE_EXTRA_IDS + 1]
+    )
+    if not extra:
+        return Device.objects.filter(owner_id__in=org_ids)
+    if len(extra) > MAX_INLINE_EXTRA_IDS:
+        return Device.objects.filter(Q(owner_id__in=org_ids) | Q(pk__in=personal))
+    return Device.objects.filter(Q(owner_id__in=org_ids) | Q(pk__in=extra))
 
 
 def manageable_devices(user: Any) -> QuerySet[Device]:

@@ -1,0 +1,201 @@
+"""The device selection of "My devices", kept server-side in the session.
+
+A selection is ``(explicit ids ∪ every stored search) − excluded ids``. "Select all N devices in
+this search" stores the search itself (its column terms), not its ids, so selecting 650,000 devices
+costs a few bytes; unticking one of them adds it to the exclusions. The selection survives paging
+and new searches until it is cleared.
+
+``selected_devices(request)`` is the one way other apps read it: always
+``visible_devices(request.user)`` ∩ the selection, so a selection can never reach a device the user
+may not (or no longer) see.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
+
+from devices.models import Device
+from devices.search import Search, clean_search, search_q
+from devices.selectors import visible_devices
+
+SESSION_KEY = "devices_selection"
+# Explicit ids and exclusions are kept as lists in the session: bounded so a session row stays
+# small. Larger selections are made with "Select all N devices in this search".
+MAX_EXPLICIT_IDS = 20_000
+MAX_SEARCHES = 20
+
+
+class SelectionTooLarge(ValueError):
+    """The explicit part of a selection would exceed MAX_EXPLICIT_IDS."""
+
+
+@dataclass
+class Selection:
+    ids: list[int] = field(default_factory=list)
+    searches: list[Search] = field(default_factory=list)
+    excluded: list[int] = field(default_factory=list)
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.ids and not self.searches
+
+    def condition(self) -> Q | None:
+        """The selection as one condition on Device, or None when nothing is selected."""
+        if self.is_empty:
+            return None
+        parts: list[Q] = []
+        if self.ids:
+            parts.append(Q(pk__in=self.ids))
+        for search in self.searches:
+            part = search_q(search)
+            if not part:  # a search without terms: every visible device
+                parts = [Q(pk__isnull=False)]
+                break
+            parts.append(part)
+        condition = parts[0]
+        for part in parts[1:]:
+            condition |= part
+        if self.excluded:
+            condition &= ~Q(pk__in=self.excluded)
+        return condition
+
+
+def _ints(values: object) -> list[int]:
+    if not isinstance(values, list):
+        return []
+    return [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
+
+
+def get_selection(request: HttpRequest) -> Selection:
+    raw = request.session.get(SESSION_KEY)
+    if not isinstance(raw, dict):
+        return Selection()
+    searches_raw = raw.get("searches")
+    searches = (
+        [clean_search(s) for s in searches_raw if isinstance(s, dict)]
+        if isinstance(searches_raw, list)
+        else []
+    )
+    return Selection(
+        ids=_ints(raw.get("ids")),
+        searches=searches[:MAX_SEARCHES],
+        excluded=_ints(raw.get("excluded")),
+    )
+
+
+def _save(request: HttpRequest, selection: Selection) -> None:
+    if selection.is_empty:
+        request.session.pop(SESSION_KEY, None)
+        return
+    request.session[SESSION_KEY] = {
+        "ids": selection.ids,
+        "searches": selection.searches,
+        "excluded": selection.excluded,
+    }
+
+
+def selected_devices(request: HttpRequest) -> QuerySet[Device]:
+    """The selected devices the user may see now (empty when nothing is selected)."""
+    condition = get_selection(request).condition()
+    if condition is None:
+        return Device.objects.none()
+    return visible_devices(request.user).filter(condition)
+
+
+def selection_count(request: HttpRequest) -> int:
+    """Exact number of selected devices the user may see."""
+    selection = get_selection(request)
+    if selection.is_empty:
+        return 0
+    return selected_devices(request).order_by().count()
+
+
+def clear_selection(request: HttpRequest) -> None:
+    request.session.pop(SESSION_KEY, None)
+
+
+def selected_among(request: HttpRequest, ids: Iterable[int]) -> set[int]:
+    """Which of these (page) ids are selected: one small query for the checkboxes of a page."""
+    ids = list(ids)
+    selection = get_selection(request)
+    if not ids or selection.is_empty:
+        return set()
+    if not selection.searches:
+        chosen = set(selection.ids) - set(selection.excluded)
+        return {i for i in ids if i in chosen}
+    return set(selected_devices(request).filter(pk__in=ids).values_list("pk", flat=True))
+
+
+def select_ids(request: HttpRequest, ids: Iterable[int]) -> int:
+    """Add devices by id. Ids the user may not see are ignored silently (they reveal nothing);
+    returns how many visible devices were added or re-included."""
+    wanted = {int(i) for i in ids}
+    if not wanted:
+        return 0
+    visible = set(visible_devices(request.user).filter(pk__in=wanted).values_list("pk", flat=True))
+    if not visible:
+        return 0
+    selection = get_selection(request)
+    excluded = set(selection.excluded)
+    current = set(selection.ids)
+    new = visible - current
+    if len(current) + len(new) > MAX_EXPLICIT_IDS:
+        raise SelectionTooLarge(
+            f"A selection can hold at most {MAX_EXPLICIT_IDS:,} individually chosen devices. "
+            "Use “Select all devices in this search” for larger selections."
+        )
+    selection.ids = selection.ids + sorted(new)
+    selection.excluded = [i for i in selection.excluded if i not in visible]
+    _save(request, selection)
+    return len(new | (visible & excluded))
+
+
+def deselect_ids(request: HttpRequest, ids: Iterable[int]) -> None:
+    """Remove devices by id: dropped from the explicit ids and, if a stored search still covers
+    them, remembered as exceptions."""
+    unwanted = {int(i) for i in ids}
+    selection = get_selection(request)
+    if not unwanted or selection.is_empty:
+        return
+    selection.ids = [i for i in selection.ids if i not in unwanted]
+    if selection.searches:
+        excluded = set(selection.excluded)
+        covered = unwanted - excluded
+        if len(excluded) + len(covered) > MAX_EXPLICIT_IDS:
+            raise SelectionTooLarge(
+                f"At most {MAX_EXPLICIT_IDS:,} devices can be unticked individually; "
+                "clear the selection and select again."
+            )
+        selection.excluded = selection.excluded + sorted(covered)
+    else:
+        selection.excluded = []
+    _save(request, selection)
+
+
+def select_search(request: HttpRequest, search: Search) -> None:
+    """Select every visible device of this search, now and as the search stays the same."""
+    search = clean_search(search)
+    selection = get_selection(request)
+    if not search:
+        # "All devices" replaces everything else: the list is the whole visible set.
+        selection = Selection(searches=[{}])
+    elif {} not in selection.searches and search not in selection.searches:
+        if len(selection.searches) >= MAX_SEARCHES:
+            raise SelectionTooLarge(
+                f"A selection can combine at most {MAX_SEARCHES} searches; "
+                "clear the selection and select again."
+            )
+        selection.searches = selection.searches + [search]
+    if selection.excluded:
+        # Devices of this search that were unticked before are selected again.
+        back = set(
+            Device.objects.filter(pk__in=selection.excluded)
+            .filter(search_q(search))
+            .values_list("pk", flat=True)
+        )
+        selection.excluded = [i for i in selection.excluded if i not in back]
+    _save(request, selection)

@@ -1,0 +1,74 @@
+"""The session selection: explicit ticks, whole searches, exceptions — always within view."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.sessions.backends.db import SessionStore
+from django.test import RequestFactory
+
+from devices.selection import (
+    clear_selection,
+    deselect_ids,
+    select_ids,
+    select_search,
+    selected_devices,
+    selection_count,
+)
+from tests.factories import DeviceFactory
+
+
+def _request(user):  # noqa: ANN001, ANN202
+    request = RequestFactory().get("/devices/")
+    request.user = user
+    request.session = SessionStore()
+    return request
+
+
+@pytest.mark.django_db
+def test_nothing_is_selected_at_first(super_user_x, devices_x):
+    request = _request(super_user_x)
+    assert selection_count(request) == 0
+    assert list(selected_devices(request)) == []
+
+
+@pytest.mark.django_db
+def test_ticked_devices_are_selected_and_foreign_ids_are_ignored(
+    super_user_x, devices_x, devices_y
+):
+    request = _request(super_user_x)
+    select_ids(request, [devices_x[0].pk, devices_x[1].pk, devices_y[0].pk])
+    assert set(selected_devices(request)) == {devices_x[0], devices_x[1]}
+    assert selection_count(request) == 2
+
+
+@pytest.mark.django_db
+def test_select_all_in_search_keeps_the_search_not_the_ids(super_user_x, org_x):
+    wanted = DeviceFactory.create_batch(3, owner=org_x, device_type="MULTICAL 403")
+    DeviceFactory.create_batch(2, owner=org_x, device_type="flowIQ 2200")
+    request = _request(super_user_x)
+    select_search(request, {"type": "multical"})
+    assert request.session["devices_selection"]["ids"] == []
+    assert set(selected_devices(request)) == set(wanted)
+    deselect_ids(request, [wanted[0].pk])
+    assert selection_count(request) == 2
+    later = DeviceFactory(owner=org_x, device_type="MULTICAL 21")
+    assert later in set(selected_devices(request))
+    select_search(request, {"type": "403"})
+    assert wanted[0] in set(selected_devices(request))
+
+
+@pytest.mark.django_db
+def test_clear_selection_empties_it(super_user_x, devices_x):
+    request = _request(super_user_x)
+    select_search(request, {})
+    assert selection_count(request) == len(devices_x)
+    clear_selection(request)
+    assert selection_count(request) == 0
+
+
+@pytest.mark.django_db
+def test_selection_never_reaches_beyond_what_the_user_sees(customer, devices_x):
+    request = _request(customer)
+    select_search(request, {})
+    select_ids(request, [d.pk for d in devices_x])
+    assert selection_count(request) == 0
