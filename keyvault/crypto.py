@@ -1,0 +1,71 @@
+"""Wrapping one device key under a KEK.
+
+The wrapping key is HKDF-SHA256(KEK) with an ``info`` that binds it to the device serial, the key
+name and the KEK version, so a wrapped key copied onto another row (another device, another key
+name, another KEK version) fails to unwrap. Wrapping is AES key wrap: RFC 3394 for lengths that
+are a multiple of 8, RFC 5649 (with padding) otherwise. Both carry an integrity check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from functools import lru_cache
+
+from cryptography.hazmat.primitives.keywrap import (
+    InvalidUnwrap,
+    aes_key_unwrap,
+    aes_key_unwrap_with_padding,
+    aes_key_wrap,
+    aes_key_wrap_with_padding,
+)
+
+HKDF_SALT = b"kamkeys device key wrapping v1"
+_PADDED_MARK = b"\x01"  # first byte of the stored value: 0 = RFC 3394, 1 = RFC 5649
+_PLAIN_MARK = b"\x00"
+
+
+class KeyUnwrapError(Exception):
+    """A wrapped key failed its integrity check or its KEK is unknown. Carries no key bytes."""
+
+
+@lru_cache(maxsize=16)
+def _prk(kek: bytes) -> bytes:
+    """HKDF-Extract, done once per KEK."""
+    return hmac.new(HKDF_SALT, kek, hashlib.sha256).digest()
+
+
+def _info(serial: str, name: str, kek_version: int) -> bytes:
+    return f"kamkeys/devicekey|serial={serial}|name={name}|kek={kek_version}".encode()
+
+
+def derive_wrapping_key(kek: bytes, serial: str, name: str, kek_version: int) -> bytes:
+    """HKDF-SHA256 (RFC 5869) with a 32-byte output: Expand is a single HMAC block."""
+    return hmac.new(_prk(kek), _info(serial, name, kek_version) + b"\x01", hashlib.sha256).digest()
+
+
+def wrap_key(kek: bytes, kek_version: int, serial: str, name: str, key: bytes) -> bytes:
+    """Wrap ``key`` for one (serial, key name, KEK version); the result is safe to store."""
+    if not key:
+        raise ValueError("an empty key cannot be wrapped")
+    wrapping_key = derive_wrapping_key(kek, serial, name, kek_version)
+    if len(key) % 8 == 0 and len(key) >= 16:
+        return _PLAIN_MARK + aes_key_wrap(wrapping_key, key)
+    return _PADDED_MARK + aes_key_wrap_with_padding(wrapping_key, key)
+
+
+def unwrap_key(kek: bytes, kek_version: int, serial: str, name: str, wrapped: bytes) -> bytes:
+    """The plain key, or KeyUnwrapError if the value was altered or belongs to another row."""
+    wrapped = bytes(wrapped)
+    wrapping_key = derive_wrapping_key(kek, serial, name, kek_version)
+    mark, body = wrapped[:1], wrapped[1:]
+    try:
+        if mark == _PLAIN_MARK:
+            return aes_key_unwrap(wrapping_key, body)
+        if mark == _PADDED_MARK:
+            return aes_key_unwrap_with_padding(wrapping_key, body)
+    except (InvalidUnwrap, ValueError):
+        raise KeyUnwrapError(
+            f"key {name} of serial {serial} failed its integrity check under KEK v{kek_version}"
+        ) from None
+    raise KeyUnwrapError(f"key {name} of serial {serial} has an unknown wrapping format")

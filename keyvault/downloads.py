@@ -1,0 +1,293 @@
+"""Download files: the one place that turns a selection of devices into an encrypted file.
+
+The web download and ``manage.py export_keys`` both call ``build_download``: it checks the
+password, writes the audit event, and returns a ``Download`` whose ``chunks`` produce the file
+piece by piece (constant memory; the web view wraps them in a StreamingHttpResponse).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyzipper
+from django.conf import settings
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+
+from devices.models import Device
+from keyvault import audit
+from keyvault.kem import iter_kem_document, meter_element
+from keyvault.meter_types import ascii_text, kem_name, wmbusmeters_driver
+from keyvault.passwords import validate_file_password
+from keyvault.services import iter_plain_keys
+
+FORMATS = [("zip", "Encrypted ZIP (recommended)"), ("kem", "KEM (Kamstrup READy / wmbusmeters)")]
+FORMAT_CODES = {code for code, _label in FORMATS}
+CSV_HEADER = ["serial", "type", "order_no", "key_name", "key_hex"]
+FLUSH_BYTES = 1 << 16
+
+
+@dataclass
+class Download:
+    filename: str
+    content_type: str
+    chunks: Iterator[bytes]
+    count: int = 0
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class _ChunkSink(io.RawIOBase):
+    """A write-only file whose bytes a generator hands on as soon as they are written."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self._size = 0
+        self._position = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:  # type: ignore[override]
+        chunk = bytes(data)
+        self._parts.append(chunk)
+        self._size += len(chunk)
+        self._position += len(chunk)
+        return len(chunk)
+
+    def tell(self) -> int:
+        return self._position
+
+    def flush(self) -> None:
+        return None
+
+    def ready(self) -> bool:
+        return self._size >= FLUSH_BYTES
+
+    def drain(self) -> bytes:
+        data = b"".join(self._parts)
+        self._parts.clear()
+        self._size = 0
+        return data
+
+
+# --- encrypted ZIP -------------------------------------------------------------------------------
+
+
+def _readme(
+    *, count: int, keys: int, without_keys: int, meter_files: bool, meters: int, limit: int
+) -> str:
+    lines = [
+        "kamkeys key file",
+        "================",
+        "",
+        f"Created {timezone.now():%Y-%m-%d %H:%M} UTC for {count} device(s), {keys} key(s).",
+        "",
+        "This archive is encrypted with AES-256 (WinZip AES). Windows' built-in zip extractor",
+        "cannot open it: use 7-Zip (https://www.7-zip.org/), WinZip, or `7z x file.zip` /",
+        "`unzip` with AES support on Linux and macOS.",
+        "",
+        "Contents",
+        "--------",
+        "keys.csv      one row per key: serial, type, order_no, key_name, key_hex",
+        "keys.json     the same per device, with type number, config number and kind",
+    ]
+    if meter_files:
+        lines.append("wmbusmeters/  a wmbusmeters meter file per meter (for /etc/wmbusmeters.d/)")
+    lines.append("README.txt    this file")
+    lines.append("")
+    if not meter_files and meters:
+        lines += [
+            f"The selection holds {meters} meters, more than the {limit} for which wmbusmeters",
+            "meter files are written into the archive (each encrypted member costs time).",
+            "Make them from keys.csv with this shell loop (driver=auto lets wmbusmeters pick):",
+            "",
+            "  mkdir -p wmbusmeters && tail -n +2 keys.csv | while IFS=, read -r s t o n k; do "
+            "[ \"$n\" = DEK ] && printf 'name=m%s\\ndriver=auto\\nid=%s\\nkey=%s\\n' "
+            '"$s" "$s" "$k" > "wmbusmeters/$s"; done',
+            "",
+        ]
+    if without_keys:
+        lines += [f"{without_keys} selected device(s) have no key stored and are not listed.", ""]
+    lines += [
+        "Keep this file and its password apart, and delete the extracted keys when done.",
+        "",
+    ]
+    return "\r\n".join(lines)
+
+
+def _meter_file(device: dict[str, Any], dek: bytes) -> str:
+    serial = ascii_text(device["serial"])
+    name = f"{kem_name(device.get('device_type') or '')}_{serial}"
+    driver = wmbusmeters_driver(device.get("device_type") or "")
+    return f"name={name}\ndriver={driver}\nid={serial}\nkey={dek.hex().upper()}\n"
+
+
+def _zip_chunks(devices_qs: QuerySet[Device], password: str, meter_count: int) -> Iterator[bytes]:
+    limit = settings.KAMKEYS_ZIP_METER_FILES_LIMIT
+    write_meter_files = 0 < meter_count <= limit
+    sink = _ChunkSink()
+    count = keys = without_keys = 0
+    meter_files: list[tuple[str, str]] = []
+    with (
+        tempfile.SpooledTemporaryFile(max_size=8 << 20, mode="w+b") as json_buffer,
+        pyzipper.AESZipFile(
+            sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1
+        ) as archive,
+    ):
+        archive.setpassword(password.encode("utf-8"))
+        archive.setencryption(pyzipper.WZ_AES, nbits=256)
+        json_text = io.TextIOWrapper(json_buffer, encoding="utf-8", newline="")
+        json_text.write("[")
+        with archive.open("keys.csv", "w") as member:
+            text = io.StringIO()
+            writer = csv.writer(text, lineterminator="\r\n")
+            writer.writerow(CSV_HEADER)
+            for device, plain in iter_plain_keys(devices_qs):
+                count += 1
+                if not plain:
+                    without_keys += 1
+                    continue
+                hexes = {name: key.hex().upper() for name, key in plain.items()}
+                for name, key_hex in hexes.items():
+                    writer.writerow(
+                        [device["serial"], device["device_type"], device["order_no"], name, key_hex]
+                    )
+                    keys += 1
+                record = {
+                    "serial": device["serial"],
+                    "manufacturer": device["manufacturer"],
+                    "kind": device["kind"],
+                    "type": device["device_type"],
+                    "type_no": device["type_no"],
+                    "config_no": device["config_no"],
+                    "consumption_type": device["consumption_type"],
+                    "order_no": device["order_no"],
+                    "keys": hexes,
+                }
+                json_text.write(("," if count - without_keys > 1 else "") + "\n ")
+                json_text.write(json.dumps(record, ensure_ascii=False))
+                if write_meter_files and device["kind"] == Device.Kind.METER and "DEK" in plain:
+                    meter_files.append((device["serial"], _meter_file(device, plain["DEK"])))
+                if text.tell() >= FLUSH_BYTES:
+                    member.write(text.getvalue().encode("utf-8"))
+                    text.seek(0)
+                    text.truncate()
+                    if sink.ready():
+                        yield sink.drain()
+            member.write(text.getvalue().encode("utf-8"))
+        json_text.write("\n]\n")
+        json_text.flush()
+        json_buffer.seek(0)
+        with archive.open("keys.json", "w") as member:
+            while block := json_buffer.read(FLUSH_BYTES):
+                member.write(block)
+                if sink.ready():
+                    yield sink.drain()
+        json_text.detach()
+        for serial, content in meter_files:
+            archive.writestr(f"wmbusmeters/{serial}", content)
+            if sink.ready():
+                yield sink.drain()
+        archive.writestr(
+            "README.txt",
+            _readme(
+                count=count,
+                keys=keys,
+                without_keys=without_keys,
+                meter_files=write_meter_files,
+                meters=meter_count,
+                limit=limit,
+            ),
+        )
+    yield sink.drain()
+
+
+# --- KEM -----------------------------------------------------------------------------------------
+
+
+def _kem_chunks(devices_qs: QuerySet[Device], password: str, member_name: str) -> Iterator[bytes]:
+    def meters() -> Iterator[str]:
+        for device, plain in iter_plain_keys(devices_qs):
+            dek = plain.get("DEK")
+            if dek is not None:
+                yield meter_element(device, dek)
+
+    sink = _ChunkSink()
+    info = zipfile.ZipInfo(member_name, date_time=timezone.now().timetuple()[:6])
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16
+    with (
+        zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive,
+        archive.open(info, "w") as member,
+    ):
+        for piece in iter_kem_document(meters(), password):
+            member.write(piece)
+            if sink.ready():
+                yield sink.drain()
+    yield sink.drain()
+
+
+# --- entry point ---------------------------------------------------------------------------
+
+
+def build_download(
+    devices_qs: QuerySet[Device],
+    fmt: str,
+    password: str,
+    *,
+    actor: Any = None,
+    actor_label: str | None = None,
+    request: HttpRequest | None = None,
+    action: str = "download",
+) -> Download:
+    """Check the password for the format, audit the disclosure, and return the file stream.
+
+    Raises django.core.exceptions.ValidationError for a bad format or password (nothing is
+    audited then, since nothing is disclosed)."""
+    validate_file_password(fmt, password)
+    devices_qs = devices_qs.order_by()
+    device_ids = list(devices_qs.order_by("pk").values_list("pk", flat=True))
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    audit.record(
+        action,
+        actor=actor,
+        actor_label=actor_label,
+        request=request,
+        object_type="device",
+        object_ids=device_ids,
+        count=len(device_ids),
+        detail={"format": fmt},
+    )
+    if fmt == "zip":
+        meter_count = devices_qs.filter(kind=Device.Kind.METER).count()
+        return Download(
+            filename=f"kamkeys-keys-{stamp}.zip",
+            content_type="application/zip",
+            chunks=_zip_chunks(devices_qs, password, meter_count),
+            count=len(device_ids),
+            meta={"meter_files": 0 < meter_count <= settings.KAMKEYS_ZIP_METER_FILES_LIMIT},
+        )
+    return Download(
+        filename=f"kamkeys-keys-{stamp}-kem.zip",
+        content_type="application/zip",
+        chunks=_kem_chunks(devices_qs, password, f"kamkeys-keys-{stamp}.kem"),
+        count=len(device_ids),
+    )
+
+
+def write_download(download: Download, path: str) -> int:
+    """Write a download to a file (the CLI); returns the number of bytes written."""
+    written = 0
+    with open(path, "wb") as handle:
+        for chunk in download.chunks:
+            handle.write(chunk)
+            written += len(chunk)
+    return written

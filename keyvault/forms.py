@@ -1,0 +1,69 @@
+"""The download form other apps render: file format, file password, password repeated."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from keyvault.downloads import FORMATS
+from keyvault.passwords import KEM_MAX_BYTES, ZIP_MIN_LENGTH, validate_file_password
+
+FORMAT_HELP = (
+    "The encrypted ZIP is recommended: AES-256 with a key derived from your password. Windows' "
+    "built-in zip extractor cannot open AES-encrypted archives: use 7-Zip or WinZip. "
+    "KEM is for Kamstrup READy and the wmbusmeters KEM tools: it uses the password itself as "
+    "the encryption key, so it is only as strong as those 16 characters."
+)
+PASSWORD_HELP = (
+    f"Encrypted ZIP: at least {ZIP_MIN_LENGTH} characters and hard to guess (several words work "
+    f"well). KEM: 1 to {KEM_MAX_BYTES} printable ASCII characters, not starting with “-”. "
+    "Send the password to the recipient by another channel than the file."
+)
+
+
+class DownloadForm(forms.Form):
+    format = forms.ChoiceField(
+        label="File format",
+        choices=FORMATS,
+        initial="zip",
+        widget=forms.RadioSelect,
+        help_text=FORMAT_HELP,
+    )
+    password = forms.CharField(
+        label="File password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=PASSWORD_HELP,
+    )
+    password_repeat = forms.CharField(
+        label="Repeat the file password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
+        self.user = user
+        super().__init__(*args, **kwargs)
+
+    def _user_inputs(self) -> list[str]:
+        if self.user is None or not getattr(self.user, "is_authenticated", False):
+            return []
+        email = getattr(self.user, "email", "") or ""
+        name = getattr(self.user, "name", "") or ""
+        return [email, *email.split("@"), name, *name.split()]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        fmt = cleaned.get("format")
+        password = cleaned.get("password")
+        repeat = cleaned.get("password_repeat")
+        if fmt and password is not None:
+            try:
+                validate_file_password(fmt, password, user_inputs=self._user_inputs())
+            except ValidationError as exc:
+                self.add_error("password", exc)
+        if password is not None and repeat is not None and password != repeat:
+            self.add_error("password_repeat", "The two passwords differ.")
+        return cleaned

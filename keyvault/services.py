@@ -1,0 +1,194 @@
+"""Key custody: store keys wrapped, unwrap them one at a time or as a stream.
+
+This module and the file writers are the only places plain key bytes exist, and only in memory.
+Other apps pass devices in and get files out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from django.db import transaction
+from django.db.models import QuerySet
+
+from devices.models import Device
+from keyvault import audit
+from keyvault.crypto import KeyUnwrapError, unwrap_key, wrap_key
+from keyvault.kek import KekRingError, get_kek_source
+from keyvault.models import DeviceKey
+
+# The device columns a file writer needs; iter_plain_keys yields them as a dict.
+DEVICE_FIELDS = (
+    "id",
+    "manufacturer",
+    "serial",
+    "kind",
+    "device_type",
+    "type_no",
+    "config_no",
+    "consumption_type",
+    "production_year",
+    "order_no",
+    "owner_id",
+)
+KEY_NAMES = ("DEK", "GPK1", "GPK2", "GPK3", "GPK4")
+DEFAULT_BATCH_SIZE = 2000
+
+
+def _wrapped_rows(device: Device, keys: Mapping[str, bytes]) -> list[DeviceKey]:
+    version, kek = get_kek_source().current()
+    rows = []
+    for name, key in keys.items():
+        if not name or len(name) > 16:
+            raise ValueError("a key name is 1 to 16 characters")
+        rows.append(
+            DeviceKey(
+                device=device,
+                name=name,
+                wrapped=wrap_key(kek, version, device.serial, name, bytes(key)),
+                kek_version=version,
+            )
+        )
+    return rows
+
+
+def store_device_keys(device: Device, keys: Mapping[str, bytes]) -> None:
+    """Create or replace the named keys of one device, wrapped under the newest KEK."""
+    rows = _wrapped_rows(device, keys)
+    with transaction.atomic():
+        DeviceKey.objects.filter(device=device, name__in=list(keys)).delete()
+        DeviceKey.objects.bulk_create(rows)
+
+
+def store_device_keys_bulk(
+    items: Iterable[tuple[Device, Mapping[str, bytes]]], *, batch_size: int = 5000
+) -> int:
+    """The same for many devices (importers, seed data), in one transaction. Returns the number
+    of keys stored."""
+    stored = 0
+    with transaction.atomic():
+        batch: list[DeviceKey] = []
+        replaced: dict[int, list[str]] = {}
+
+        def flush() -> None:
+            nonlocal stored
+            for device_id, names in replaced.items():
+                DeviceKey.objects.filter(device_id=device_id, name__in=names).delete()
+            DeviceKey.objects.bulk_create(batch, batch_size=batch_size)
+            stored += len(batch)
+            batch.clear()
+            replaced.clear()
+
+        for device, keys in items:
+            batch.extend(_wrapped_rows(device, keys))
+            replaced.setdefault(device.pk, []).extend(keys)
+            if len(batch) >= batch_size:
+                flush()
+        if batch:
+            flush()
+    return stored
+
+
+def _audit_unwrap_failure(device_id: int, name: str, kek_version: int, reason: str) -> None:
+    audit.record(
+        "unwrap_failed",
+        actor_label="system",
+        object_type="device",
+        object_ids=[device_id],
+        count=1,
+        outcome="error",
+        detail={"key_name": name, "kek_version": kek_version, "reason": reason},
+    )
+
+
+def _unwrap_row(device_id: int, serial: str, name: str, version: int, wrapped: bytes) -> bytes:
+    try:
+        kek = get_kek_source().get(version)
+    except KekRingError:
+        _audit_unwrap_failure(device_id, name, version, "KEK version not in the ring")
+        raise KeyUnwrapError(f"key {name} of serial {serial}: KEK v{version} is unknown") from None
+    try:
+        return unwrap_key(kek, version, serial, name, wrapped)
+    except KeyUnwrapError:
+        _audit_unwrap_failure(device_id, name, version, "integrity check failed")
+        raise
+
+
+def unwrap(device_key: DeviceKey) -> bytes:
+    """The plain bytes of one stored key; KeyUnwrapError (audited) if it was tampered with."""
+    if DeviceKey.device.is_cached(device_key):
+        serial = device_key.device.serial
+    else:
+        serial = (
+            Device.objects.filter(pk=device_key.device_id).values_list("serial", flat=True).first()
+        ) or ""
+    return _unwrap_row(
+        device_key.device_id,
+        serial,
+        device_key.name,
+        device_key.kek_version,
+        bytes(device_key.wrapped),
+    )
+
+
+def plain_keys_of(device: Device) -> dict[str, bytes]:
+    """All keys of one device, unwrapped (for comparisons in the importer and in tests)."""
+    result = {}
+    for row in DeviceKey.objects.filter(device_id=device.pk).values_list(
+        "name", "kek_version", "wrapped"
+    ):
+        name, version, wrapped = row
+        result[name] = _unwrap_row(device.pk, device.serial, name, version, bytes(wrapped))
+    return result
+
+
+def iter_plain_keys(
+    devices_qs: QuerySet[Device], batch_size: int = DEFAULT_BATCH_SIZE
+) -> Iterator[tuple[dict[str, Any], dict[str, bytes]]]:
+    """Yield (device values, {key name: plain bytes}) for every device of the queryset in
+    primary-key order, one batch of devices and their keys at a time, so memory stays constant
+    however large the selection. A device without stored keys yields an empty
+    dict. A key that fails to unwrap stops the stream with KeyUnwrapError (audited)."""
+    base = devices_qs.order_by().values(*DEVICE_FIELDS)
+    last_id = 0
+    ring = get_kek_source()
+    while True:
+        devices = list(base.filter(pk__gt=last_id).order_by("pk")[:batch_size])
+        if not devices:
+            return
+        last_id = devices[-1]["id"]
+        serial_of = {row["id"]: row["serial"] for row in devices}
+        keys: dict[int, dict[str, bytes]] = {row["id"]: {} for row in devices}
+        rows = DeviceKey.objects.filter(
+            device_id__gte=devices[0]["id"], device_id__lte=last_id
+        ).values_list("device_id", "name", "kek_version", "wrapped")
+        keks: dict[int, bytes] = {}
+        for device_id, name, version, wrapped in rows.iterator(chunk_size=batch_size * 2):
+            serial = serial_of.get(device_id)
+            if serial is None:
+                continue  # a device in the id range that is not in the selection
+            kek = keks.get(version)
+            if kek is None:
+                try:
+                    kek = keks[version] = ring.get(version)
+                except KekRingError:
+                    _audit_unwrap_failure(device_id, name, version, "KEK version not in the ring")
+                    raise KeyUnwrapError(
+                        f"key {name} of serial {serial}: KEK v{version} is unknown"
+                    ) from None
+            try:
+                keys[device_id][name] = unwrap_key(kek, version, serial, name, wrapped)
+            except KeyUnwrapError:
+                _audit_unwrap_failure(device_id, name, version, "integrity check failed")
+                raise
+        for row in devices:
+            yield row, _ordered(keys[row["id"]])
+        if len(devices) < batch_size:
+            return
+
+
+def _ordered(keys: dict[str, bytes]) -> dict[str, bytes]:
+    """DEK first, then GPK1…GPK4, then anything else by name: stable file output."""
+    rank = {name: index for index, name in enumerate(KEY_NAMES)}
+    return dict(sorted(keys.items(), key=lambda item: (rank.get(item[0], 99), item[0])))
