@@ -181,6 +181,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "kamkeys.middleware.SuperUserIdleTimeoutMiddleware",
 ]
 
 if PRODUCTION:  # the embedded default serves static files through runserver
@@ -252,6 +253,8 @@ LOGOUT_REDIRECT_URL = "account_login"
 
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600)
+SESSION_SAVE_EVERY_REQUEST = True  # the age above is an idle timeout, not a fixed lifetime
+KAMKEYS_SUPERUSER_IDLE_SECONDS = env_int("KAMKEYS_SUPERUSER_IDLE_SECONDS", 15 * 60)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
@@ -313,6 +316,12 @@ ACCOUNT_RATE_LIMITS = {
     "reset_password_from_key": "20/m/ip",
     "reauthenticate": "10/m/user",
     "change_password": "5/m/user",
+    # Our registration (accounts.views.register): per IP, and per address so nobody can use
+    # "Send" to flood someone's inbox (repeats get the same answer but no more mail).
+    "register": "20/m/ip",
+    "register_email": "3/10m/key",
+    # Live password feedback while typing (the forms check again on submit).
+    "password_check": "120/m/ip",
 }
 ACCOUNT_REAUTHENTICATION_TIMEOUT = env_int("KAMKEYS_REAUTHENTICATION_TIMEOUT", 300)
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]

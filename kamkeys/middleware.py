@@ -1,0 +1,22 @@
+"""Sessions of Super Users, who can disclose thousands of keys, expire sooner when idle."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+from accounts.selectors import is_super_user
+
+
+class SuperUserIdleTimeoutMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and is_super_user(user):
+            # Sliding: every request restarts the idle clock (SESSION_SAVE_EVERY_REQUEST).
+            request.session.set_expiry(settings.KAMKEYS_SUPERUSER_IDLE_SECONDS)
+        return self.get_response(request)
