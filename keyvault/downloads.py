@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import tempfile
 import zipfile
 from collections.abc import Iterator
@@ -284,9 +285,10 @@ def build_download(
 
 
 def write_download(download: Download, path: str) -> int:
-    """Write a download to a file (the CLI); returns the number of bytes written."""
+    """Write a download to a file readable by its owner only (the CLI); returns its size."""
     written = 0
-    with open(path, "wb") as handle:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
         for chunk in download.chunks:
             handle.write(chunk)
             written += len(chunk)

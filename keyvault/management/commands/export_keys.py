@@ -1,0 +1,63 @@
+"""manage.py export_keys: the same file the web download writes, audited with actor "cli"."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from devices.models import Device
+from keyvault.downloads import FORMATS, build_download, write_download
+from keyvault.importer import ImportInputError, resolve_owner
+from keyvault.management.commands.import_keys import read_password_file
+
+
+class Command(BaseCommand):
+    help = "Write an encrypted key file (ZIP or KEM) for some serials, one owner, or all devices."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--format", choices=[code for code, _ in FORMATS], default="zip")
+        parser.add_argument("--password-file", required=True, help="file holding the password")
+        parser.add_argument("--output", required=True, help="where to write the file")
+        which = parser.add_mutually_exclusive_group(required=True)
+        which.add_argument("--serial", nargs="+", help="one or more 8-digit serials")
+        which.add_argument("--owner", help="organization name or customer number")
+        which.add_argument("--all", action="store_true", help="every device")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        password = read_password_file(options["password_file"])
+        if options["serial"]:
+            serials = sorted(set(options["serial"]))
+            devices = Device.objects.filter(serial__in=serials)
+            found = set(devices.values_list("serial", flat=True))
+            missing = [serial for serial in serials if serial not in found]
+            if missing:
+                raise CommandError("unknown serial(s): " + ", ".join(missing[:20]))
+        elif options["owner"]:
+            try:
+                owner = resolve_owner(options["owner"])
+            except ImportInputError as exc:
+                raise CommandError(str(exc)) from None
+            devices = Device.objects.filter(owner=owner)
+        else:
+            devices = Device.objects.all()
+        if not devices.exists():
+            raise CommandError("no devices match: nothing to export")
+        output = options["output"]
+        if os.path.isdir(output):
+            raise CommandError(f"{output!r} is a directory; give a file name")
+        try:
+            download = build_download(
+                devices, options["format"], password, actor_label="cli", action="export"
+            )
+        except ValidationError as exc:
+            raise CommandError("the password is not accepted: " + " ".join(exc.messages)) from None
+        try:
+            size = write_download(download, output)
+        except OSError as exc:
+            raise CommandError(f"cannot write {output!r} ({type(exc).__name__})") from None
+        self.stdout.write(
+            self.style.SUCCESS(f"Wrote {download.count:,} device(s), {size:,} bytes, to {output}")
+        )

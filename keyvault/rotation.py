@@ -1,0 +1,135 @@
+"""KEK rotation: rewrap every stored key that is not under the newest KEK.
+
+Each batch is read, rewrapped in memory and written back in its own transaction, so a crash
+loses at most one batch of work and a rerun picks up what is left (keys already under the newest
+KEK are never touched again). A row changed by someone else meanwhile is left alone: the update
+only applies where the row still has the KEK version it was read with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from keyvault import audit
+from keyvault.crypto import KeyUnwrapError, unwrap_key, wrap_key
+from keyvault.kek import KekRingError, KekSource, get_kek_source
+from keyvault.models import DeviceKey
+
+DEFAULT_BATCH_SIZE = 10_000
+
+
+@dataclass
+class RotationResult:
+    kek_version: int
+    rewrapped: int = 0
+    failed: int = 0
+    already_current: int = 0
+    failed_ids: list[int] = field(default_factory=list)
+
+
+def keys_to_rotate(kek_version: int) -> int:
+    return DeviceKey.objects.exclude(kek_version=kek_version).count()
+
+
+def _write_batch(updates: list[tuple[int, int, bytes]], new_version: int) -> int:
+    """Store rewrapped values; (id, old version, wrapped). Returns rows changed."""
+    if not updates:
+        return 0
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "UPDATE keyvault_devicekey AS k SET wrapped = v.w, kek_version = %s, "
+                "updated_at = %s FROM unnest(%s::bigint[], %s::integer[], %s::bytea[]) "
+                "AS v(id, old, w) WHERE k.id = v.id AND k.kek_version = v.old",
+                [
+                    new_version,
+                    now,
+                    [row[0] for row in updates],
+                    [row[1] for row in updates],
+                    [row[2] for row in updates],
+                ],
+            )
+            return cursor.rowcount
+        cursor.executemany(
+            "UPDATE keyvault_devicekey SET wrapped = %s, kek_version = %s, updated_at = %s "
+            "WHERE id = %s AND kek_version = %s",
+            [(wrapped, new_version, now, key_id, old) for key_id, old, wrapped in updates],
+        )
+        return len(updates)
+
+
+def rotate_keys(
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: Callable[[int], None] | None = None,
+    source: KekSource | None = None,
+    actor_label: str = "cli",
+) -> RotationResult:
+    """Rewrap every key not under the newest KEK; safe to interrupt and to run again."""
+    ring = source or get_kek_source()
+    new_version, new_kek = ring.current()
+    result = RotationResult(kek_version=new_version)
+    result.already_current = DeviceKey.objects.filter(kek_version=new_version).count()
+    old_keks: dict[int, bytes] = {}
+    last_id = 0
+    while True:
+        with transaction.atomic():
+            rows = list(
+                DeviceKey.objects.filter(id__gt=last_id)
+                .exclude(kek_version=new_version)
+                .order_by("id")
+                .values_list("id", "device_id", "device__serial", "name", "kek_version", "wrapped")[
+                    :batch_size
+                ]
+            )
+            if not rows:
+                break
+            last_id = rows[-1][0]
+            updates: list[tuple[int, int, bytes]] = []
+            failures: list[tuple[int, int, str, int, str]] = []
+            for key_id, device_id, serial, name, version, wrapped in rows:
+                try:
+                    kek = old_keks.get(version)
+                    if kek is None:
+                        kek = old_keks[version] = ring.get(version)
+                    plain = unwrap_key(kek, version, serial, name, wrapped)
+                except KekRingError:
+                    failures.append((key_id, device_id, name, version, "KEK version not in ring"))
+                    continue
+                except KeyUnwrapError:
+                    failures.append((key_id, device_id, name, version, "integrity check failed"))
+                    continue
+                updates.append(
+                    (key_id, version, wrap_key(new_kek, new_version, serial, name, plain))
+                )
+            result.rewrapped += _write_batch(updates, new_version)
+            for key_id, device_id, name, version, reason in failures:
+                result.failed += 1
+                result.failed_ids.append(key_id)
+                audit.record(
+                    "unwrap_failed",
+                    actor_label=actor_label,
+                    object_type="device",
+                    object_ids=[device_id],
+                    count=1,
+                    outcome="error",
+                    detail={"key_name": name, "kek_version": version, "reason": reason},
+                )
+        if progress is not None:
+            progress(len(rows))
+        if len(rows) < batch_size:
+            break
+    audit.record(
+        "rotate",
+        actor_label=actor_label,
+        object_type="device_key",
+        count=result.rewrapped,
+        outcome="ok" if not result.failed else "partial",
+        detail={"kek_version": new_version, "failed": result.failed},
+    )
+    return result
