@@ -88,9 +88,9 @@ class Invitation(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"Invitation to {self.email}"
+
     def save(self, *args: Any, **kwargs: Any) -> None:
         self.email = (self.email or "").strip().lower()
         super().save(*args, **kwargs)
-
-    def __str__(self) -> str:
-        return f"Invitation to {self.email}"

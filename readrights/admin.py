@@ -1,0 +1,95 @@
+"""Staff see every read right and invitation. Tokens never appear: only a hash is stored, and it
+is not shown."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+
+from readrights.models import Invitation, ReadRight
+
+
+class LiveFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("live", "Working"), ("expired", "Expired"), ("revoked", "Revoked")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[ReadRight]) -> QuerySet[ReadRight]:
+        now = timezone.now()
+        if self.value() == "live":
+            from readrights.selectors import live_q
+
+            return queryset.filter(live_q(now=now))
+        if self.value() == "expired":
+            return queryset.filter(revoked_at__isnull=True, expires_at__lte=now)
+        if self.value() == "revoked":
+            return queryset.filter(revoked_at__isnull=False)
+        return queryset
+
+
+@admin.register(ReadRight)
+class ReadRightAdmin(admin.ModelAdmin):
+    list_display = (
+        "device",
+        "grantee",
+        "granted_by",
+        "granted_at",
+        "expires_at",
+        "revoked_at",
+        "revoked_by",
+    )
+    list_filter = (LiveFilter, "granted_at")
+    search_fields = ("grantee__email", "granted_by__email", "device__serial")
+    list_select_related = ("device", "grantee", "granted_by", "revoked_by")
+    raw_id_fields = ("device", "grantee", "granted_by", "revoked_by")
+    readonly_fields = ("granted_at",)
+    date_hierarchy = "granted_at"
+    show_full_result_count = False
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = (
+        "email",
+        "organization",
+        "invited_by",
+        "device_count",
+        "created_at",
+        "last_sent_at",
+        "expires_at",
+        "accepted_at",
+        "revoked_at",
+    )
+    list_filter = ("organization",)
+    search_fields = ("email", "invited_by__email", "organization__name")
+    list_select_related = ("organization", "invited_by")
+    fields = (
+        "email",
+        "organization",
+        "invited_by",
+        "message",
+        "rights_expire_at",
+        "created_at",
+        "last_sent_at",
+        "send_count",
+        "expires_at",
+        "accepted_at",
+        "accepted_by",
+        "revoked_at",
+    )
+    readonly_fields = fields
+    show_full_result_count = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Invitation]:
+        return super().get_queryset(request).annotate(n_devices=Count("devices"))
+
+    @admin.display(description="devices", ordering="n_devices")
+    def device_count(self, obj: Invitation) -> int:
+        return obj.n_devices
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

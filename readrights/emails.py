@@ -1,0 +1,106 @@
+"""The emails read rights cause. One function per email; all go through the outbox.
+
+Context values are plain strings and numbers (the outbox stores them sealed). No key material ever:
+the notification says how many devices and from whom, and links to the portal.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+
+from kamkeys.outbox import enqueue
+
+
+def site_url(name: str, *args: object) -> str:
+    """Absolute URL of a page, falling back to the start page if the page is not there."""
+    try:
+        path = reverse(name, args=args)
+    except NoReverseMatch:
+        path = reverse("home")
+    return settings.KAMKEYS_SITE_URL + path
+
+
+def day(value: datetime | None) -> str:
+    """A date as people read it in an email ('31 December 2026'), or '' for none."""
+    if value is None:
+        return ""
+    return timezone.localtime(value).strftime("%d %B %Y").lstrip("0")
+
+
+def person(user: object | None) -> str:
+    if user is None:
+        return "a distributor"
+    name = getattr(user, "name", "") or ""
+    email = getattr(user, "email", "") or ""
+    return f"{name} <{email}>" if name else email
+
+
+def rights_granted(
+    to: str,
+    *,
+    granted_by: object,
+    organization: str,
+    count: int,
+    expires_at: datetime | None,
+    message: str,
+) -> None:
+    """An existing customer was given read access to devices."""
+    enqueue(
+        to,
+        "readrights_granted",
+        {
+            "granted_by": person(granted_by),
+            "organization": organization,
+            "count": count,
+            "expires_on": day(expires_at),
+            "message": message,
+            "devices_url": site_url("devices:list"),
+        },
+    )
+
+
+def invitation(
+    to: str,
+    *,
+    invited_by: object,
+    organization: str,
+    count: int,
+    accept_url: str,
+    link_expires_at: datetime,
+    rights_expire_at: datetime | None,
+    message: str,
+) -> None:
+    """An unknown customer is invited: the link lets them set a name and password and log in."""
+    enqueue(
+        to,
+        "readrights_invitation",
+        {
+            "invited_by": person(invited_by),
+            "organization": organization,
+            "count": count,
+            "accept_url": accept_url,
+            "email": to,
+            "link_expires_on": day(link_expires_at),
+            "expires_on": day(rights_expire_at),
+            "message": message,
+            "login_url": site_url("account_login"),
+        },
+    )
+
+
+def rights_revoked(to: str, *, revoked_by: object, organization: str, count: int) -> None:
+    """A customer lost read access to devices."""
+    enqueue(
+        to,
+        "readrights_revoked",
+        {
+            "revoked_by": person(revoked_by),
+            "organization": organization,
+            "count": count,
+            "devices_url": site_url("devices:list"),
+        },
+    )

@@ -1,0 +1,109 @@
+"""The invitation link: a customer sets a name and a password and is logged in.
+
+The token only appears in the link of the email: the first request puts it into the session and
+redirects to a URL without it, so it does not linger in history, logs or Referer headers.
+"""
+
+from __future__ import annotations
+
+from allauth.account.internal.flows.login import record_authentication
+from allauth.account.utils import perform_login
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+
+from accounts.models import User
+from readrights import services
+from readrights.forms import AcceptInvitationForm
+from readrights.views import my_devices_url
+
+SESSION_LINK_KEY = "readrights_invitation_token"
+
+REASONS = {
+    "invalid": "This invitation link is not valid. It may have been copied incompletely, or a "
+    "newer invitation email replaced it.",
+    "used": "This invitation was already accepted. Log in with your email address and password.",
+    "expired": "This invitation link has expired. Ask the sender to send the invitation again.",
+    "cancelled": "This invitation was withdrawn by the sender.",
+}
+
+
+def _invalid(request: HttpRequest, reason: str) -> HttpResponse:
+    request.session.pop(SESSION_LINK_KEY, None)
+    status = 400 if reason == "invalid" else 410
+    return render(
+        request,
+        "readrights/invitation_invalid.html",
+        {"reason": reason, "explanation": REASONS.get(reason, REASONS["invalid"])},
+        status=status,
+    )
+
+
+@never_cache
+def invitation_link(request: HttpRequest, token: str) -> HttpResponse:
+    """The link from the email: check it, keep the token in the session, drop it from the URL."""
+    try:
+        services.invitation_for_token(token)
+    except services.InvitationInvalid as exc:
+        return _invalid(request, exc.reason)
+    request.session[SESSION_LINK_KEY] = token
+    return redirect("readrights:accept")
+
+
+@never_cache
+@sensitive_post_parameters("password1", "password2")
+def accept(request: HttpRequest) -> HttpResponse:
+    token = request.session.get(SESSION_LINK_KEY, "")
+    try:
+        invitation = services.invitation_for_token(token)
+    except services.InvitationInvalid as exc:
+        return _invalid(request, exc.reason)
+    email = invitation.email
+    signed_in = request.user.is_authenticated
+    if signed_in and request.user.email != email:
+        return render(request, "readrights/invitation_other_user.html", {"email": email})
+    has_account = User.objects.filter(email__iexact=email).exists()
+    form = AcceptInvitationForm(request.POST or None, email=email)
+    if request.method == "POST" and (has_account or form.is_valid()):
+        data = form.cleaned_data if not has_account else {}
+        try:
+            acceptance = services.accept_invitation(
+                token, data.get("name", ""), data.get("password1", ""), request=request
+            )
+        except services.InvitationInvalid as exc:
+            return _invalid(request, exc.reason)
+        except ValidationError as exc:
+            form.add_error("password1", exc)
+        else:
+            request.session.pop(SESSION_LINK_KEY, None)
+            return _welcome(request, acceptance)
+    context = {
+        "invitation": invitation,
+        "email": email,
+        "form": form,
+        "has_account": has_account,
+        "device_count": invitation.devices.count(),
+    }
+    status = 400 if form.is_bound and form.errors else 200
+    return render(request, "readrights/invitation_accept.html", context, status=status)
+
+
+def _welcome(request: HttpRequest, acceptance: services.Acceptance) -> HttpResponse:
+    count = acceptance.device_count
+    devices = f"{count} device{'s' * (count != 1)}"
+    if acceptance.created:
+        messages.success(request, f"Welcome! Your account is ready; {devices} are in My devices.")
+        record_authentication(
+            request, acceptance.user, method="password", email=acceptance.user.email
+        )
+        return perform_login(request, acceptance.user, redirect_url=my_devices_url())
+    if request.user.is_authenticated:
+        messages.success(request, f"Accepted: {devices} were added to My devices.")
+        return redirect(my_devices_url())
+    messages.success(
+        request, f"Accepted: {devices} were added to your account. Log in with your password."
+    )
+    return redirect("account_login")

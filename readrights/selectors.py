@@ -1,0 +1,211 @@
+"""Reads about read rights: who holds what on a distributor's devices, and pending invitations.
+
+Everything here is scoped to the organizations the asking user is a Super User of, so a foreign
+id simply finds nothing (and the views turn that into a 404 that reveals nothing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Count, Max, Min, OuterRef, Q, QuerySet, Subquery
+from django.http import Http404, HttpRequest
+from django.utils import timezone
+
+from accounts.models import Organization, User
+from accounts.selectors import super_user_organization_ids
+from devices.models import Device
+from devices.selectors import manageable_devices
+from keyvault.models import AuditEvent
+from readrights.models import Invitation, ReadRight
+
+
+def live_q(prefix: str = "", now: datetime | None = None) -> Q:
+    """Rights that work now: not revoked, not expired. Expiry needs no job to run."""
+    now = now or timezone.now()
+    return Q(**{f"{prefix}revoked_at__isnull": True}) & (
+        Q(**{f"{prefix}expires_at__isnull": True}) | Q(**{f"{prefix}expires_at__gt": now})
+    )
+
+
+def selected_devices(request: HttpRequest) -> QuerySet[Device]:
+    """The devices selected in My devices (already limited to what the user may see)."""
+    from devices.selection import selected_devices as devices_selection
+
+    return devices_selection(request)
+
+
+def selected_manageable_devices(request: HttpRequest) -> QuerySet[Device]:
+    """The selected devices whose read rights this user may change."""
+    org_ids = super_user_organization_ids(request.user)
+    if not org_ids:
+        return Device.objects.none()
+    return selected_devices(request).order_by().filter(owner_id__in=org_ids)
+
+
+def devices_by_ids(user: Any, ids: Iterable[str]) -> QuerySet[Device]:
+    """Devices named explicitly in a form. Any id that is malformed, unknown, deleted or not
+    this user's to manage makes the whole set not found: nothing is written for a forged POST."""
+    wanted: set[int] = set()
+    for raw in ids:
+        try:
+            wanted.add(int(raw))
+        except (TypeError, ValueError):
+            raise Http404("No such devices") from None
+    if not wanted:
+        raise Http404("No such devices")
+    found = manageable_devices(user).filter(pk__in=wanted)
+    if found.count() != len(wanted):
+        raise Http404("No such devices")
+    return Device.objects.filter(pk__in=wanted)
+
+
+@dataclass(frozen=True)
+class Holder:
+    """One customer holding rights on a set of devices."""
+
+    user_id: int
+    email: str
+    name: str
+    organizations: str
+    device_count: int
+    first_granted_at: datetime | None
+    last_granted_at: datetime | None
+    earliest_expiry: datetime | None
+    some_without_expiry: bool
+    last_download_at: datetime | None = None
+
+    @property
+    def expiry_varies(self) -> bool:
+        return self.earliest_expiry is not None and self.some_without_expiry
+
+
+def _organizations_by_user(user_ids: list[int]) -> dict[int, str]:
+    names: dict[int, list[str]] = {}
+    rows = Organization.objects.filter(memberships__user_id__in=user_ids).values_list(
+        "memberships__user_id", "name"
+    )
+    for user_id, name in rows:
+        names.setdefault(user_id, []).append(name)
+    return {uid: ", ".join(sorted(n)) for uid, n in names.items()}
+
+
+def _holders(rights: QuerySet[ReadRight], *, with_downloads: bool = False) -> list[Holder]:
+    rows = list(
+        rights.values("grantee_id", "grantee__email", "grantee__name")
+        .annotate(
+            device_count=Count("device_id", distinct=True),
+            first_granted_at=Min("granted_at"),
+            last_granted_at=Max("granted_at"),
+            earliest_expiry=Min("expires_at"),
+            without_expiry=Count("id", filter=Q(expires_at__isnull=True)),
+        )
+        .order_by("grantee__email")
+    )
+    user_ids = [row["grantee_id"] for row in rows]
+    orgs = _organizations_by_user(user_ids)
+    downloads: dict[int, datetime] = {}
+    if with_downloads and user_ids:
+        downloads = dict(
+            AuditEvent.objects.filter(actor_id__in=user_ids, action="download")
+            .values("actor_id")
+            .annotate(last=Max("created_at"))
+            .order_by()
+            .values_list("actor_id", "last")
+        )
+    return [
+        Holder(
+            user_id=row["grantee_id"],
+            email=row["grantee__email"],
+            name=row["grantee__name"],
+            organizations=orgs.get(row["grantee_id"], ""),
+            device_count=row["device_count"],
+            first_granted_at=row["first_granted_at"],
+            last_granted_at=row["last_granted_at"],
+            earliest_expiry=row["earliest_expiry"],
+            some_without_expiry=row["without_expiry"] > 0,
+            last_download_at=downloads.get(row["grantee_id"]),
+        )
+        for row in rows
+    ]
+
+
+def holders_of(devices: QuerySet[Device]) -> list[Holder]:
+    """Customers with working rights on these devices, with how many of them each holds."""
+    rights = ReadRight.objects.filter(live_q(), device_id__in=devices.order_by().values("pk"))
+    return _holders(rights)
+
+
+def customers_of(user: Any, search: str = "") -> list[Holder]:
+    """User Administration: everybody holding working rights on the user's organizations'
+    devices, with device counts and when they last downloaded keys."""
+    org_ids = super_user_organization_ids(user)
+    if not org_ids:
+        return []
+    rights = ReadRight.objects.filter(live_q(), device__owner_id__in=org_ids)
+    search = search.strip()
+    if search:
+        rights = rights.filter(
+            Q(grantee__email__icontains=search) | Q(grantee__name__icontains=search)
+        )
+    return _holders(rights, with_downloads=True)
+
+
+def pending_invitations(
+    user: Any, devices: QuerySet[Device] | None = None, search: str = ""
+) -> QuerySet[Invitation]:
+    """Invitations of the user's organizations not yet accepted or cancelled (expired links are
+    listed too, so they can be re-sent), optionally only those covering some of ``devices``."""
+    org_ids = super_user_organization_ids(user)
+    invitations = Invitation.objects.filter(
+        organization_id__in=org_ids, accepted_at__isnull=True, revoked_at__isnull=True
+    )
+    if devices is not None:
+        through = Invitation.devices.through
+        invitations = invitations.filter(
+            pk__in=through.objects.filter(device_id__in=devices.order_by().values("pk")).values(
+                "invitation_id"
+            )
+        )
+    if search.strip():
+        invitations = invitations.filter(email__icontains=search.strip())
+    count = (
+        Invitation.devices.through.objects.filter(invitation_id=OuterRef("pk"))
+        .order_by()
+        .values("invitation_id")
+        .annotate(n=Count("device_id"))
+        .values("n")
+    )
+    return invitations.select_related("invited_by", "organization").annotate(
+        device_count=Subquery(count)
+    )
+
+
+def managed_grantee(user: Any, grantee_id: object) -> User:
+    """A customer holding (or having held) rights on the user's organizations' devices; 404
+    for anybody else, so the id reveals nothing."""
+    org_ids = super_user_organization_ids(user)
+    try:
+        pk = int(str(grantee_id))
+    except (TypeError, ValueError):
+        raise Http404("No such customer") from None
+    holds = ReadRight.objects.filter(grantee_id=pk, device__owner_id__in=org_ids)
+    if not org_ids or not holds.exists():
+        raise Http404("No such customer")
+    return User.objects.get(pk=pk)
+
+
+def managed_invitation(user: Any, invitation_id: object) -> Invitation:
+    """An invitation sent for one of the user's organizations; 404 otherwise."""
+    org_ids = super_user_organization_ids(user)
+    try:
+        pk = int(str(invitation_id))
+    except (TypeError, ValueError):
+        raise Http404("No such invitation") from None
+    invitation = Invitation.objects.filter(pk=pk, organization_id__in=org_ids).first()
+    if invitation is None:
+        raise Http404("No such invitation")
+    return invitation

@@ -1,0 +1,229 @@
+"""Pages of a distributor: Edit read rights, Assign read rights, revoke, User Administration.
+
+Thin views: parse the request, call one selector or service, render. Every change is guarded by
+``key_action`` (MFA for Super Users plus a recent authentication); anybody who is not a Super User
+gets 403, and ids outside the user's organizations get a 404 that reveals nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from accounts.access import key_action
+from accounts.models import User
+from accounts.selectors import is_super_user
+from devices.models import Device
+from readrights import selectors, services
+from readrights.forms import AssignForm
+
+DONE_KEY = "readrights_last_assignment"
+PAGE_SIZE = 50
+
+
+def _require_super_user(request: HttpRequest) -> None:
+    if not is_super_user(request.user):
+        raise PermissionDenied("Only Super Users of the owning organization manage read rights.")
+
+
+def _devices_of(request: HttpRequest) -> tuple[QuerySet[Device], list[str]]:
+    """The devices a form acts on: ids posted explicitly (all must be the user's to manage, or
+    404) or else the selection of My devices, limited to the user's organizations."""
+    ids = request.POST.getlist("device") if request.method == "POST" else []
+    if ids:
+        return selectors.devices_by_ids(request.user, ids), ids
+    return selectors.selected_manageable_devices(request), []
+
+
+def _back(request: HttpRequest) -> str:
+    return (
+        "readrights:user_admin" if request.POST.get("next") == "user_admin" else "readrights:edit"
+    )
+
+
+def my_devices_url() -> str:
+    try:
+        return reverse("devices:list")
+    except Exception:  # noqa: BLE001 - the devices page may not be wired in yet
+        return reverse("home")
+
+
+@login_required
+def edit(request: HttpRequest) -> HttpResponse:
+    """Who holds read rights on the selected devices, with Assign and Revoke."""
+    _require_super_user(request)
+    selected_count = selectors.selected_devices(request).order_by().count()
+    devices = selectors.selected_manageable_devices(request)
+    count = devices.count()
+    context = {
+        "selected_count": selected_count,
+        "device_count": count,
+        "foreign_count": selected_count - count,
+        "holders": selectors.holders_of(devices) if count else [],
+        "invitations": selectors.pending_invitations(request.user, devices) if count else [],
+        "my_devices_url": my_devices_url(),
+        "now_dt": timezone.now(),
+    }
+    return render(request, "readrights/edit.html", context)
+
+
+@key_action
+def assign(request: HttpRequest) -> HttpResponse:
+    """Assign read rights: form → confirm page → done. Nothing is written before "Confirm"."""
+    _require_super_user(request)
+    devices, posted_ids = _devices_of(request)
+    count = devices.count()
+    if count == 0:
+        messages.warning(request, "Select devices of your organization in My devices first.")
+        return redirect("readrights:edit")
+    if request.method != "POST":
+        form = AssignForm(user=request.user)
+        return _assign_page(request, form, count, posted_ids)
+    form = AssignForm(request.POST, user=request.user)
+    action = request.POST.get("action", "review")
+    if action == "change":
+        form.is_valid()
+        return _assign_page(request, form, count, posted_ids)
+    if not form.is_valid():
+        return _assign_page(request, form, count, posted_ids, status=400)
+    if action != "confirm":
+        return _confirm_page(request, form, count, posted_ids)
+    if request.POST.get("device_count") != str(count):
+        messages.warning(request, "Your selection changed meanwhile. Check the numbers again.")
+        return _confirm_page(request, form, count, posted_ids)
+    try:
+        result = services.assign_read_rights(
+            request.user,
+            devices,
+            form.cleaned_data["emails"],
+            expires_at=form.expires_at,
+            message=form.cleaned_data["message"],
+            request=request,
+        )
+    except services.NotManageable:
+        raise Http404("No such devices") from None
+    except ValidationError as exc:
+        form.add_error("emails", exc)
+        return _assign_page(request, form, count, posted_ids, status=400)
+    except services.ReadRightsError as exc:
+        form.add_error(None, str(exc))
+        return _assign_page(request, form, count, posted_ids, status=400)
+    request.session[DONE_KEY] = result.as_dict()
+    return redirect("readrights:assign_done")
+
+
+def _assign_page(
+    request: HttpRequest, form: AssignForm, count: int, ids: list[str], status: int = 200
+) -> HttpResponse:
+    context = {"form": form, "device_count": count, "device_ids": ids}
+    return render(request, "readrights/assign.html", context, status=status)
+
+
+def _confirm_page(
+    request: HttpRequest, form: AssignForm, count: int, ids: list[str]
+) -> HttpResponse:
+    addresses = form.cleaned_data["emails"]
+    known = set(User.objects.filter(email__in=addresses).values_list("email", flat=True))
+    context = {
+        "form": form,
+        "device_count": count,
+        "device_ids": ids,
+        "existing": [e for e in addresses if e in known],
+        "new": [e for e in addresses if e not in known],
+        "expires_on": form.cleaned_data.get("expires_on"),
+        "message": form.cleaned_data.get("message"),
+    }
+    return render(request, "readrights/assign_confirm.html", context)
+
+
+@login_required
+def assign_done(request: HttpRequest) -> HttpResponse:
+    _require_super_user(request)
+    result = request.session.pop(DONE_KEY, None)
+    if not isinstance(result, dict):
+        return redirect("readrights:edit")
+    return render(
+        request,
+        "readrights/assign_done.html",
+        {"result": result, "my_devices_url": my_devices_url()},
+    )
+
+
+@require_POST
+@key_action
+def revoke(request: HttpRequest) -> HttpResponse:
+    """Revoke one customer's rights on the selected devices or on all the organization's."""
+    _require_super_user(request)
+    grantee = selectors.managed_grantee(request.user, request.POST.get("grantee"))
+    devices: QuerySet[Device] | None = None
+    if request.POST.get("scope") != "all":
+        devices, _ = _devices_of(request)
+    ended = services.revoke_read_rights(request.user, grantee, devices, request=request)
+    if ended:
+        messages.success(
+            request,
+            f"{grantee.email} no longer has read access to {ended} device{'s' * (ended != 1)}. "
+            "They were told by email.",
+        )
+    else:
+        messages.info(request, f"{grantee.email} held no working read rights there.")
+    return redirect(_back(request))
+
+
+@require_POST
+@key_action
+def resend_invitation(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_super_user(request)
+    invitation = selectors.managed_invitation(request.user, pk)
+    try:
+        services.resend_invitation(request.user, invitation, request=request)
+    except services.ReadRightsError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request,
+            f"A new invitation link was sent to {invitation.email}; older links no longer work.",
+        )
+    return redirect(_back(request))
+
+
+@require_POST
+@key_action
+def cancel_invitation(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_super_user(request)
+    invitation = selectors.managed_invitation(request.user, pk)
+    try:
+        services.cancel_invitation(request.user, invitation, request=request)
+    except services.ReadRightsError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"The invitation to {invitation.email} was cancelled.")
+    return redirect(_back(request))
+
+
+@login_required
+def user_admin(request: HttpRequest) -> HttpResponse:
+    """User Administration: customers holding rights on the organization's devices, and pending
+    invitations, with device counts and last download."""
+    _require_super_user(request)
+    search = request.GET.get("q", "")[:200]
+    holders = selectors.customers_of(request.user, search)
+    page = Paginator(holders, PAGE_SIZE).get_page(request.GET.get("page"))
+    context: dict[str, Any] = {
+        "page": page,
+        "customer_count": len(holders),
+        "invitations": selectors.pending_invitations(request.user, search=search)[:200],
+        "q": search,
+        "now_dt": timezone.now(),
+    }
+    return render(request, "readrights/user_admin.html", context)

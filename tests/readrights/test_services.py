@@ -1,0 +1,294 @@
+"""Read-rights services: assign, invite, accept, revoke, expire — as the people involved see it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from accounts.models import User
+from devices.models import Device
+from devices.selectors import visible_devices
+from keyvault.models import AuditEvent
+from kamkeys.models import OutboundEmail
+from readrights import services
+from readrights.models import Invitation, ReadRight
+from tests.factories import DEFAULT_PASSWORD
+from tests.readrights.conftest import invitation_token
+
+NEW_PASSWORD = "Meter-Keys-2026-Blue!"
+
+
+def qs(devices: list) -> object:
+    return Device.objects.filter(pk__in=[d.pk for d in devices])
+
+
+def visible_ids(user: User) -> set[int]:
+    return set(visible_devices(user).values_list("pk", flat=True))
+
+
+@pytest.mark.django_db
+def test_existing_customer_gets_rights_and_one_email_without_keys(
+    super_user_x, customer, devices_x, outbox
+):
+    with outbox():
+        result = services.assign_read_rights(
+            super_user_x, qs(devices_x[:3]), [customer.email], message="For the Aarhus rollout"
+        )
+    assert result.granted == {customer.email: 3}
+    assert visible_ids(customer) == {d.pk for d in devices_x[:3]}
+    [message] = outbox.to(customer.email)
+    assert "3 devices" in message.body
+    assert "Xenia Super" in message.body
+    assert "For the Aarhus rollout" in message.body
+    assert "http" in message.body
+    assert "DEK" not in message.body
+
+
+@pytest.mark.django_db
+def test_assigning_again_keeps_held_rights_and_adds_only_new_ones(
+    super_user_x, customer, devices_x, outbox
+):
+    services.assign_read_rights(super_user_x, qs(devices_x[:2]), [customer.email])
+    with outbox():
+        result = services.assign_read_rights(super_user_x, qs(devices_x[:4]), [customer.email])
+    assert result.granted[customer.email] == 2
+    assert result.already[customer.email] == 2
+    assert ReadRight.objects.filter(grantee=customer, revoked_at__isnull=True).count() == 4
+    [message] = outbox.to(customer.email)
+    assert "2 devices" in message.body
+
+
+@pytest.mark.django_db
+def test_unknown_email_gets_an_invitation_with_login_information_and_no_account_yet(
+    super_user_x, devices_x, outbox
+):
+    with outbox():
+        result = services.assign_read_rights(super_user_x, qs(devices_x[:2]), ["New@Utility.dk"])
+    assert result.invited == {"new@utility.dk": 2}
+    assert not User.objects.filter(email="new@utility.dk").exists()
+    invitation = Invitation.objects.get(email="new@utility.dk")
+    assert invitation.devices.count() == 2
+    [message] = outbox.to("new@utility.dk")
+    assert "User name: new@utility.dk" in message.body
+    token = invitation_token(message)
+    assert token not in invitation.token_hash
+    assert len(invitation.token_hash) == 64
+
+
+@pytest.mark.django_db
+def test_accepting_an_invitation_creates_an_active_verified_customer_who_sees_the_devices(
+    super_user_x, devices_x, outbox
+):
+    from allauth.account.models import EmailAddress
+
+    with outbox():
+        services.assign_read_rights(super_user_x, qs(devices_x[:2]), ["new@utility.dk"])
+    token = invitation_token(outbox.to("new@utility.dk")[0])
+    acceptance = services.accept_invitation(token, "Nina New", NEW_PASSWORD)
+    user = acceptance.user
+    assert acceptance.created and acceptance.device_count == 2
+    assert user.is_active and user.name == "Nina New" and user.check_password(NEW_PASSWORD)
+    assert EmailAddress.objects.get(user=user).verified
+    assert visible_ids(user) == {d.pk for d in devices_x[:2]}
+    assert AuditEvent.objects.filter(action="accept", actor=user).count() == 1
+
+
+@pytest.mark.django_db
+def test_an_accepted_invitation_link_cannot_be_used_again(super_user_x, devices_x, outbox):
+    with outbox():
+        services.assign_read_rights(super_user_x, qs(devices_x[:1]), ["new@utility.dk"])
+    token = invitation_token(outbox.to("new@utility.dk")[0])
+    services.accept_invitation(token, "", NEW_PASSWORD)
+    with pytest.raises(services.InvitationInvalid) as excinfo:
+        services.accept_invitation(token, "", "Another-Pass-2026!")
+    assert excinfo.value.reason == "used"
+
+
+@pytest.mark.django_db
+def test_a_tampered_invitation_link_is_refused(super_user_x, devices_x, outbox):
+    with outbox():
+        services.assign_read_rights(super_user_x, qs(devices_x[:1]), ["new@utility.dk"])
+    token = invitation_token(outbox.to("new@utility.dk")[0])
+    tampered = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
+    for bad in (tampered, "nonsense", ""):
+        with pytest.raises(services.InvitationInvalid) as excinfo:
+            services.accept_invitation(bad, "", NEW_PASSWORD)
+        assert excinfo.value.reason == "invalid"
+    assert not User.objects.filter(email="new@utility.dk").exists()
+
+
+@pytest.mark.django_db
+def test_resending_an_invitation_makes_the_older_link_useless(super_user_x, devices_x, outbox):
+    with outbox():
+        services.assign_read_rights(super_user_x, qs(devices_x[:1]), ["new@utility.dk"])
+    old = invitation_token(outbox.to("new@utility.dk")[0])
+    invitation = Invitation.objects.get(email="new@utility.dk")
+    with outbox():
+        services.resend_invitation(super_user_x, invitation)
+    new = invitation_token(outbox.to("new@utility.dk")[-1])
+    assert old != new
+    with pytest.raises(services.InvitationInvalid):
+        services.accept_invitation(old, "", NEW_PASSWORD)
+    assert services.accept_invitation(new, "", NEW_PASSWORD).device_count == 1
+
+
+@pytest.mark.django_db
+def test_reinviting_the_same_address_extends_the_pending_invitation(
+    super_user_x, devices_x, outbox
+):
+    with outbox():
+        services.assign_read_rights(super_user_x, qs(devices_x[:1]), ["new@utility.dk"])
+        services.assign_read_rights(super_user_x, qs(devices_x[1:3]), ["new@utility.dk"])
+    assert Invitation.objects.filter(email="new@utility.dk").count() == 1
+    token = invitation_token(outbox.to("new@utility.dk")[-1])
+    assert services.accept_invitation(token, "", NEW_PASSWORD).device_count == 3
+
+
+@pytest.mark.django_db
+def test_an_expired_invitation_link_is_refused(super_user_x, devices_x, outbox):
+    with outbox():
+        services.assign_read_rights(super_user_x, qs(devices_x[:1]), ["new@utility.dk"])
+    token = invitation_token(outbox.to("new@utility.dk")[0])
+    Invitation.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    with pytest.raises(services.InvitationInvalid) as excinfo:
+        services.accept_invitation(token, "", NEW_PASSWORD)
+    assert excinfo.value.reason == "expired"
+
+
+@pytest.mark.django_db
+def test_a_weak_password_is_refused_and_nothing_is_created(super_user_x, devices_x, outbox):
+    with outbox():
+        services.assign_read_rights(super_user_x, qs(devices_x[:1]), ["new@utility.dk"])
+    token = invitation_token(outbox.to("new@utility.dk")[0])
+    with pytest.raises(ValidationError):
+        services.accept_invitation(token, "", "short")
+    assert not User.objects.filter(email="new@utility.dk").exists()
+    assert Invitation.objects.get().accepted_at is None
+
+
+@pytest.mark.django_db
+def test_an_invitation_to_an_address_that_registered_meanwhile_adds_rights_to_that_account(
+    super_user_x, devices_x, outbox
+):
+    with outbox():
+        services.assign_read_rights(super_user_x, qs(devices_x[:2]), ["late@utility.dk"])
+    token = invitation_token(outbox.to("late@utility.dk")[0])
+    existing = User.objects.create_user("late@utility.dk", DEFAULT_PASSWORD)
+    acceptance = services.accept_invitation(token, "Ignored", "ignored")
+    assert not acceptance.created and acceptance.user == existing
+    existing.refresh_from_db()
+    assert existing.check_password(DEFAULT_PASSWORD)
+    assert visible_ids(existing) == {d.pk for d in devices_x[:2]}
+
+
+@pytest.mark.django_db
+def test_revoking_ends_access_at_once_and_tells_the_customer(
+    super_user_x, customer, devices_x, outbox
+):
+    services.assign_read_rights(super_user_x, qs(devices_x), [customer.email])
+    with outbox():
+        ended = services.revoke_read_rights(super_user_x, customer, qs(devices_x[:2]))
+    assert ended == 2
+    assert visible_ids(customer) == {d.pk for d in devices_x[2:]}
+    [message] = outbox.to(customer.email)
+    assert "2 devices" in message.body
+    with outbox():
+        assert services.revoke_read_rights(super_user_x, customer) == 3
+    assert visible_ids(customer) == set()
+    assert AuditEvent.objects.filter(action="revoke", actor=super_user_x).count() == 2
+
+
+@pytest.mark.django_db
+def test_an_expired_right_stops_working_without_any_job(super_user_x, customer, devices_x):
+    soon = timezone.now() + timedelta(minutes=5)
+    services.assign_read_rights(super_user_x, qs(devices_x[:2]), [customer.email], expires_at=soon)
+    assert len(visible_ids(customer)) == 2
+    ReadRight.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert visible_ids(customer) == set()
+
+
+@pytest.mark.django_db
+def test_an_expired_right_can_be_given_again(super_user_x, customer, devices_x):
+    services.assign_read_rights(super_user_x, qs(devices_x[:1]), [customer.email])
+    ReadRight.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    result = services.assign_read_rights(super_user_x, qs(devices_x[:1]), [customer.email])
+    assert result.granted[customer.email] == 1
+    assert visible_ids(customer) == {devices_x[0].pk}
+
+
+@pytest.mark.django_db
+def test_a_customer_cannot_pass_rights_on(super_user_x, customer, outsider, devices_x):
+    services.assign_read_rights(super_user_x, qs(devices_x[:2]), [customer.email])
+    with pytest.raises(services.NotManageable):
+        services.assign_read_rights(customer, qs(devices_x[:2]), [outsider.email])
+    assert visible_ids(outsider) == set()
+
+
+@pytest.mark.django_db
+def test_foreign_devices_assign_nothing(super_user_x, customer, devices_x, devices_y, outbox):
+    with outbox(), pytest.raises(services.NotManageable):
+        services.assign_read_rights(
+            super_user_x, qs([devices_x[0], devices_y[0]]), [customer.email, "new@utility.dk"]
+        )
+    assert ReadRight.objects.count() == 0
+    assert Invitation.objects.count() == 0
+    assert OutboundEmail.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_super_user_cannot_revoke_what_another_organization_gave(
+    super_user_x, super_user_y, customer, devices_x
+):
+    services.assign_read_rights(super_user_x, qs(devices_x[:2]), [customer.email])
+    assert services.revoke_read_rights(super_user_y, customer) == 0
+    assert len(visible_ids(customer)) == 2
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("emails", "expected"),
+    [
+        (["not-an-email"], "not a valid email"),
+        (["a@b"], "not a valid email"),
+        (["super.x@distributor-x.example"], "your own email"),
+        ([f"c{i}@utility.dk" for i in range(1000)], "At most"),
+        ([], "at least one"),
+    ],
+)
+def test_bad_email_lists_are_refused_with_a_clear_message(
+    super_user_x, devices_x, emails, expected
+):
+    with pytest.raises(ValidationError) as excinfo:
+        services.assign_read_rights(super_user_x, qs(devices_x[:1]), emails)
+    assert expected in " ".join(excinfo.value.messages)
+    assert ReadRight.objects.count() == 0 and Invitation.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_an_expiry_in_the_past_is_refused(super_user_x, customer, devices_x):
+    with pytest.raises(services.ReadRightsError, match="past"):
+        services.assign_read_rights(
+            super_user_x,
+            qs(devices_x[:1]),
+            [customer.email],
+            expires_at=timezone.now() - timedelta(days=1),
+        )
+    assert ReadRight.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_every_assignment_invitation_and_revocation_is_audited(
+    super_user_x, customer, devices_x, outbox
+):
+    with outbox():
+        services.assign_read_rights(
+            super_user_x, qs(devices_x[:2]), [customer.email, "new@utility.dk"]
+        )
+    services.revoke_read_rights(super_user_x, customer)
+    actions = list(AuditEvent.objects.order_by("id").values_list("action", "count"))
+    assert actions == [("assign", 2), ("invite", 2), ("revoke", 2)]
+    for event in AuditEvent.objects.all():
+        assert event.actor == super_user_x
