@@ -27,7 +27,6 @@ from kamkeys.models import OutboundEmail
 
 logger = logging.getLogger(__name__)
 
-CLAIM_SECONDS = 300
 RESEND_BATCH = 200
 
 
@@ -73,6 +72,11 @@ def render(template: str, context: dict[str, Any]) -> tuple[str, str, str]:
     return settings.ACCOUNT_EMAIL_SUBJECT_PREFIX + subject, text, html
 
 
+def claim_period() -> timedelta:
+    """How long a worker may take to send before another may assume it died."""
+    return timedelta(seconds=settings.KAMKEYS_OUTBOX_CLAIM_SECONDS)
+
+
 def _claim(email_id: int) -> bool:
     now = timezone.now()
     claimed = (
@@ -81,7 +85,7 @@ def _claim(email_id: int) -> bool:
         .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
         .update(
             status=OutboundEmail.Status.SENDING,
-            claimed_until=now + timedelta(seconds=CLAIM_SECONDS),
+            claimed_until=now + claim_period(),
         )
     )
     if claimed:
@@ -90,7 +94,7 @@ def _claim(email_id: int) -> bool:
     return bool(
         OutboundEmail.objects.filter(
             pk=email_id, status=OutboundEmail.Status.SENDING, claimed_until__lt=now
-        ).update(claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
+        ).update(claimed_until=now + claim_period())
     )
 
 

@@ -128,6 +128,7 @@ try:
     # Outbox: how often and how long an unsent email is retried.
     KAMKEYS_OUTBOX_MAX_ATTEMPTS = env_int("KAMKEYS_OUTBOX_MAX_ATTEMPTS", 8)
     KAMKEYS_OUTBOX_BACKOFF_SECONDS = env_int("KAMKEYS_OUTBOX_BACKOFF_SECONDS", 30)
+    KAMKEYS_OUTBOX_CLAIM_SECONDS = env_int("KAMKEYS_OUTBOX_CLAIM_SECONDS", 300)
     KAMKEYS_OUTBOX_RESEND_EVERY_SECONDS = env_int("KAMKEYS_OUTBOX_RESEND_EVERY_SECONDS", 60)
     KAMKEYS_SITE_URL = os.environ.get("KAMKEYS_SITE_URL", "http://localhost:8000").rstrip("/")
 
@@ -344,3 +345,8 @@ LOGGING = {
 # How long an invitation link works, and how many customer emails one assignment may name.
 KAMKEYS_INVITATION_DAYS = env_int("KAMKEYS_INVITATION_DAYS", 14)
 KAMKEYS_MAX_EMAILS_PER_ASSIGNMENT = env_int("KAMKEYS_MAX_EMAILS_PER_ASSIGNMENT", 50)
+
+# --- devices ----------------------------------------------------------------------------------
+# Registering a device by serial + 2-digit code: failed attempts allowed within 24 hours.
+KAMKEYS_REGISTER_MAX_FAILURES_PER_SERIAL = env_int("KAMKEYS_REGISTER_MAX_FAILURES_PER_SERIAL", 5)
+KAMKEYS_REGISTER_MAX_FAILURES_PER_ACCOUNT = env_int("KAMKEYS_REGISTER_MAX_FAILURES_PER_ACCOUNT", 20)

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from tests.kamkeys.realservices import Sink, Worker, free_port, service_env
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[tuple[Sink, int]]:
+    sink = Sink()
+    port = free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield sink, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def start_worker(postgres, redis_url, smtp_sink, tmp_path: Path) -> Iterator[Callable[..., Worker]]:  # noqa: ANN001
+    """start_worker(**env) → a ready Celery worker on the real broker, the test's database and
+    the SMTP sink; stopped at the end of the test."""
+    _, port = smtp_sink
+    workers: list[Worker] = []
+
+    def start(**overrides: str) -> Worker:
+        worker = Worker(service_env(port, **overrides), tmp_path / f"worker{len(workers)}.log")
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+@pytest.fixture
+def real_broker() -> Iterator[None]:
+    """Tasks from this test process go to Redis instead of running in-process."""
+    from kamkeys.celery import app
+
+    app.conf.task_always_eager = False
+    yield
+    app.conf.task_always_eager = True
