@@ -146,6 +146,14 @@ class AccessRequest(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["status", "created_at"], name="accounts_accessreq_status")]
+        constraints = [
+            # A double submit cannot leave two requests waiting for staff.
+            models.UniqueConstraint(
+                fields=["user"],
+                condition=models.Q(status="pending"),
+                name="accounts_accessreq_one_pending",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"Access request by {self.user} ({self.get_status_display()})"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from accounts.models import Membership
+from accounts.models import AccessRequest, Membership, Organization
 
 
 def super_user_organization_ids(user: Any) -> list[int]:
@@ -20,3 +20,41 @@ def super_user_organization_ids(user: Any) -> list[int]:
 
 def is_super_user(user: Any) -> bool:
     return bool(super_user_organization_ids(user))
+
+
+def super_user_organizations(user: Any) -> list[Organization]:
+    """The organizations (objects) this user is a Super User of, by name."""
+    if not getattr(user, "is_authenticated", False):
+        return []
+    return list(
+        Organization.objects.filter(
+            memberships__user=user, memberships__role=Membership.Role.SUPER_USER
+        ).order_by("name")
+    )
+
+
+def pending_access_request(user: Any) -> AccessRequest | None:
+    """The user's request still waiting for staff, if any (there is at most one)."""
+    return AccessRequest.objects.filter(user=user, status=AccessRequest.Status.PENDING).first()
+
+
+def access_requests_of(user: Any, limit: int = 20) -> list[AccessRequest]:
+    """The user's own requests, newest first, to show their status."""
+    return list(
+        AccessRequest.objects.filter(user=user)
+        .select_related("organization")
+        .order_by("-created_at")[:limit]
+    )
+
+
+def matching_organization(access_request: AccessRequest) -> Organization | None:
+    """The organization the request most likely means: same customer number, else same name."""
+    if access_request.customer_number:
+        match = Organization.objects.filter(
+            customer_number__iexact=access_request.customer_number
+        ).first()
+        if match:
+            return match
+    if access_request.customer_name:
+        return Organization.objects.filter(name__iexact=access_request.customer_name).first()
+    return None

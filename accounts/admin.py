@@ -1,0 +1,353 @@
+"""Django admin for staff: users, organizations, Super User access requests.
+
+Every grant and revoke of Super User — by approving a request, by the user actions, or by
+editing a membership inline — goes through accounts.services and is audited. The admin's own
+login page is replaced by allauth's, so it shares the login rate limits and MFA.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.views import redirect_to_login
+from django.db import transaction
+from django.db.models import Exists, OuterRef, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+
+from accounts import selectors, services
+from accounts.forms import OrganizationChoiceForm, RejectForm
+from accounts.models import AccessRequest, Membership, Organization, User
+
+# --- the admin's login is allauth's login ---------------------------------------------------------
+
+
+def admin_login(request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+    """Staff log in through allauth (rate limits, lockout, MFA); others are told no."""
+    next_url = request.GET.get("next") or reverse("admin:index")
+    if request.user.is_authenticated:
+        if request.user.is_active and request.user.is_staff:
+            return HttpResponseRedirect(reverse("admin:index"))
+        return render(request, "errors/403.html", status=403)
+    return redirect_to_login(next_url, login_url=reverse("account_login"))
+
+
+admin.site.login = admin_login  # type: ignore[method-assign]
+admin.site.site_header = "kamkeys administration"
+admin.site.site_title = "kamkeys administration"
+
+
+# --- memberships (inline on users and organizations) ----------------------------------------------
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    fields = ["user", "organization", "role", "created_at"]
+    readonly_fields = ["created_at"]
+    autocomplete_fields = ["user", "organization"]
+
+
+def save_memberships_audited(request: HttpRequest, formset: Any) -> None:
+    """Save an inline of memberships; each Super User role gained or lost is audited."""
+    with transaction.atomic():
+        for form in formset.deleted_forms:
+            obj = form.instance
+            if obj.pk and obj.role == Membership.Role.SUPER_USER:
+                services.record_role_change(
+                    obj.user, obj.organization, granted=False, by=request.user, request=request
+                )
+        before = {
+            m.pk: (m.organization_id, m.role)
+            for m in Membership.objects.filter(
+                pk__in=[f.instance.pk for f in formset.forms if f.instance.pk]
+            )
+        }
+        formset.save()
+        for form in formset.forms:
+            obj = form.instance
+            if obj.pk is None or form in formset.deleted_forms:
+                continue
+            old_org, old_role = before.get(obj.pk, (None, None))
+            was_su = old_role == Membership.Role.SUPER_USER
+            is_su = obj.role == Membership.Role.SUPER_USER
+            if was_su and (not is_su or old_org != obj.organization_id):
+                services.record_role_change(
+                    obj.user,
+                    Organization.objects.get(pk=old_org),
+                    granted=False,
+                    by=request.user,
+                    request=request,
+                )
+            if is_su and (not was_su or old_org != obj.organization_id):
+                services.record_role_change(
+                    obj.user, obj.organization, granted=True, by=request.user, request=request
+                )
+
+
+# --- users ----------------------------------------------------------------------------------------
+
+
+class SuperUserFilter(admin.SimpleListFilter):
+    title = "Super User"
+    parameter_name = "super_user"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Yes"), ("no", "No")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        su = Membership.objects.filter(user=OuterRef("pk"), role=Membership.Role.SUPER_USER)
+        if self.value() == "yes":
+            return queryset.filter(Exists(su))
+        if self.value() == "no":
+            return queryset.exclude(Exists(su))
+        return queryset
+
+
+class UserCreationForm(forms.ModelForm):
+    """Staff create a user without a password; the user sets one with "Forgot password"."""
+
+    class Meta:
+        model = User
+        fields = ["email", "name", "is_active", "is_staff"]
+
+    def save(self, commit: bool = True) -> User:
+        user = super().save(commit=False)
+        user.set_unusable_password()
+        if commit:
+            user.save()
+        return user
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    ordering = ["email"]
+    list_display = ["email", "name", "is_active", "is_staff", "super_user_of", "last_login"]
+    list_filter = ["is_staff", "is_active", SuperUserFilter, "is_superuser"]
+    search_fields = ["email", "name"]
+    readonly_fields = ["last_login", "date_joined", "password"]
+    fieldsets = [
+        (None, {"fields": ["email", "name", "password"]}),
+        ("Status", {"fields": ["is_active", "is_staff", "is_superuser", "groups"]}),
+        ("Dates", {"fields": ["last_login", "date_joined"]}),
+    ]
+    add_form = UserCreationForm
+    add_fieldsets = [(None, {"fields": ["email", "name", "is_active", "is_staff"]})]
+    filter_horizontal = ["groups"]
+    inlines = [MembershipInline]
+    actions = ["grant_super_user", "revoke_super_user"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).prefetch_related("memberships__organization")
+
+    @admin.display(description="Super User of")
+    def super_user_of(self, obj: User) -> str:
+        return ", ".join(
+            m.organization.name
+            for m in obj.memberships.all()
+            if m.role == Membership.Role.SUPER_USER
+        )
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        if formset.model is Membership:
+            save_memberships_audited(request, formset)
+        else:
+            super().save_formset(request, form, formset, change)
+
+    @admin.action(description="Grant Super User… (choose the organization)")
+    def grant_super_user(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        form = OrganizationChoiceForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            with transaction.atomic():
+                organization = form.get_or_create_organization()
+                for user in queryset:
+                    services.grant_super_user(user, organization, by=request.user, request=request)
+            self.message_user(
+                request,
+                f"{queryset.count()} user(s) are now Super Users of {organization}.",
+                messages.SUCCESS,
+            )
+            return None
+        return render(
+            request,
+            "accounts/admin/choose_organization.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Grant Super User",
+                "intro": "These users become Super Users of the organization you choose:",
+                "objects": queryset,
+                "form": form,
+                "action": "grant_super_user",
+                "opts": self.model._meta,
+                "button": "Grant Super User",
+            },
+            status=400 if "apply" in request.POST else 200,
+        )
+
+    @admin.action(description="Revoke Super User (all organizations)")
+    def revoke_super_user(self, request: HttpRequest, queryset: QuerySet) -> None:
+        ended = 0
+        with transaction.atomic():
+            for user in queryset:
+                ended += services.revoke_super_user(user, by=request.user, request=request)
+        self.message_user(request, f"{ended} Super User role(s) ended.", messages.SUCCESS)
+
+
+# --- organizations ------------------------------------------------------------------------------
+
+
+@admin.register(Organization)
+class OrganizationAdmin(admin.ModelAdmin):
+    list_display = ["name", "customer_number", "kind", "created_at"]
+    list_filter = ["kind"]
+    search_fields = ["name", "customer_number"]
+    inlines = [MembershipInline]
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        if formset.model is Membership:
+            save_memberships_audited(request, formset)
+        else:
+            super().save_formset(request, form, formset, change)
+
+
+# --- access requests ------------------------------------------------------------------------------
+
+
+@admin.register(AccessRequest)
+class AccessRequestAdmin(admin.ModelAdmin):
+    list_display = [
+        "user",
+        "customer_name",
+        "customer_number",
+        "is_distributor",
+        "status",
+        "created_at",
+        "decided_by",
+    ]
+    list_filter = ["status", "is_distributor"]
+    search_fields = ["user__email", "user__name", "customer_name", "customer_number"]
+    list_select_related = ["user", "decided_by"]
+    readonly_fields = [
+        "user",
+        "customer_name",
+        "customer_number",
+        "is_distributor",
+        "message",
+        "status",
+        "organization",
+        "decided_by",
+        "decided_at",
+        "reason",
+        "created_at",
+    ]
+    actions = ["approve", "reject"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # users make requests; staff decide them
+
+    def _pending(self, request: HttpRequest, queryset: QuerySet) -> QuerySet | None:
+        pending = queryset.filter(status=AccessRequest.Status.PENDING).select_related("user")
+        if not pending.exists():
+            self.message_user(request, "None of the selected requests is pending.", messages.ERROR)
+            return None
+        return pending
+
+    @admin.action(description="Approve… (choose or create the organization)")
+    def approve(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        pending = self._pending(request, queryset)
+        if pending is None:
+            return None
+        applying = "apply" in request.POST
+        first = pending.first()
+        initial = {
+            "new_name": first.customer_name,
+            "new_customer_number": first.customer_number,
+            "new_kind": Organization.Kind.DISTRIBUTOR
+            if first.is_distributor
+            else Organization.Kind.CUSTOMER,
+        }
+        match = selectors.matching_organization(first)
+        if match is not None:
+            initial = {"organization": match.pk}
+        form = OrganizationChoiceForm(request.POST if applying else None, initial=initial)
+        if applying and form.is_valid():
+            requests = list(pending)
+            try:
+                with transaction.atomic():
+                    organization = form.get_or_create_organization()
+                    for access_request in requests:
+                        services.approve_access_request(
+                            access_request, organization, decided_by=request.user, request=request
+                        )
+            except services.AccessRequestError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                return None
+            self.message_user(
+                request,
+                f"Approved {len(requests)} request(s): Super User of {organization}. "
+                "The requesters were emailed.",
+                messages.SUCCESS,
+            )
+            return None
+        return render(
+            request,
+            "accounts/admin/choose_organization.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Approve access requests",
+                "intro": "These requesters become Super Users of the organization you choose "
+                "and are told by email:",
+                "objects": pending,
+                "form": form,
+                "action": "approve",
+                "opts": self.model._meta,
+                "button": "Approve",
+            },
+            status=400 if applying else 200,
+        )
+
+    @admin.action(description="Reject… (with a reason)")
+    def reject(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        pending = self._pending(request, queryset)
+        if pending is None:
+            return None
+        applying = "apply" in request.POST
+        form = RejectForm(request.POST if applying else None)
+        if applying and form.is_valid():
+            count = 0
+            try:
+                with transaction.atomic():
+                    for access_request in pending:
+                        services.reject_access_request(
+                            access_request,
+                            reason=form.cleaned_data["reason"],
+                            decided_by=request.user,
+                            request=request,
+                        )
+                        count += 1
+            except services.AccessRequestError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                return None
+            self.message_user(
+                request,
+                f"Rejected {count} request(s); the requesters were emailed.",
+                messages.SUCCESS,
+            )
+            return None
+        return render(
+            request,
+            "accounts/admin/reject.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Reject access requests",
+                "objects": pending,
+                "form": form,
+                "action": "reject",
+                "opts": self.model._meta,
+            },
+            status=400 if applying else 200,
+        )

@@ -1,0 +1,89 @@
+"""Every email the accounts app sends, one function each, all through the outbox.
+
+Call these inside the transaction of the change that causes them: the row is written with it and
+sent by Celery once it commits. Context values are plain strings and numbers.
+"""
+
+from __future__ import annotations
+
+from kamkeys import outbox
+from kamkeys.models import OutboundEmail
+
+
+def allauth_email(to: str, *, subject: str, text: str, html: str) -> OutboundEmail:
+    """An email allauth composed (password reset, MFA notices, …), already rendered."""
+    return outbox.enqueue(
+        to, "accounts_allauth", {"subject": subject, "body_text": text, "body_html": html}
+    )
+
+
+def activation(to: str, *, activation_url: str, expire_days: int) -> OutboundEmail:
+    """The link that opens "Complete registration" for a new address."""
+    return outbox.enqueue(
+        to,
+        "accounts_activation",
+        {"email": to, "activation_url": activation_url, "expire_days": expire_days},
+    )
+
+
+def already_registered(to: str, *, login_url: str, reset_url: str) -> OutboundEmail:
+    """Someone registered an address that already has an account: tell its owner, nobody else."""
+    return outbox.enqueue(
+        to,
+        "accounts_already_registered",
+        {"email": to, "login_url": login_url, "reset_url": reset_url},
+    )
+
+
+def access_request_to_staff(
+    to: str,
+    *,
+    requester: str,
+    requester_name: str,
+    customer_name: str,
+    customer_number: str,
+    is_distributor: bool,
+    message: str,
+    admin_url: str,
+) -> OutboundEmail:
+    """Staff are told a Super User access request waits for them in the admin."""
+    return outbox.enqueue(
+        to,
+        "accounts_access_request_staff",
+        {
+            "requester": requester,
+            "requester_name": requester_name,
+            "customer_name": customer_name,
+            "customer_number": customer_number,
+            "is_distributor": is_distributor,
+            "message": message,
+            "admin_url": admin_url,
+        },
+    )
+
+
+def access_request_approved(to: str, *, organization: str, devices_url: str) -> OutboundEmail:
+    return outbox.enqueue(
+        to,
+        "accounts_access_approved",
+        {"organization": organization, "devices_url": devices_url},
+    )
+
+
+def access_request_rejected(to: str, *, reason: str, request_url: str) -> OutboundEmail:
+    return outbox.enqueue(
+        to, "accounts_access_rejected", {"reason": reason, "request_url": request_url}
+    )
+
+
+def super_user_granted(to: str, *, organization: str, devices_url: str) -> OutboundEmail:
+    """Staff made the user a Super User directly (not through a request)."""
+    return outbox.enqueue(
+        to,
+        "accounts_super_user_granted",
+        {"organization": organization, "devices_url": devices_url},
+    )
+
+
+def super_user_revoked(to: str, *, organization: str) -> OutboundEmail:
+    return outbox.enqueue(to, "accounts_super_user_revoked", {"organization": organization})

@@ -1,0 +1,377 @@
+"""Writes of the accounts app: registration, Super User access requests, grants, demo MFA.
+
+Registration is email-first and creates no row until it completes: the activation link carries
+the address in a signed, timestamped token (Django signing), and completing it creates the user,
+which is what makes the link single use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from allauth.account.models import EmailAddress
+from allauth.account.utils import filter_users_by_email
+from django.conf import settings
+from django.core import signing
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+
+from accounts import emails
+from accounts.models import AccessRequest, Membership, Organization, User
+from keyvault import audit
+
+ACTIVATION_SALT = "kamkeys.accounts.activation.v1"
+
+
+class RegistrationError(Exception):
+    """Base of the registration outcomes a page explains to the visitor."""
+
+
+class ActivationLinkInvalid(RegistrationError):
+    """The link was altered or is not one of ours."""
+
+
+class ActivationLinkExpired(RegistrationError):
+    """The link is genuine but older than ACCOUNT_EMAIL_CONFIRMATION_EXPIRE_DAYS."""
+
+
+class AlreadyRegistered(RegistrationError):
+    """The address has an account: the link was used already (or the address registered since)."""
+
+
+class AccessRequestError(Exception):
+    """A request that cannot be made or decided in its current state; the text says why."""
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def absolute_url(request: HttpRequest | None, path: str) -> str:
+    """A link for an email: from the request when there is one, else from KAMKEYS_SITE_URL."""
+    if request is not None:
+        return request.build_absolute_uri(path)
+    return settings.KAMKEYS_SITE_URL + path
+
+
+def _devices_path() -> str:
+    try:
+        return reverse("devices:list")
+    except NoReverseMatch:
+        return reverse("home")
+
+
+def normalize_email(email: str) -> str:
+    return (email or "").strip().lower()
+
+
+def email_has_account(email: str) -> bool:
+    """Whether the address belongs to a user, as login or as another address of theirs."""
+    return bool(filter_users_by_email(normalize_email(email)))
+
+
+# --- registration -----------------------------------------------------------------------------
+
+
+def activation_max_age() -> timedelta:
+    return timedelta(days=settings.ACCOUNT_EMAIL_CONFIRMATION_EXPIRE_DAYS)
+
+
+def make_activation_token(email: str) -> str:
+    """A tamper-proof, timestamped token naming the address; no database row behind it."""
+    return signing.dumps({"email": normalize_email(email)}, salt=ACTIVATION_SALT)
+
+
+def read_activation_token(token: str) -> str:
+    """The address a token was made for, or ActivationLinkExpired / ActivationLinkInvalid."""
+    try:
+        data = signing.loads(token, salt=ACTIVATION_SALT, max_age=activation_max_age())
+    except signing.SignatureExpired as exc:
+        raise ActivationLinkExpired from exc
+    except (signing.BadSignature, ValueError, TypeError) as exc:
+        raise ActivationLinkInvalid from exc
+    email = data.get("email") if isinstance(data, dict) else None
+    if not isinstance(email, str) or not email:
+        raise ActivationLinkInvalid
+    return email
+
+
+def start_registration(email: str, *, request: HttpRequest | None = None) -> None:
+    """Email an activation link, or "you already have an account" to a known address.
+
+    The caller answers the same either way, so nobody learns whether an address is registered.
+    """
+    email = normalize_email(email)
+    with transaction.atomic():
+        if email_has_account(email):
+            emails.already_registered(
+                email,
+                login_url=absolute_url(request, reverse("account_login")),
+                reset_url=absolute_url(request, reverse("account_reset_password")),
+            )
+            return
+        token = make_activation_token(email)
+        emails.activation(
+            email,
+            activation_url=absolute_url(request, reverse("accounts:activate", args=[token])),
+            expire_days=settings.ACCOUNT_EMAIL_CONFIRMATION_EXPIRE_DAYS,
+        )
+
+
+@dataclass(frozen=True)
+class NewAccount:
+    email: str
+    name: str
+    password: str
+
+
+def complete_registration(account: NewAccount) -> User:
+    """Create the active user with a verified primary address; AlreadyRegistered if it exists.
+
+    The password has been validated by the form already (AUTH_PASSWORD_VALIDATORS).
+    """
+    email = normalize_email(account.email)
+    if email_has_account(email):
+        raise AlreadyRegistered
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(email, account.password, name=account.name.strip())
+            EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
+    except IntegrityError as exc:  # a double submit or a parallel registration won the race
+        raise AlreadyRegistered from exc
+    return user
+
+
+# --- Super User: grants and revokes -------------------------------------------------------------
+
+
+def grant_super_user(
+    user: User,
+    organization: Organization,
+    *,
+    by: Any = None,
+    request: HttpRequest | None = None,
+    notify: bool = True,
+) -> Membership:
+    """Make the user a Super User of the organization (creating the membership), audited."""
+    with transaction.atomic():
+        membership, created = Membership.objects.select_for_update().get_or_create(
+            user=user,
+            organization=organization,
+            defaults={"role": Membership.Role.SUPER_USER},
+        )
+        if not created and membership.role == Membership.Role.SUPER_USER:
+            return membership
+        if not created:
+            membership.role = Membership.Role.SUPER_USER
+            membership.save(update_fields=["role"])
+        record_role_change(user, organization, granted=True, by=by, request=request)
+        if notify:
+            emails.super_user_granted(
+                user.email,
+                organization=organization.name,
+                devices_url=absolute_url(request, _devices_path()),
+            )
+    return membership
+
+
+def revoke_super_user(
+    user: User,
+    organization: Organization | None = None,
+    *,
+    by: Any = None,
+    request: HttpRequest | None = None,
+    notify: bool = True,
+) -> int:
+    """End the user's Super User role (in one organization, or all); they stay a member.
+
+    Returns how many roles ended. Each is audited.
+    """
+    with transaction.atomic():
+        memberships = Membership.objects.select_for_update().filter(
+            user=user, role=Membership.Role.SUPER_USER
+        )
+        if organization is not None:
+            memberships = memberships.filter(organization=organization)
+        ended = list(memberships.select_related("organization"))
+        for membership in ended:
+            membership.role = Membership.Role.MEMBER
+            membership.save(update_fields=["role"])
+            record_role_change(user, membership.organization, granted=False, by=by, request=request)
+            if notify:
+                emails.super_user_revoked(user.email, organization=membership.organization.name)
+    return len(ended)
+
+
+def record_role_change(
+    user: User,
+    organization: Organization,
+    *,
+    granted: bool,
+    by: Any = None,
+    request: HttpRequest | None = None,
+) -> None:
+    """The audit line of a grant or revoke (also used by the admin's membership inline)."""
+    audit.record(
+        "grant_super_user" if granted else "revoke_super_user",
+        actor=by,
+        request=request,
+        object_type="user",
+        object_ids=[user.pk],
+        count=1,
+        detail={"organization_id": organization.pk, "organization": organization.name[:200]},
+    )
+
+
+# --- Super User access requests ---------------------------------------------------------------
+
+
+def staff_recipients() -> list[str]:
+    """KAMKEYS_STAFF_EMAILS plus every active staff user, each address once."""
+    seen: dict[str, str] = {}
+    addresses = list(settings.KAMKEYS_STAFF_EMAILS) + list(
+        User.objects.filter(is_staff=True, is_active=True).values_list("email", flat=True)
+    )
+    for address in addresses:
+        address = (address or "").strip()
+        if address and address.lower() not in seen:
+            seen[address.lower()] = address
+    return list(seen.values())
+
+
+def request_access(
+    user: User,
+    *,
+    customer_name: str = "",
+    customer_number: str = "",
+    is_distributor: bool = False,
+    message: str = "",
+    request: HttpRequest | None = None,
+) -> AccessRequest:
+    """Record the request and tell staff. One pending request per user."""
+    customer_name = customer_name.strip()
+    customer_number = customer_number.strip()
+    if not customer_name and not customer_number:
+        raise AccessRequestError("Give your customer name, your customer number, or both.")
+    try:
+        with transaction.atomic():
+            User.objects.select_for_update().filter(pk=user.pk).first()
+            if AccessRequest.objects.filter(
+                user=user, status=AccessRequest.Status.PENDING
+            ).exists():
+                raise AccessRequestError(
+                    "You already have a request waiting for staff; you will get an email "
+                    "when it is decided."
+                )
+            access_request = AccessRequest.objects.create(
+                user=user,
+                customer_name=customer_name,
+                customer_number=customer_number,
+                is_distributor=is_distributor,
+                message=message.strip(),
+            )
+            admin_url = absolute_url(
+                request, reverse("admin:accounts_accessrequest_change", args=[access_request.pk])
+            )
+            for address in staff_recipients():
+                emails.access_request_to_staff(
+                    address,
+                    requester=user.email,
+                    requester_name=user.name,
+                    customer_name=customer_name,
+                    customer_number=customer_number,
+                    is_distributor=is_distributor,
+                    message=access_request.message,
+                    admin_url=admin_url,
+                )
+    except IntegrityError as exc:  # the one-pending-request constraint caught a double submit
+        raise AccessRequestError(
+            "You already have a request waiting for staff; you will get an email when it is "
+            "decided."
+        ) from exc
+    return access_request
+
+
+def _lock_pending(access_request: AccessRequest) -> AccessRequest:
+    locked = AccessRequest.objects.select_for_update().get(pk=access_request.pk)
+    if locked.status != AccessRequest.Status.PENDING:
+        raise AccessRequestError(
+            f"The request by {locked.user} was already {locked.get_status_display().lower()}."
+        )
+    return locked
+
+
+def approve_access_request(
+    access_request: AccessRequest,
+    organization: Organization,
+    *,
+    decided_by: Any,
+    request: HttpRequest | None = None,
+) -> AccessRequest:
+    """Grant Super User of the organization to the requester and tell them by email."""
+    with transaction.atomic():
+        locked = _lock_pending(access_request)
+        locked.status = AccessRequest.Status.APPROVED
+        locked.organization = organization
+        locked.decided_by = decided_by
+        locked.decided_at = timezone.now()
+        locked.save(update_fields=["status", "organization", "decided_by", "decided_at"])
+        grant_super_user(locked.user, organization, by=decided_by, request=request, notify=False)
+        emails.access_request_approved(
+            locked.user.email,
+            organization=organization.name,
+            devices_url=absolute_url(request, _devices_path()),
+        )
+    return locked
+
+
+def reject_access_request(
+    access_request: AccessRequest,
+    *,
+    reason: str,
+    decided_by: Any,
+    request: HttpRequest | None = None,
+) -> AccessRequest:
+    """Decline with a reason the requester reads in the email."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise AccessRequestError("Give a reason: the requester reads it.")
+    with transaction.atomic():
+        locked = _lock_pending(access_request)
+        locked.status = AccessRequest.Status.REJECTED
+        locked.reason = reason
+        locked.decided_by = decided_by
+        locked.decided_at = timezone.now()
+        locked.save(update_fields=["status", "reason", "decided_by", "decided_at"])
+        emails.access_request_rejected(
+            locked.user.email,
+            reason=reason,
+            request_url=absolute_url(request, reverse("accounts:request_access")),
+        )
+    return locked
+
+
+# --- MFA for the demo ---------------------------------------------------------------------------
+
+# The demo Super User's TOTP secret (base32). Put it into an authenticator app, or print the
+# current code with `manage.py demo_totp_code`. Only the demo seed uses it.
+DEMO_TOTP_SECRET = "KAMKEYSDEMO2FA7SUPERUSER234567AB"  # noqa: S105 - a published demo value
+
+
+def ensure_demo_totp(user: User, secret: str = DEMO_TOTP_SECRET) -> None:
+    """Activate TOTP with a fixed secret (and recovery codes) so the demo can log in. Idempotent."""
+    import base64
+
+    from allauth.mfa.models import Authenticator
+    from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
+    from allauth.mfa.totp.internal.auth import TOTP
+
+    secret = secret.strip().replace(" ", "").upper()
+    base64.b32decode(secret)  # a wrong secret fails here, loudly, not at the first login
+    with transaction.atomic():
+        Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).delete()
+        TOTP.activate(user, secret)
+        RecoveryCodes.activate(user)
