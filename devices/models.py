@@ -68,3 +68,27 @@ class DeviceRegistration(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} registered {self.device}"
+
+
+class RegistrationAttempt(models.Model):
+    """One try at registering a device by serial + device code; failures drive the limits
+    (per serial across all accounts, and per account) that keep the 100 codes unguessable."""
+
+    class Outcome(models.TextChoices):
+        OK = "ok", "Registered"
+        FAILED = "failed", "Wrong serial number or code"
+        LOCKED = "locked", "Refused while locked"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    serial = models.CharField(max_length=8)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["serial", "outcome", "created_at"], name="devices_attempt_serial"),
+            models.Index(fields=["user", "outcome", "created_at"], name="devices_attempt_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} tried {self.serial}: {self.outcome}"

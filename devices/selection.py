@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
+from devices.forms import SERIAL_RE
 from devices.models import Device
 from devices.search import Search, clean_search, search_q
 from devices.selectors import visible_devices
@@ -199,3 +200,32 @@ def select_search(request: HttpRequest, search: Search) -> None:
         )
         selection.excluded = [i for i in selection.excluded if i not in back]
     _save(request, selection)
+
+
+@dataclass(frozen=True)
+class PasteResult:
+    selected: int
+    unmatched: list[str]
+    malformed: list[str]
+
+
+def select_by_serials(request: HttpRequest, tokens: list[str]) -> PasteResult:
+    """Select the visible devices with these serial numbers. Serials that are unknown and those
+    the user may not see are reported alike, as "could not be selected"."""
+    serials = [t for t in tokens if SERIAL_RE.match(t)]
+    malformed = [t[:40] for t in tokens if not SERIAL_RE.match(t)]
+    found: dict[str, list[int]] = {}
+    visible = visible_devices(request.user)
+    for start in range(0, len(serials), 1000):
+        chunk = serials[start : start + 1000]
+        for pk, serial in visible.filter(serial__in=chunk).values_list("pk", "serial"):
+            found.setdefault(serial, []).append(pk)
+    ids = [pk for pks in found.values() for pk in pks]
+    before = selection_count(request)
+    select_ids(request, ids)
+    added = selection_count(request) - before
+    return PasteResult(
+        selected=added,
+        unmatched=[s for s in serials if s not in found],
+        malformed=malformed,
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from accounts.selectors import super_user_organization_ids
@@ -25,15 +25,12 @@ def live_read_rights(user: Any) -> QuerySet[ReadRight]:
 MAX_INLINE_EXTRA_IDS = 1000
 
 
-def visible_devices(user: Any) -> QuerySet[Device]:
-    """Devices this user may see and download: their organization's (Super Users), those they
-    hold a live read right for, and those they registered themselves.
-
-    Written for the planner: an ``owner_id IN (...)`` alone for a Super User (plus a short inline
-    id list when they also hold rights elsewhere), and one ``id IN (... UNION ...)`` semi-join for
-    everybody else, never an OR of subqueries that would scan every device."""
+def visible_scope(user: Any) -> tuple[QuerySet[Device], list[int] | None]:
+    """``visible_devices(user)``, and the organization ids when visibility is exactly "owned by
+    these organizations" (a Super User without rights elsewhere), which lets the table sort and
+    count from the (owner, ...) indexes."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:
-        return Device.objects.none()
+        return Device.objects.none(), None
     personal = (
         live_read_rights(user)
         .values("device_id")
@@ -41,7 +38,7 @@ def visible_devices(user: Any) -> QuerySet[Device]:
     )
     org_ids = super_user_organization_ids(user)
     if not org_ids:
-        return Device.objects.filter(pk__in=personal)
+        return Device.objects.filter(pk__in=personal), None
     extra = list(
         Device.objects.filter(pk__in=personal)
         .exclude(owner_id__in=org_ids)
@@ -49,10 +46,20 @@ def visible_devices(user: Any) -> QuerySet[Device]:
         .values_list("pk", flat=True)[: MAX_INLINE_EXTRA_IDS + 1]
     )
     if not extra:
-        return Device.objects.filter(owner_id__in=org_ids)
+        return Device.objects.filter(owner_id__in=org_ids), org_ids
     if len(extra) > MAX_INLINE_EXTRA_IDS:
-        return Device.objects.filter(Q(owner_id__in=org_ids) | Q(pk__in=personal))
-    return Device.objects.filter(Q(owner_id__in=org_ids) | Q(pk__in=extra))
+        return Device.objects.filter(Q(owner_id__in=org_ids) | Q(pk__in=personal)), None
+    return Device.objects.filter(Q(owner_id__in=org_ids) | Q(pk__in=extra)), None
+
+
+def visible_devices(user: Any) -> QuerySet[Device]:
+    """Devices this user may see and download: their organization's (Super Users), those they
+    hold a live read right for, and those they registered themselves.
+
+    Written for the planner: an ``owner_id IN (...)`` alone for a Super User (plus a short inline
+    id list when they also hold rights elsewhere), and one ``id IN (... UNION ...)`` semi-join for
+    everybody else, never an OR of subqueries that would scan every device."""
+    return visible_scope(user)[0]
 
 
 def manageable_devices(user: Any) -> QuerySet[Device]:
@@ -62,3 +69,18 @@ def manageable_devices(user: Any) -> QuerySet[Device]:
     if not org_ids:
         return Device.objects.none()
     return Device.objects.filter(owner_id__in=org_ids)
+
+
+def reader_counts(device_ids: list[int]) -> dict[int, int]:
+    """How many customers hold a live read right, per device: one query for a page of rows."""
+    if not device_ids:
+        return {}
+    now = timezone.now()
+    rows = (
+        ReadRight.objects.filter(device_id__in=device_ids, revoked_at__isnull=True)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        .order_by()
+        .values("device_id")
+        .annotate(n=Count("grantee_id", distinct=True))
+    )
+    return {row["device_id"]: row["n"] for row in rows}

@@ -1,0 +1,54 @@
+"""The per-column "Search..." boxes of My devices, as a django-filter FilterSet."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django import forms
+from django.db.models import QuerySet
+
+from devices.models import Device
+from devices.search import MAX_TERM_LENGTH, clean_search, search_q
+
+SEARCH_HELP = {
+    "order": "Order number: part of the number, or its beginning followed by *",
+    "serial": "Serial number: part of the number, or its beginning followed by *",
+    "type": "Type: part of the name, e.g. multical",
+    "owner": "Transferred to: part of the account name",
+}
+
+
+def _search_filter(field: str) -> django_filters.CharFilter:
+    widget = forms.TextInput(
+        attrs={
+            "placeholder": "Search...",
+            "form": "device-search",
+            "maxlength": MAX_TERM_LENGTH,
+            "autocomplete": "off",
+            "class": "column-search",
+            "title": SEARCH_HELP[field],
+        }
+    )
+    return django_filters.CharFilter(
+        method="filter_term", label=SEARCH_HELP[field], widget=widget, max_length=MAX_TERM_LENGTH
+    )
+
+
+class DeviceFilter(django_filters.FilterSet):
+    """Each box narrows the list; boxes combine with AND. See devices.search for the matching."""
+
+    order = _search_filter("order")
+    serial = _search_filter("serial")
+    type = _search_filter("type")
+    owner = _search_filter("owner")
+
+    class Meta:
+        model = Device
+        fields: list[str] = []
+
+    def filter_term(self, queryset: QuerySet[Device], name: str, value: Any) -> QuerySet[Device]:
+        term = clean_search({name: value})
+        if not term:
+            return queryset
+        return queryset.filter(search_q(term))

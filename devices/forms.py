@@ -1,0 +1,64 @@
+"""Forms of My devices: register by serial + code, paste serial numbers."""
+
+from __future__ import annotations
+
+import re
+
+from django import forms
+
+SERIAL_RE = re.compile(r"^\d{8}$")
+MAX_PASTED_SERIALS = 10_000
+_SEPARATORS = re.compile(r"[\s,;]+")
+
+
+class RegisterDeviceForm(forms.Form):
+    serial = forms.CharField(
+        label="Serial number",
+        max_length=20,
+        help_text="The 8-digit serial number printed on the meter, e.g. 63001468.",
+        widget=forms.TextInput(
+            attrs={"inputmode": "numeric", "autocomplete": "off", "pattern": r"\s*\d{8}\s*"}
+        ),
+    )
+    code = forms.CharField(
+        label="Device code",
+        max_length=10,
+        help_text="The 2-digit device code printed on the meter next to the serial number.",
+        widget=forms.TextInput(
+            attrs={"inputmode": "numeric", "autocomplete": "off", "pattern": r"\s*\d{2}\s*"}
+        ),
+    )
+
+    def clean_serial(self) -> str:
+        serial = "".join(self.cleaned_data["serial"].split())
+        if not SERIAL_RE.match(serial):
+            raise forms.ValidationError("A serial number is exactly 8 digits, e.g. 63001468.")
+        return serial
+
+    def clean_code(self) -> str:
+        code = "".join(self.cleaned_data["code"].split())
+        if not re.fullmatch(r"\d{2}", code):
+            raise forms.ValidationError("The device code is exactly 2 digits, e.g. 07.")
+        return code
+
+
+class PasteSerialsForm(forms.Form):
+    serials = forms.CharField(
+        label="Serial numbers",
+        widget=forms.Textarea(attrs={"rows": 10, "spellcheck": "false"}),
+        help_text=(
+            f"One or more 8-digit serial numbers, separated by new lines, spaces, commas or "
+            f"semicolons; at most {MAX_PASTED_SERIALS:,} at a time."
+        ),
+    )
+
+    def clean_serials(self) -> list[str]:
+        tokens = [t for t in _SEPARATORS.split(self.cleaned_data["serials"]) if t]
+        if not tokens:
+            raise forms.ValidationError("Paste at least one serial number.")
+        if len(tokens) > MAX_PASTED_SERIALS:
+            raise forms.ValidationError(
+                f"Paste at most {MAX_PASTED_SERIALS:,} serial numbers at a time "
+                f"(this paste has {len(tokens):,})."
+            )
+        return list(dict.fromkeys(tokens))  # keep the order, drop repeats

@@ -1,0 +1,171 @@
+"""Writes of "My devices": register by serial + device code, remove from one's own list."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+
+from accounts.models import User
+from accounts.selectors import super_user_organization_ids
+from devices.models import Device, DeviceRegistration, RegistrationAttempt
+from keyvault.audit import record
+from keyvault.device_codes import check_device_code
+from readrights.models import ReadRight
+
+WINDOW = timedelta(hours=24)
+CHUNK = 5000
+
+
+def _limit(name: str, default: int) -> int:
+    return int(getattr(settings, name, default))
+
+
+@dataclass(frozen=True)
+class RegisterResult:
+    """``status``: "registered", "already" (already in the list), "wrong" or "locked"."""
+
+    status: str
+    device: Device | None = None
+    retry_after: datetime | None = None
+
+
+def _failures(**where: Any) -> QuerySet[RegistrationAttempt]:
+    return RegistrationAttempt.objects.filter(
+        outcome=RegistrationAttempt.Outcome.FAILED,
+        created_at__gte=timezone.now() - WINDOW,
+        **where,
+    )
+
+
+def _lock_ends(failures: QuerySet[RegistrationAttempt], limit: int) -> datetime | None:
+    """When the window has room again, or None when it has room now."""
+    times = list(failures.order_by("-created_at").values_list("created_at", flat=True)[:limit])
+    if len(times) < limit:
+        return None
+    return times[-1] + WINDOW
+
+
+def register_device(
+    user: User, serial: str, code: str, *, request: HttpRequest | None = None
+) -> RegisterResult:
+    """Add a device to the user's own list if serial and device code match.
+
+    Only 100 codes exist, so failures are limited per serial (across all accounts) and per
+    account within 24 hours; while either limit is reached every attempt, even with the right
+    code, is refused without checking the code. Unknown serials count as failures and get the
+    same answer as wrong codes, so the form does not tell which serials exist."""
+    per_serial = _limit("KAMKEYS_REGISTER_MAX_FAILURES_PER_SERIAL", 5)
+    per_account = _limit("KAMKEYS_REGISTER_MAX_FAILURES_PER_ACCOUNT", 20)
+    with transaction.atomic():
+        # Serialise one account's attempts, and all attempts on one device, so parallel requests
+        # cannot slip past the limits.
+        User.objects.select_for_update().filter(pk=user.pk).first()
+        candidates = list(Device.objects.select_for_update().filter(serial=serial).order_by("pk"))
+        lock_ends = [
+            end
+            for end in (
+                _lock_ends(_failures(serial=serial), per_serial),
+                _lock_ends(_failures(user=user), per_account),
+            )
+            if end is not None
+        ]
+        audit = {"actor": user, "request": request, "object_type": "device"}
+        if lock_ends:
+            RegistrationAttempt.objects.create(
+                user=user, serial=serial, outcome=RegistrationAttempt.Outcome.LOCKED
+            )
+            record(
+                "device.register",
+                outcome="locked",
+                count=0,
+                detail={"serial": serial},
+                **audit,
+            )
+            return RegisterResult("locked", retry_after=max(lock_ends))
+        device = next(
+            (d for d in candidates if check_device_code(serial, code, d.device_code_hash)), None
+        )
+        if device is None:
+            RegistrationAttempt.objects.create(
+                user=user, serial=serial, outcome=RegistrationAttempt.Outcome.FAILED
+            )
+            record(
+                "device.register",
+                outcome="failed",
+                count=0,
+                detail={"serial": serial},
+                **audit,
+            )
+            return RegisterResult("wrong")
+        RegistrationAttempt.objects.create(
+            user=user, serial=serial, outcome=RegistrationAttempt.Outcome.OK
+        )
+        _registration, created = DeviceRegistration.objects.get_or_create(user=user, device=device)
+        record(
+            "device.register",
+            object_ids=[device.pk],
+            detail={"serial": serial, "new": created},
+            **audit,
+        )
+        return RegisterResult("registered" if created else "already", device=device)
+
+
+@dataclass(frozen=True)
+class RemovePlan:
+    """What "Remove device" would do with the selection."""
+
+    removable: int
+    owned: int
+
+    @property
+    def total(self) -> int:
+        return self.removable + self.owned
+
+
+def _split(user: User, selected: QuerySet[Device]) -> tuple[QuerySet[Device], QuerySet[Device]]:
+    org_ids = super_user_organization_ids(user)
+    selected = selected.order_by()
+    if not org_ids:
+        return selected, Device.objects.none()
+    return selected.exclude(owner_id__in=org_ids), selected.filter(owner_id__in=org_ids)
+
+
+def plan_removal(user: User, selected: QuerySet[Device]) -> RemovePlan:
+    removable, owned = _split(user, selected)
+    return RemovePlan(removable=removable.count(), owned=owned.count())
+
+
+def remove_devices(
+    user: User, selected: QuerySet[Device], *, request: HttpRequest | None = None
+) -> RemovePlan:
+    """Drop the user's own registrations and read rights for the selected devices. Devices the
+    user's organization owns stay: ownership is managed by the manufacturer."""
+    with transaction.atomic():
+        removable, owned = _split(user, selected)
+        ids = list(removable.values_list("pk", flat=True))
+        owned_count = owned.count()
+        now = timezone.now()
+        for start in range(0, len(ids), CHUNK):
+            chunk = ids[start : start + CHUNK]
+            DeviceRegistration.objects.filter(user=user, device_id__in=chunk).delete()
+            ReadRight.objects.filter(
+                grantee=user, device_id__in=chunk, revoked_at__isnull=True
+            ).update(revoked_at=now, revoked_by=user)
+        if ids:
+            record(
+                "device.remove",
+                actor=user,
+                request=request,
+                object_type="device",
+                object_ids=ids,
+                count=len(ids),
+                detail={"kept_owned": owned_count} if owned_count else None,
+            )
+        return RemovePlan(removable=len(ids), owned=owned_count)

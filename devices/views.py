@@ -1,0 +1,195 @@
+"""My devices: the table with its searches, and the selection kept in the session."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import EmptyPage, PageNotAnInteger
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts.selectors import is_super_user
+from devices.filters import DeviceFilter
+from devices.forms import PasteSerialsForm
+from devices.search import SEARCH_FIELDS, clean_search
+from devices.selection import (
+    SelectionTooLarge,
+    clear_selection,
+    deselect_ids,
+    select_by_serials,
+    select_ids,
+    select_search,
+    selected_among,
+    selection_count,
+)
+from devices.selectors import reader_counts, visible_scope
+from devices.tables import PAGE_SIZES, DevicePaginator, DeviceTable
+
+MAX_IDS_PER_POST = 1000
+SHOW_UNMATCHED = 200
+
+
+def _url_or_none(name: str) -> str | None:
+    try:
+        return reverse(name)
+    except NoReverseMatch:
+        return None
+
+
+def _per_page(request: HttpRequest) -> int:
+    try:
+        value = int(request.GET.get("per_page", PAGE_SIZES[0]))
+    except (TypeError, ValueError):
+        return PAGE_SIZES[0]
+    return value if value in PAGE_SIZES else PAGE_SIZES[0]
+
+
+@login_required
+def device_list(request: HttpRequest) -> HttpResponse:
+    """The table, filtered by the column searches, with counts and the selection's checkboxes."""
+    visible, owner_ids = visible_scope(request.user)
+    search = clean_search(request.GET)
+    filterset = DeviceFilter(request.GET, queryset=visible)
+    queryset = filterset.qs if filterset.is_valid() else visible.none()
+    total = queryset.order_by().count()
+    super_user = is_super_user(request.user)
+    table = DeviceTable(
+        queryset,
+        order_by=request.GET.get("sort") or "serial",
+        show_readers=super_user,
+    )
+    table.search_form = filterset.form
+    per_page = _per_page(request)
+    paginate = {"total": total, "single_owner": bool(owner_ids) and len(owner_ids) == 1}
+    try:
+        table.paginate(DevicePaginator, per_page, request.GET.get("page", 1), **paginate)
+    except PageNotAnInteger:
+        table.paginate(DevicePaginator, per_page, 1, **paginate)
+    except EmptyPage:
+        last = max(1, -(-total // per_page))
+        table.paginate(DevicePaginator, per_page, last, **paginate)
+    page_ids = [row.record.pk for row in table.page.object_list]
+    table.selected_ids = selected_among(request, page_ids)
+    if super_user:
+        table.reader_counts = reader_counts(page_ids)
+    context: dict[str, Any] = {
+        "table": table,
+        "filter": filterset,
+        "search": search,
+        "search_fields": [(name, search.get(name, "")) for name in SEARCH_FIELDS],
+        "total": total,
+        "selected_count": selection_count(request),
+        "page_ids": page_ids,
+        "page_all_selected": bool(page_ids) and len(table.selected_ids) == len(page_ids),
+        "per_page": per_page,
+        "page_sizes": PAGE_SIZES,
+        "sort": request.GET.get("sort", ""),
+        "current_url": request.get_full_path(),
+        "readrights_url": _url_or_none("readrights:edit"),
+        "is_super_user": super_user,
+    }
+    return render(request, "devices/list.html", context)
+
+
+def _back(request: HttpRequest) -> str:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return reverse("devices:list")
+
+
+def _ids(values: list[str]) -> list[int]:
+    ids = []
+    for value in values:
+        if not value.isdigit() or len(value) > 18:
+            raise ValueError(value)
+        ids.append(int(value))
+    return ids
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+@login_required
+@require_POST
+def selection_update(request: HttpRequest) -> HttpResponse:
+    """Change the selection: tick/untick devices, a whole page, a whole search, or clear it."""
+    action = request.POST.get("action", "")
+    try:
+        ticked = _ids(request.POST.getlist("device"))
+        on_page = _ids(request.POST.getlist("page_ids"))
+    except ValueError:
+        return HttpResponseBadRequest("Device ids are numbers.")
+    if len(ticked) > MAX_IDS_PER_POST or len(on_page) > MAX_IDS_PER_POST:
+        return HttpResponseBadRequest("Too many devices in one request.")
+    try:
+        if action == "update":  # the form without JavaScript: the page's boxes as ticked
+            select_ids(request, ticked)
+            deselect_ids(request, set(on_page) - set(ticked))
+        elif action == "select":
+            select_ids(request, ticked)
+        elif action == "deselect":
+            deselect_ids(request, ticked)
+        elif action == "select_page":
+            select_ids(request, on_page)
+        elif action == "deselect_page":
+            deselect_ids(request, on_page)
+        elif action == "select_search":
+            select_search(request, clean_search(request.POST))
+        elif action == "clear":
+            clear_selection(request)
+        else:
+            return HttpResponseBadRequest("Unknown selection action.")
+    except SelectionTooLarge as exc:
+        if _wants_json(request):
+            return JsonResponse({"error": str(exc)}, status=400)
+        messages.error(request, str(exc))
+        return redirect(_back(request))
+    if _wants_json(request):
+        return JsonResponse({"selected": selection_count(request)})
+    return redirect(_back(request))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def paste_serials(request: HttpRequest) -> HttpResponse:
+    """Select many devices at once by pasting their serial numbers."""
+    result = None
+    status = 200
+    if request.method == "POST":
+        form = PasteSerialsForm(request.POST)
+        if form.is_valid():
+            try:
+                result = select_by_serials(request, form.cleaned_data["serials"])
+            except SelectionTooLarge as exc:
+                form.add_error("serials", str(exc))
+                status = 400
+            else:
+                if result.selected:
+                    messages.success(
+                        request, f"{result.selected:,} device(s) added to your selection."
+                    )
+                if not result.unmatched and not result.malformed:
+                    return redirect("devices:list")
+                form = PasteSerialsForm()
+        else:
+            status = 400
+    else:
+        form = PasteSerialsForm()
+    context = {
+        "form": form,
+        "result": result,
+        "unmatched_shown": result.unmatched[:SHOW_UNMATCHED] if result else [],
+        "malformed_shown": result.malformed[:SHOW_UNMATCHED] if result else [],
+        "selected_count": selection_count(request),
+        "list_url": reverse("devices:list"),
+    }
+    return render(request, "devices/paste.html", context, status=status)
