@@ -493,7 +493,7 @@ def cancel_invitation(
     with transaction.atomic():
         changed = Invitation.objects.filter(
             pk=invitation.pk, accepted_at__isnull=True, revoked_at__isnull=True
-        ).update(revoked_at=timezone.now(), token_hash="")
+        ).update(revoked_at=timezone.now())
         if not changed:
             raise ReadRightsError("This invitation is no longer pending.")
         record(

@@ -11,8 +11,8 @@ from django.utils import timezone
 from accounts.models import User
 from devices.models import Device
 from devices.selectors import visible_devices
-from keyvault.models import AuditEvent
 from kamkeys.models import OutboundEmail
+from keyvault.models import AuditEvent
 from readrights import services
 from readrights.models import Invitation, ReadRight
 from tests.factories import DEFAULT_PASSWORD
