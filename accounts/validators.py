@@ -14,9 +14,9 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-# zxcvbn's matching is quadratic in the length: beyond this many characters it only slows the
-# page down, and such passwords are strong by length anyway.
-ZXCVBN_MAX_LENGTH = 100
+# zxcvbn refuses more than 72 characters (its matching is slow on long input); beyond that the
+# first 72 characters are judged, and a password that long is strong by length anyway.
+ZXCVBN_MAX_LENGTH = 72
 # Name parts and the email local part shorter than this are too common to forbid.
 MIN_INFO_PART = 3
 
@@ -136,13 +136,17 @@ def zxcvbn_result(password: str, user: Any = None) -> dict[str, Any]:
     """zxcvbn's verdict with the user's email and name parts as known words."""
     from zxcvbn import zxcvbn
 
+    # zxcvbn ranks user inputs by position: the pieces people put in passwords come first.
     inputs: list[str] = []
     email = _user_email(user)
-    if email:
-        inputs += [email, *re.split(r"[@.+_-]+", email)]
     name = _user_name(user)
     if name:
-        inputs += [name, *re.split(r"[\W_]+", name)]
+        inputs += re.split(r"[\W_]+", name)
+    if email:
+        local = email.split("@", 1)[0]
+        inputs += [*re.split(r"[.+_-]+", local), local, email]
+    if name:
+        inputs.append(name)
     inputs = [i for i in inputs if i]
     return zxcvbn(password[:ZXCVBN_MAX_LENGTH], user_inputs=inputs)
 
