@@ -1,0 +1,320 @@
+"""Download files: import → export → an independent decrypt recovers every serial and key."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import re
+import zipfile
+from pathlib import Path
+
+import pytest
+import pyzipper
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
+
+from accounts.models import Organization
+from devices.models import Device
+from keyvault.downloads import FORMATS, build_download
+from keyvault.forms import DownloadForm
+from keyvault.models import AuditEvent
+from keyvault.passwords import validate_file_password
+from tests.keyvault.conftest import csv_bytes, factory_rows
+
+ZIP_PASSWORD = "violet tractor umbrella 42"
+KEM_PASSWORD = "Kem-Pass_2024!"
+
+
+def import_rows(tmp_path: Path, owner: Organization, rows: list[dict[str, str]]) -> None:
+    source = tmp_path / "factory.csv"
+    source.write_bytes(csv_bytes(rows))
+    call_command(
+        "import_keys", str(source), "--owner", owner.name, "--no-progress", stdout=io.StringIO()
+    )
+
+
+def export(tmp_path: Path, fmt: str, password: str, *selection: str) -> bytes:
+    secret = tmp_path / f"{fmt}.pw"
+    secret.write_text(password + "\n")
+    target = tmp_path / f"out-{fmt}.zip"
+    call_command(
+        "export_keys",
+        "--format",
+        fmt,
+        "--password-file",
+        str(secret),
+        "--output",
+        str(target),
+        *selection,
+        stdout=io.StringIO(),
+    )
+    return target.read_bytes()
+
+
+def read_zip(data: bytes, password: str) -> dict[str, bytes]:
+    with pyzipper.AESZipFile(io.BytesIO(data)) as archive:
+        archive.setpassword(password.encode())
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def kem_plaintext(data: bytes, password: str) -> bytes:
+    """Decrypt the way existing readers do: key = IV = password zero-padded, no unpadding,
+    then strip control bytes."""
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    names = archive.namelist()
+    assert len(names) == 1 and names[0].endswith(".kem") and "/" not in names[0]
+    document = archive.read(names[0]).decode("ascii")
+    line = next(line for line in document.splitlines() if "<CipherValue>" in line)
+    cipher_b64 = re.search(r"<CipherValue>([A-Za-z0-9+/=]+)</CipherValue>", line).group(1)
+    key = password.encode().ljust(16, b"\0")
+    decryptor = Cipher(algorithms.AES(key), modes.CBC(key)).decryptor()
+    raw = decryptor.update(base64.b64decode(cipher_b64)) + decryptor.finalize()
+    return bytes(byte for byte in raw if byte >= 0x20)
+
+
+def meters_of(plaintext: bytes) -> list[dict[str, str]]:
+    text = plaintext.decode("ascii")
+    return [
+        dict(re.findall(r"<(\w+)>([^<]*)</\1>", body))
+        for body in re.findall(r"<Meter>(.*?)</Meter>", text)
+    ]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("count", [1, 1000])
+def test_encrypted_zip_round_trip_recovers_every_serial_and_key(tmp_path, org_x, count, settings):
+    # Each AES member costs a PBKDF2: keep the meter files to the first case.
+    settings.KAMKEYS_ZIP_METER_FILES_LIMIT = 1
+    rows = factory_rows(count, gpk=True)
+    import_rows(tmp_path, org_x, rows)
+    files = read_zip(export(tmp_path, "zip", ZIP_PASSWORD, "--owner", org_x.name), ZIP_PASSWORD)
+
+    table = list(csv.DictReader(io.StringIO(files["keys.csv"].decode())))
+    recovered = {(r["serial"], r["key_name"]): r["key_hex"].lower() for r in table}
+    expected = {(r["serial"], "DEK"): r["dek"].lower() for r in rows}
+    expected |= {(r["serial"], "GPK1"): r["gpk1"].lower() for r in rows}
+    assert recovered == expected
+    assert list(table[0]) == ["serial", "type", "order_no", "key_name", "key_hex"]
+
+    documents = json.loads(files["keys.json"])
+    assert {d["serial"]: d["keys"]["DEK"].lower() for d in documents} == {
+        r["serial"]: r["dek"].lower() for r in rows
+    }
+    readme = files["README.txt"].decode()
+    assert "7-Zip" in readme and "WinZip" in readme
+    meter_files = [name for name in files if name.startswith("wmbusmeters/")]
+    assert len(meter_files) == (1 if count == 1 else 0)
+    if count > 1:
+        assert "while IFS=, read" in readme
+        return
+    first = rows[0]
+    assert files[f"wmbusmeters/{first['serial']}"].decode().splitlines() == [
+        f"name=MC21_{first['serial']}",
+        "driver=multical21",
+        f"id={first['serial']}",
+        f"key={first['dek'].upper()}",
+    ]
+
+
+@pytest.mark.django_db
+def test_large_selections_get_a_shell_loop_instead_of_meter_files(tmp_path, org_x, settings):
+    settings.KAMKEYS_ZIP_METER_FILES_LIMIT = 5
+    import_rows(tmp_path, org_x, factory_rows(6))
+    files = read_zip(export(tmp_path, "zip", ZIP_PASSWORD, "--all"), ZIP_PASSWORD)
+    assert not [name for name in files if name.startswith("wmbusmeters/")]
+    readme = files["README.txt"].decode()
+    assert "6 meters" in readme and "keys.csv" in readme and "while IFS=, read" in readme
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("count", [1, 1000])
+def test_kem_round_trip_recovers_every_serial_and_key_the_way_readers_decrypt(
+    tmp_path, org_x, count
+):
+    rows = factory_rows(count)
+    import_rows(tmp_path, org_x, rows)
+    data = export(tmp_path, "kem", KEM_PASSWORD, "--owner", org_x.customer_number)
+    plaintext = kem_plaintext(data, KEM_PASSWORD)
+
+    assert plaintext.startswith(b"<MetersInOrder")
+    assert b"\n" not in plaintext and plaintext.isascii()
+    meters = meters_of(plaintext)
+    assert {m["SerialNo"]: m["DEK"].lower() for m in meters} == {
+        r["serial"]: r["dek"].lower() for r in rows
+    }
+    for meter in meters:
+        assert list(meter) == [
+            "MeterName",
+            "ConsumptionType",
+            "MeterNo",
+            "SerialNo",
+            "VendorId",
+            "ConfigNo",
+            "TypeNo",
+            "DEK",
+        ]
+        assert all(meter[name] for name in meter if name not in {"ConfigNo", "TypeNo"})
+        assert re.fullmatch(r"\d{8}", meter["SerialNo"]) and ":" not in meter["MeterNo"]
+    assert meters[0]["MeterName"] == "MC21" and meters[0]["SerialNo"] == "00000001"
+    if count > 1:
+        assert meters[1]["MeterName"] == "MC403"
+
+
+@pytest.mark.django_db
+def test_kem_file_envelope_matches_what_readers_look_for(tmp_path, org_x):
+    import_rows(tmp_path, org_x, factory_rows(3))
+    archive = zipfile.ZipFile(io.BytesIO(export(tmp_path, "kem", KEM_PASSWORD, "--all")))
+    assert archive.testzip() is None
+    assert archive.infolist()[0].flag_bits & 0x1 == 0  # the container itself is not encrypted
+    document = archive.read(archive.namelist()[0]).decode("ascii")
+    assert '<EncryptedData Type="http://www.w3.org/2001/04/xmlenc#Element"' in document
+    assert 'xmlns="http://www.w3.org/2001/04/xmlenc#"' in document
+    assert '<EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#aes128-cbc"/>' in document
+    assert re.search(r"^<CipherValue>[A-Za-z0-9+/=]+</CipherValue>\r?$", document, re.M)
+    assert "xenc:" not in document
+
+
+@pytest.mark.django_db
+def test_a_kem_file_is_readable_back_by_the_importer(tmp_path, org_x, org_y):
+    rows = factory_rows(4)
+    import_rows(tmp_path, org_x, rows)
+    data = export(tmp_path, "kem", KEM_PASSWORD, "--all")
+    Device.objects.all().delete()
+    kem_file = tmp_path / "back.zip"
+    kem_file.write_bytes(data)
+    (tmp_path / "kem.pw").write_text(KEM_PASSWORD)
+    call_command(
+        "import_keys",
+        str(kem_file),
+        "--owner",
+        org_y.name,
+        "--password-file",
+        str(tmp_path / "kem.pw"),
+        "--no-progress",
+        stdout=io.StringIO(),
+    )
+    assert sorted(Device.objects.values_list("serial", "owner_id", "device_type")) == [
+        (r["serial"], org_y.pk, r["type"]) for r in rows
+    ]
+
+
+@pytest.mark.django_db
+def test_a_wrong_password_opens_neither_file(tmp_path, org_x):
+    import_rows(tmp_path, org_x, factory_rows(2))
+    zip_data = export(tmp_path, "zip", ZIP_PASSWORD, "--all")
+    with pytest.raises(RuntimeError, match="[Bb]ad password"):
+        read_zip(zip_data, "violet tractor umbrella 43")
+    kem_data = export(tmp_path, "kem", KEM_PASSWORD, "--all")
+    garbage = kem_plaintext(kem_data, "Kem-Pass_2025!")
+    assert not garbage.startswith(b"<MetersInOrder")
+    assert b"<Meter>" not in garbage
+
+
+@pytest.mark.django_db
+def test_every_export_is_audited_as_the_cli_with_format_count_and_device_ids(tmp_path, org_x):
+    import_rows(tmp_path, org_x, factory_rows(3))
+    export(tmp_path, "kem", KEM_PASSWORD, "--serial", "00000001", "00000003")
+    event = AuditEvent.objects.get(action="export")
+    assert event.actor_label == "cli" and event.actor is None
+    assert event.detail == {"format": "kem"}
+    assert event.count == 2 and event.object_type == "device"
+    assert sorted(event.object_ids) == sorted(
+        Device.objects.filter(serial__in=["00000001", "00000003"]).values_list("pk", flat=True)
+    )
+
+
+@pytest.mark.django_db
+def test_the_web_download_is_audited_with_actor_and_ip(rf, org_x, super_user_x, tmp_path):
+    import_rows(tmp_path, org_x, factory_rows(2))
+    request = rf.post("/devices/download", REMOTE_ADDR="203.0.113.9")
+    download = build_download(
+        Device.objects.filter(owner=org_x),
+        "zip",
+        ZIP_PASSWORD,
+        actor=super_user_x,
+        request=request,
+    )
+    assert download.filename.endswith(".zip") and download.content_type == "application/zip"
+    assert (
+        len(read_zip(b"".join(download.chunks), ZIP_PASSWORD)) == 5
+    )  # csv, json, 2 meters, readme
+    event = AuditEvent.objects.get(action="download")
+    assert event.actor == super_user_x and event.ip == "203.0.113.9"
+    assert event.detail == {"format": "zip"} and event.count == 2
+
+
+@pytest.mark.django_db
+def test_export_refuses_unknown_serials_and_weak_passwords(tmp_path, org_x):
+    import_rows(tmp_path, org_x, factory_rows(1))
+    with pytest.raises(CommandError, match="unknown serial"):
+        export(tmp_path, "zip", ZIP_PASSWORD, "--serial", "99999999")
+    with pytest.raises(CommandError, match="at least 12 characters"):
+        export(tmp_path, "zip", "short", "--all")
+    assert not AuditEvent.objects.filter(action="export").exists()
+
+
+# --- file passwords and the download form ------------------------------------------------------
+
+
+def messages_for(fmt: str, password: str) -> list[str]:
+    try:
+        validate_file_password(fmt, password)
+    except ValidationError as exc:
+        return exc.messages
+    return []
+
+
+def test_a_zip_password_must_be_long_and_hard_to_guess_and_says_why():
+    problems = messages_for("zip", "password")
+    assert len(problems) == 2
+    assert "at least 12 characters" in problems[0]
+    assert "too easy to guess" in problems[1]
+    assert messages_for("zip", "password1234")[0].startswith("The password is too easy")
+    assert messages_for("zip", ZIP_PASSWORD) == []
+
+
+@pytest.mark.parametrize(
+    ("password", "fragment"),
+    [
+        ("", "1 to 16"),
+        ("a" * 17, "at most 16 bytes"),
+        ("æøåæøåæøå", "at most 16 bytes"),
+        ("-startsWithDash", 'not start with "-"'),
+        ("blåbær", "printable ASCII"),
+    ],
+)
+def test_a_kem_password_breaking_a_rule_is_refused_with_the_reason(password, fragment):
+    assert any(fragment in message for message in messages_for("kem", password))
+
+
+def test_a_sixteen_character_ascii_kem_password_is_accepted():
+    assert messages_for("kem", "Sixteen-chars-OK") == []
+
+
+def test_the_download_form_offers_both_formats_with_zip_first_and_explains_kem():
+    form = DownloadForm()
+    assert form.fields["format"].choices == FORMATS
+    assert form.fields["format"].initial == "zip"
+    help_text = form.fields["format"].help_text
+    assert "7-Zip" in help_text and "WinZip" in help_text
+    assert "password itself as the encryption key" in help_text
+
+
+def test_the_download_form_lists_every_failing_rule_and_a_mismatch():
+    form = DownloadForm(data={"format": "kem", "password": "-" + "x" * 20, "password_repeat": "y"})
+    assert not form.is_valid()
+    assert len(form.errors["password"]) == 2
+    assert form.errors["password_repeat"] == ["The two passwords differ."]
+
+
+def test_the_download_form_rejects_a_password_built_from_the_users_email(super_user_x):
+    password = "super.x@distributor-x.example"
+    form = DownloadForm(
+        data={"format": "zip", "password": password, "password_repeat": password},
+        user=super_user_x,
+    )
+    assert not form.is_valid()
+    assert "too easy to guess" in form.errors["password"][0]
