@@ -13,7 +13,7 @@
     const body = new URLSearchParams();
     body.append("action", action);
     ids.forEach((id) => body.append("device", id));
-    return fetch(form.action, {
+    return fetch(form.getAttribute("action"), {
       method: "POST",
       headers: { "X-CSRFToken": token, Accept: "application/json" },
       body: body,
@@ -60,5 +60,5 @@
 
   // Changing the page size searches again.
   const perPage = document.getElementById("per-page");
-  if (perPage) perPage.addEventListener("change", () => perPage.form.submit());
+  if (perPage) perPage.addEventListener("change", () => perPage.form.requestSubmit());
 })();

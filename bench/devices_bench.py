@@ -1,0 +1,415 @@
+"""Benchmark of "My devices" at 5,000,000 devices, 1,000,000 of them owned by one distributor.
+
+    .venv/bin/python bench/devices_bench.py [--runs 20] [--reload] [--skip-download]
+
+Fills its own PostgreSQL database (``BENCH_DATABASE_URL``, default
+postgres://postgres@127.0.0.1:5432/kk_bench_devices) once, with INSERT ... SELECT generate_series,
+then measures the server time of the real views through Django's test Client (middleware,
+session, ORM, template rendering — everything but the network) for the distributor's Super User.
+
+Beside each case it prints the time of the same SQL run bare: the device queries the view ran
+(captured), executed again directly on the same connection. JSON goes to stdout, progress to
+stderr. Not a timed test: the numbers depend on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DB_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/kk_bench_devices")
+os.environ["DATABASE_URL"] = DB_URL
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kamkeys.settings")
+os.environ.pop("REDIS_URL", None)  # locmem cache, eager tasks: nothing else to measure
+
+TOTAL = 5_000_000
+OWNED = 1_000_000
+OTHER_ORGS = 200
+TYPES = [
+    "MULTICAL 21",
+    "MULTICAL 403",
+    "MULTICAL 603",
+    "MULTICAL 303",
+    "MULTICAL 302",
+    "flowIQ 2200",
+    "flowIQ 3100",
+    "OMNIPOWER",
+    "OMNIPOWER 3-phase",
+    "READy Concentrator",
+]
+DOWNLOAD_TYPE = "MULTICAL 21"  # the distributor owns 100,000 of these; they get keys
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def ensure_database() -> None:
+    import psycopg
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    admin = psycopg.connect(
+        host=db.get("HOST") or "127.0.0.1",
+        port=db.get("PORT") or 5432,
+        user=db.get("USER") or "postgres",
+        password=db.get("PASSWORD") or None,
+        dbname="postgres",
+        autocommit=True,
+    )
+    with admin:
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]])
+        if not exists.fetchone():
+            log(f"creating database {db['NAME']}")
+            admin.execute(f'CREATE DATABASE "{db["NAME"]}"')
+
+
+def fill(reload: bool) -> None:
+    """5,000,000 devices: every 5th owned by the bench distributor, the rest spread over 200
+    organizations; serials are a permutation of 8-digit numbers; orders of 50 devices."""
+    from django.core.management import call_command
+    from django.db import connection
+
+    from accounts.models import Organization
+    from devices.models import Device
+
+    call_command("migrate", verbosity=0)
+    if not reload and Device.objects.count() >= TOTAL:
+        log("bench data present")
+        return
+    log("loading 5,000,000 devices (a few minutes)")
+    index_migration = __import__(
+        "devices.migrations.0003_search_indexes", fromlist=["INDEXES", "create"]
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SET maintenance_work_mem = '1GB'")
+        for name, _definition in index_migration.INDEXES:
+            cursor.execute(f"DROP INDEX IF EXISTS {name}")
+        cursor.execute("DROP INDEX IF EXISTS devices_owner_serial")
+        cursor.execute("TRUNCATE devices_device CASCADE")
+    Organization.objects.filter(name__startswith="Bench ").delete()
+    big = Organization.objects.create(
+        name="Bench Distributor A/S", customer_number="B0000", kind="distributor"
+    )
+    others = Organization.objects.bulk_create(
+        Organization(name=f"Bench Utility {i:03d}", customer_number=f"B{i:04d}", kind="customer")
+        for i in range(1, OTHER_ORGS + 1)
+    )
+    other_ids = [o.pk for o in others]
+    types_sql = "ARRAY[" + ",".join(f"'{t}'" for t in TYPES) + "]"
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO devices_device (manufacturer, serial, device_code_hash, kind, device_type,
+                type_no, config_no, consumption_type, production_year, order_no, owner_id,
+                created_at)
+            SELECT 'KAM',
+                   lpad(((g::bigint * 7919) %% 100000000)::text, 8, '0'),
+                   'unset',
+                   CASE WHEN (g / 5) %% 10 = 9 THEN 'concentrator' ELSE 'meter' END,
+                   ({types_sql})[((g / 5) %% 10) + 1],
+                   '021A1B2C3', '3C001', 'Water', 2020 + g %% 6,
+                   (5000000 + g / 50)::text,
+                   CASE WHEN g %% 5 = 0 THEN %s
+                        ELSE (%s::bigint[])[(g %% {OTHER_ORGS}) + 1] END,
+                   now()
+            FROM generate_series(1, {TOTAL}) AS g
+            """,  # noqa: S608 - constants only
+            [big.pk, other_ids],
+        )
+        log(f"  rows inserted in {time.perf_counter() - started:.0f}s; building indexes")
+        cursor.execute("CREATE INDEX devices_owner_serial ON devices_device (owner_id, serial)")
+    with connection.schema_editor() as editor:
+        index_migration.create(None, editor)
+    log(f"  indexes built at {time.perf_counter() - started:.0f}s; writing 100,000 wrapped keys")
+    add_keys(big.pk)
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE devices_device")
+        cursor.execute("VACUUM ANALYZE keyvault_devicekey")
+    log(f"  done in {time.perf_counter() - started:.0f}s")
+
+
+def add_keys(owner_id: int) -> None:
+    from django.db import connection
+
+    from devices.models import Device
+    from keyvault.crypto import wrap_key
+    from keyvault.kek import get_kek_source
+
+    version, kek = get_kek_source().current()
+    rows = list(
+        Device.objects.filter(owner_id=owner_id, device_type=DOWNLOAD_TYPE).values_list(
+            "pk", "serial"
+        )
+    )
+    connection.ensure_connection()
+    raw = connection.connection
+    with (
+        raw.cursor() as cursor,
+        cursor.copy(
+            "COPY keyvault_devicekey (device_id, name, wrapped, kek_version, updated_at) FROM STDIN"
+        ) as copy,
+    ):
+        for pk, serial in rows:
+            key = os.urandom(16)
+            copy.write_row((pk, "DEK", wrap_key(kek, version, serial, "DEK", key), version, "now"))
+    if not raw.autocommit:
+        raw.commit()
+
+
+def bench_user() -> Any:
+    from allauth.mfa.models import Authenticator
+    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+
+    from accounts.models import Membership, Organization, User
+
+    big = Organization.objects.get(name="Bench Distributor A/S")
+    user, _ = User.objects.get_or_create(email="bench.super@distributor.example")
+    Membership.objects.get_or_create(
+        user=user, organization=big, defaults={"role": Membership.Role.SUPER_USER}
+    )
+    if not Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists():
+        TOTP.activate(user, generate_totp_secret())
+    return user
+
+
+def logged_in_client(user: Any) -> Any:
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    session = client.session
+    now = time.time()
+    session["account_authentication_methods"] = [
+        {"method": "password", "at": now, "email": user.email},
+        {"method": "mfa", "at": now, "type": "totp"},
+    ]
+    session["account_authentication_methods_user"] = str(user.pk)
+    session.save()
+    return client
+
+
+def bare_time(queries: list[dict[str, Any]]) -> float:
+    """Run the captured device-table queries again, bare, on the same connection (ms)."""
+    from django.db import connection
+
+    total = 0.0
+    with connection.cursor() as cursor:
+        for query in queries:
+            sql = query["sql"]
+            if "devices_device" not in sql or sql.lstrip().upper().startswith(
+                ("INSERT", "UPDATE", "DELETE", "SAVEPOINT", "RELEASE")
+            ):
+                continue
+            started = time.perf_counter()
+            cursor.execute(sql)
+            cursor.fetchall()
+            total += (time.perf_counter() - started) * 1000
+    return total
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+def measure(name: str, action: Any, runs: int, check: Any = None) -> dict[str, Any]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for _ in range(2):  # warm caches
+        action()
+    server: list[float] = []
+    bare: list[float] = []
+    query_count = 0
+    for _ in range(runs):
+        with CaptureQueriesContext(connection) as captured:
+            started = time.perf_counter()
+            response = action()
+            server.append((time.perf_counter() - started) * 1000)
+        if check is not None:
+            check(response)
+        query_count = len(captured.captured_queries)
+        bare.append(bare_time(captured.captured_queries))
+    result = {
+        "case": name,
+        "server_ms": {
+            "p50": round(statistics.median(server), 1),
+            "p95": round(percentile(server, 95), 1),
+        },
+        "bare_sql_ms": {
+            "p50": round(statistics.median(bare), 1),
+            "p95": round(percentile(bare, 95), 1),
+        },
+        "queries": query_count,
+    }
+    result["ratio_p50"] = round(
+        result["server_ms"]["p50"] / max(result["bare_sql_ms"]["p50"], 0.1), 2
+    )
+    log(json.dumps(result))
+    return result
+
+
+def run(runs: int, skip_download: bool) -> dict[str, Any]:
+    from django.urls import reverse
+
+    user = bench_user()
+    client = logged_in_client(user)
+    url = reverse("devices:list")
+
+    def ok(response: Any) -> None:
+        assert response.status_code == 200, response.status_code
+
+    def page(params: dict[str, Any]) -> Any:
+        def get() -> Any:
+            client.post(reverse("devices:selection"), {"action": "clear"})
+            return client.get(url, params)
+
+        return get
+
+    def get(params: dict[str, Any]) -> Any:
+        return lambda: client.get(url, params)
+
+    client.post(reverse("devices:selection"), {"action": "clear"})
+    first = client.get(url)
+    assert first.context["total"] == OWNED, first.context["total"]
+
+    cases: list[tuple[str, Any]] = [
+        ("first page with count", get({})),
+        ("page size 500", get({"per_page": 500})),
+        ("search ORDER # substring '0123'", get({"order": "0123"})),
+        ("search ORDER # prefix '50123*'", get({"order": "50123*"})),
+        ("search SERIAL # substring '1468'", get({"serial": "1468"})),
+        ("search SERIAL # substring '63'", get({"serial": "63"})),
+        ("search SERIAL # prefix '630*'", get({"serial": "630*"})),
+        ("search SERIAL # full '63001468'", get({"serial": "63001468"})),
+        ("search TYPE 'multical'", get({"type": "multical"})),
+        ("search TYPE 'flowiq 2200'", get({"type": "flowiq 2200"})),
+        ("search TRANSFERRED TO 'bench distributor'", get({"owner": "bench distributor"})),
+        ("search TYPE + SERIAL prefix", get({"type": "multical", "serial": "12*"})),
+        ("sort ORDER #", get({"sort": "order_no"})),
+        ("sort ORDER # descending", get({"sort": "-order_no"})),
+        ("sort SERIAL # descending", get({"sort": "-serial"})),
+        ("sort TYPE", get({"sort": "device_type"})),
+        ("sort TYPE descending", get({"sort": "-device_type"})),
+        ("sort TRANSFERRED TO", get({"sort": "owner"})),
+        ("deep page (OFFSET 900,000)", get({"page": 36001})),
+        ("deep page sorted by TYPE (OFFSET 900,000)", get({"page": 36001, "sort": "device_type"})),
+        ("last page", get({"page": 40000})),
+        ("search TYPE 'multical' page 10,000", get({"type": "multical", "page": 10000})),
+    ]
+    results = [measure(name, action, runs, ok) for name, action in cases]
+
+    def select_all() -> Any:
+        client.post(reverse("devices:selection"), {"action": "clear"})
+        return client.post(
+            reverse("devices:selection"), {"action": "select_search", "type": "multical"}
+        )
+
+    results.append(measure("select all in search (TYPE 'multical', 600,000)", select_all, runs))
+    results.append(
+        measure(
+            "first page with 600,000 selected",
+            get({}),
+            runs,
+            lambda r: (ok(r), r.context["selected_count"] == 600_000),
+        )
+    )
+    results.append(
+        measure("search page with 600,000 selected", get({"type": "multical"}), runs, ok)
+    )
+    client.post(reverse("devices:selection"), {"action": "clear"})
+
+    download: dict[str, Any] = {}
+    if not skip_download:
+        download = measure_download(client)
+    return {
+        "devices": TOTAL,
+        "owned_by_distributor": OWNED,
+        "runs_per_case": runs,
+        "target": "p95 <= 100 ms and <= 3x bare SQL for every page and search",
+        "cases": results,
+        "download": download,
+    }
+
+
+def measure_download(client: Any) -> dict[str, Any]:
+    """Select the 100,000 devices of one type (a stored search) and stream both formats."""
+    from django.db import connection
+    from django.urls import reverse
+
+    client.post(reverse("devices:selection"), {"action": "clear"})
+    client.post(
+        reverse("devices:selection"), {"action": "select_search", "type": DOWNLOAD_TYPE.lower()}
+    )
+    out: dict[str, Any] = {}
+    password = "bench Correct horse 42 battery!"
+    for fmt, pw in (("zip", password), ("kem", "BenchKem-2026!")):
+        started = time.perf_counter()
+        response = client.post(
+            reverse("devices:download"),
+            {"format": fmt, "password": pw, "password_repeat": pw},
+        )
+        assert response.status_code == 200, response.status_code
+        first_byte = None
+        size = 0
+        for chunk in response.streaming_content:
+            if first_byte is None:
+                first_byte = (time.perf_counter() - started) * 1000
+            size += len(chunk)
+        total = (time.perf_counter() - started) * 1000
+        with connection.cursor() as cursor:
+            bare_started = time.perf_counter()
+            cursor.execute(
+                "SELECT d.id, d.serial, k.name, k.wrapped, k.kek_version FROM devices_device d "
+                "JOIN keyvault_devicekey k ON k.device_id = d.id "
+                "WHERE d.owner_id = (SELECT id FROM accounts_organization "
+                "WHERE name = 'Bench Distributor A/S') AND d.device_type = %s",
+                [DOWNLOAD_TYPE],
+            )
+            fetched = len(cursor.fetchall())
+            bare = (time.perf_counter() - bare_started) * 1000
+        out[fmt] = {
+            "devices": 100_000,
+            "keys_fetched_bare": fetched,
+            "first_byte_ms": round(first_byte or 0, 1),
+            "total_ms": round(total, 1),
+            "bytes": size,
+            "bare_sql_fetch_keys_ms": round(bare, 1),
+        }
+        log(json.dumps({fmt: out[fmt]}))
+    client.post(reverse("devices:selection"), {"action": "clear"})
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--reload", action="store_true", help="refill the bench database")
+    parser.add_argument("--load-only", action="store_true")
+    parser.add_argument("--skip-download", action="store_true")
+    args = parser.parse_args()
+
+    import django
+
+    django.setup()
+    ensure_database()
+    fill(args.reload)
+    if args.load_only:
+        return
+    print(json.dumps(run(args.runs, args.skip_download), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""Download file: the selection's keys in an encrypted ZIP or KEM, behind MFA + reauth."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import pytest
+import pyzipper
+
+from keyvault.models import AuditEvent
+from keyvault.services import store_device_keys
+from readrights.models import ReadRight
+from tests.factories import DeviceFactory
+
+URL = "/devices/download/"
+SELECTION = "/devices/selection/"
+PASSWORD = "Meter keys travel safely 2026!"
+
+
+@pytest.fixture
+def keyed_x(org_x):  # noqa: ANN001, ANN201
+    devices = [
+        DeviceFactory(owner=org_x, serial="63001468"),
+        DeviceFactory(owner=org_x, serial="63001634"),
+        DeviceFactory(owner=org_x, serial="63009999"),
+    ]
+    for i, device in enumerate(devices):
+        store_device_keys(device, {"DEK": bytes([i + 1]) * 16})
+    return devices
+
+
+def _select(client, devices) -> None:  # noqa: ANN001
+    client.post(SELECTION, {"action": "select", "device": [d.pk for d in devices]})
+
+
+def _body(response) -> bytes:  # noqa: ANN001
+    return b"".join(response.streaming_content)
+
+
+@pytest.mark.django_db
+def test_super_user_downloads_the_selected_keys_as_an_encrypted_zip(
+    client_for, super_user_x, keyed_x
+):
+    client = client_for(super_user_x)
+    _select(client, keyed_x[:2])
+    page = client.get(URL)
+    assert page.status_code == 200
+    assert "7-Zip" in page.content.decode()
+    response = client.post(
+        URL, {"format": "zip", "password": PASSWORD, "password_repeat": PASSWORD}
+    )
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith("attachment; filename=")
+    with pyzipper.AESZipFile(io.BytesIO(_body(response))) as archive:
+        archive.setpassword(PASSWORD.encode())
+        csv_text = archive.read("keys.csv").decode()
+    assert "63001468" in csv_text and "63001634" in csv_text
+    assert "63009999" not in csv_text
+    assert ("01" * 16) in csv_text
+    event = AuditEvent.objects.get(action="download")
+    assert event.count == 2 and event.actor == super_user_x
+    assert client.get("/devices/").context["selected_count"] == 2  # the selection is kept
+
+
+@pytest.mark.django_db
+def test_a_kem_download_is_a_plain_zip_with_one_kem_member(client_for, super_user_x, keyed_x):
+    client = client_for(super_user_x)
+    _select(client, keyed_x[:1])
+    response = client.post(
+        URL, {"format": "kem", "password": "Kem-Pass-2026", "password_repeat": "Kem-Pass-2026"}
+    )
+    assert response.status_code == 200
+    with pyzipper.ZipFile(io.BytesIO(_body(response))) as archive:
+        names = archive.namelist()
+    assert len(names) == 1 and names[0].endswith(".kem")
+
+
+@pytest.mark.django_db
+def test_customer_downloads_only_devices_it_may_read(client_for, customer, super_user_x, keyed_x):
+    ReadRight.objects.create(device=keyed_x[0], grantee=customer, granted_by=super_user_x)
+    client = client_for(customer, mfa=False)
+    _select(client, keyed_x)  # two of them are not visible: ignored
+    response = client.post(
+        URL, {"format": "zip", "password": PASSWORD, "password_repeat": PASSWORD}
+    )
+    with pyzipper.AESZipFile(io.BytesIO(_body(response))) as archive:
+        archive.setpassword(PASSWORD.encode())
+        csv_text = archive.read("keys.csv").decode()
+    assert "63001468" in csv_text and "63001634" not in csv_text
+
+
+@pytest.mark.django_db
+def test_bad_passwords_are_explained_and_nothing_is_disclosed(client_for, super_user_x, keyed_x):
+    client = client_for(super_user_x)
+    _select(client, keyed_x[:1])
+    short = client.post(URL, {"format": "zip", "password": "abc", "password_repeat": "abc"})
+    assert short.status_code == 400
+    differ = client.post(URL, {"format": "zip", "password": PASSWORD, "password_repeat": "x"})
+    assert differ.status_code == 400
+    assert "The two passwords differ." in differ.content.decode()
+    bad_format = client.post(URL, {"format": "exe", "password": PASSWORD})
+    assert bad_format.status_code == 400
+    assert not AuditEvent.objects.filter(action="download").exists()
+    assert PASSWORD not in differ.content.decode()
+
+
+@pytest.mark.django_db
+def test_an_empty_selection_is_sent_back_with_a_message(client_for, super_user_x, keyed_x):
+    client = client_for(super_user_x)
+    response = client.get(URL)
+    assert response.status_code == 302
+    messages = [str(m) for m in client.get("/devices/").context["messages"]]
+    assert any("Select the devices" in m for m in messages)
+
+
+@pytest.mark.django_db
+def test_super_user_without_two_factor_is_sent_to_set_it_up(client_for, org_x, keyed_x):
+    from tests.factories import make_super_user
+
+    user = make_super_user(org_x, with_mfa=False)
+    response = client_for(user, mfa=False).get(URL)
+    assert response.status_code == 302
+    assert "/accounts/2fa/" in response["Location"]
+
+
+@pytest.mark.django_db
+def test_a_stale_login_must_reauthenticate_first(client_for, super_user_x, keyed_x):
+    client = client_for(super_user_x)
+    session = client.session
+    old = time.time() - 3600
+    for record in session["account_authentication_methods"]:
+        record["at"] = old
+    session.save()
+    _select(client, keyed_x[:1])
+    response = client.get(URL)
+    assert response.status_code == 302
+    assert "reauthenticate" in response["Location"]
+
+
+@pytest.mark.django_db
+def test_anonymous_visitor_cannot_download(client):
+    response = client.post(URL, {"format": "zip", "password": PASSWORD})
+    assert response.status_code == 302
+    assert "/accounts/login/" in response["Location"]

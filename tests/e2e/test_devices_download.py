@@ -1,0 +1,88 @@
+"""A distributor searches by serial, ticks two meters, downloads an encrypted ZIP and opens it."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+from pathlib import Path
+
+import pytest
+import pyzipper
+from django.test import Client
+
+from keyvault import kek
+from keyvault.services import store_device_keys
+from tests.factories import DeviceFactory, login
+
+PASSWORD = "Two meters, one file 2026!"
+
+
+@pytest.fixture
+def kek_ring(settings):  # noqa: ANN001, ANN201
+    settings.KAMKEYS_KEKS = "1:" + base64.b64encode(bytes(range(7, 39))).decode()
+    settings.KAMKEYS_KEK_FILE = ""
+    kek.reset_cache()
+    yield
+    kek.reset_cache()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_search_select_two_meters_and_download_an_encrypted_zip(
+    page, live_server, super_user_x, org_x, kek_ring, tmp_path: Path
+):
+    keys = {}
+    for serial in ("63001468", "63001634", "63001700", "63002001"):
+        device = DeviceFactory(owner=org_x, serial=serial, device_type="MULTICAL 21")
+        keys[serial] = bytes.fromhex(f"{serial}{serial}{serial}{serial}")
+        store_device_keys(device, {"DEK": keys[serial]})
+    DeviceFactory.create_batch(30, owner=org_x, device_type="flowIQ 2200")
+
+    client = login(Client(), super_user_x)
+    page.context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
+    )
+
+    page.goto("/devices/")
+    assert page.locator("#search-count").inner_text() == "34"
+    page.get_by_label("Serial number: part of the number").fill("63001")
+    page.get_by_label("Serial number: part of the number").press("Enter")
+    page.wait_for_url(re.compile(r"serial=63001"))
+    assert page.locator("#search-count").inner_text() == "3"
+
+    page.get_by_label("Select 63001468").check()
+    page.get_by_label("Select 63001634").check()
+    page.locator("#selected-count", has_text="2").wait_for()
+
+    # The selection survives a new search.
+    page.get_by_label("Serial number: part of the number").fill("")
+    page.get_by_label("Serial number: part of the number").press("Enter")
+    page.locator("#search-count", has_text="34").wait_for()
+    assert page.locator("#selected-count").inner_text() == "2"
+
+    page.get_by_role("link", name="Download file").click()
+    page.wait_for_url("**/devices/download/")
+    assert (
+        page.get_by_label("Encrypted ZIP").is_checked()
+        or page.locator("input[name=format][value=zip]").is_checked()
+    )
+    page.get_by_label("File password", exact=True).fill(PASSWORD)
+    page.get_by_label("Repeat the file password").fill(PASSWORD)
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download file").click()
+    download = info.value
+    target = tmp_path / download.suggested_filename
+    download.save_as(target)
+    assert target.suffix == ".zip"
+
+    with pyzipper.AESZipFile(io.BytesIO(target.read_bytes())) as archive:
+        archive.setpassword(PASSWORD.encode())
+        csv_text = archive.read("keys.csv").decode()
+        with pytest.raises(RuntimeError):
+            archive.setpassword(b"wrong password")
+            archive.read("keys.csv")
+    rows = [line.split(",") for line in csv_text.strip().splitlines()[1:]]
+    assert sorted(row[0] for row in rows) == ["63001468", "63001634"]
+    for row in rows:
+        assert row[-1].upper() == keys[row[0]].hex().upper()
