@@ -59,6 +59,7 @@ TEXT_LIMITS = {"type": 80, "order_no": 40, "type_no": 40, "config_no": 40, "cons
 _SERIAL = re.compile(r"\d{8}")
 _CODE = re.compile(r"\d{2}")
 _HEX32 = re.compile(r"[0-9A-Fa-f]{32}")
+_COLUMN_NAME = re.compile(r"(?![0-9a-f]{8})[a-z][a-z0-9_ ]{0,29}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -250,13 +251,23 @@ def _csv_rows(handle: IO[bytes], report: ImportReport) -> Iterator[tuple[int, di
     columns = [name.strip().lower() for name in header]
     missing = [name for name in REQUIRED_COLUMNS if name not in columns]
     unknown = [name for name in columns if name not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
-    duplicated = sorted({name for name in columns if columns.count(name) > 1})
+    duplicated = sorted(
+        {name for name in columns if columns.count(name) > 1 and _COLUMN_NAME.fullmatch(name)}
+    )
     problems = []
     if missing:
         problems.append("missing column(s): " + ", ".join(missing))
-    if unknown:
-        shown = ", ".join(repr(name[:40]) for name in unknown[:10])
-        problems.append(f"unknown column(s): {shown}")
+    if columns and _SERIAL.fullmatch(columns[0]):
+        problems.append("the first row looks like data: the file needs a header row")
+    elif unknown:
+        # Only names that look like column names are echoed: never cell values (keys).
+        named = [name for name in unknown if _COLUMN_NAME.fullmatch(name)]
+        shown = ", ".join(repr(name) for name in named[:10])
+        others = len(unknown) - len(named)
+        problems.append(
+            "unknown column(s): "
+            + ", ".join(part for part in (shown, f"{others} unreadable" if others else "") if part)
+        )
     if duplicated:
         problems.append("repeated column(s): " + ", ".join(duplicated))
     if problems:

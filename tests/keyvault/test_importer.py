@@ -1,0 +1,230 @@
+"""Factory import: all or nothing, a row report with line numbers, idempotent re-import."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from devices.models import Device
+from keyvault.device_codes import check_device_code
+from keyvault.downloads import build_download
+from keyvault.importer import ImportReport, import_keys
+from keyvault.models import AuditEvent, DeviceKey
+from keyvault.services import plain_keys_of, store_device_keys
+from tests.factories import DeviceFactory
+from tests.keyvault.conftest import csv_bytes, factory_rows
+
+
+def run_import(org, data: bytes, fmt: str = "csv", password: str | None = None) -> ImportReport:  # noqa: ANN001
+    return import_keys(io.BytesIO(data), owner=org, fmt=fmt, password=password, actor_label="cli")
+
+
+def nothing_written() -> bool:
+    return not Device.objects.exists() and not DeviceKey.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_good_file_stores_devices_for_the_owner_with_wrapped_keys_and_hashed_codes(org_x):
+    rows = factory_rows(3, gpk=True)
+    report = run_import(org_x, csv_bytes(rows))
+    assert report.ok and report.imported == 3 and report.keys == 6
+    device = Device.objects.get(serial=rows[0]["serial"])
+    assert device.owner == org_x and device.device_type == "MULTICAL 21"
+    assert device.order_no == rows[0]["order_no"] and device.type_no == "021A1B2C3"
+    assert check_device_code(device.serial, rows[0]["device_code"], device.device_code_hash)
+    assert rows[0]["device_code"] not in device.device_code_hash
+    assert plain_keys_of(device) == {
+        "DEK": bytes.fromhex(rows[0]["dek"]),
+        "GPK1": bytes.fromhex(rows[0]["gpk1"]),
+    }
+    event = AuditEvent.objects.get(action="import")
+    assert event.count == 3 and event.actor_label == "cli"
+
+
+@pytest.mark.django_db
+def test_importing_the_same_file_again_skips_what_is_already_stored(org_x):
+    data = csv_bytes(factory_rows(4))
+    run_import(org_x, data)
+    before = list(DeviceKey.objects.order_by("pk").values_list("pk", "wrapped"))
+    report = run_import(org_x, data)
+    assert report.ok and report.imported == 0 and report.skipped == 4
+    assert list(DeviceKey.objects.order_by("pk").values_list("pk", "wrapped")) == before
+
+
+@pytest.mark.django_db
+def test_a_file_mixing_stored_and_new_serials_imports_only_the_new_ones(org_x):
+    rows = factory_rows(5)
+    run_import(org_x, csv_bytes(rows[:2]))
+    report = run_import(org_x, csv_bytes(rows))
+    assert (report.imported, report.skipped) == (3, 2)
+    assert Device.objects.count() == 5
+
+
+def bad_files() -> list[tuple[str, bytes, list[str]]]:
+    good = factory_rows(3)
+    header = list(good[0])
+
+    def with_row(index: int, **changes: str) -> bytes:
+        rows = [dict(row) for row in good]
+        rows[index].update(changes)
+        return csv_bytes(rows, header)
+
+    return [
+        (
+            "wrong header",
+            csv_bytes(good, header).replace(b"dek", b"key", 1),
+            ["line 1: wrong header"],
+        ),
+        (
+            "short serial",
+            with_row(1, serial="1234567"),
+            ["line 3: serial must be exactly 8 digits"],
+        ),
+        ("non-hex key", with_row(0, dek="Z" * 32), ["line 2: dek must be 32 hexadecimal digits"]),
+        (
+            "duplicate serial in file",
+            with_row(2, serial=good[0]["serial"]),
+            [f"line 4: serial {good[0]['serial']} appears more than once in the file"],
+        ),
+        ("empty file", b"", ["the file is empty"]),
+        (
+            "header only",
+            csv_bytes(good, header).split(b"\n")[0] + b"\n",
+            ["the file holds no rows"],
+        ),
+        ("binary junk", os.urandom(4096) + b"\xff\xfe\x00", ["line 1: the file is not CSV text"]),
+        (
+            "several bad rows",
+            with_row(0, device_code="7", type="").replace(good[2]["dek"].encode(), b"00"),
+            [
+                "line 2: device_code must be exactly 2 digits; type is empty",
+                "line 4: dek must be 32 hexadecimal digits",
+            ],
+        ),
+    ]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("case", "data", "expected"), bad_files(), ids=lambda v: v if isinstance(v, str) else ""
+)
+def test_bad_input_gets_a_row_report_and_nothing_is_written(org_x, case, data, expected):
+    report = run_import(org_x, data)
+    assert not report.ok
+    listed = [str(problem) for problem in report.problems]
+    for fragment in expected:
+        assert any(line.startswith(fragment) for line in listed), (case, listed)
+    assert nothing_written()
+    assert not AuditEvent.objects.filter(action="import").exists()
+
+
+@pytest.mark.django_db
+def test_a_serial_stored_with_different_keys_is_an_error_and_nothing_is_written(org_x):
+    existing = DeviceFactory(serial="00000002", owner=org_x)
+    store_device_keys(existing, {"DEK": b"\x01" * 16})
+    report = run_import(org_x, csv_bytes(factory_rows(3)))
+    assert [str(p) for p in report.problems] == [
+        "line 3: serial 00000002 is already stored with different keys"
+    ]
+    assert list(Device.objects.values_list("serial", flat=True)) == ["00000002"]
+    assert DeviceKey.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_kem_password_sixteen_bytes_too_long_is_reported_and_nothing_is_written(org_x, tmp_path):
+    run_import(org_x, csv_bytes(factory_rows(2)))
+    download = build_download(Device.objects.all(), "kem", "Sixteen-chars-OK", actor_label="cli")
+    kem = b"".join(download.chunks)
+    Device.objects.all().delete()
+    report = run_import(org_x, kem, "kem", "Sixteen-chars-OK" * 2)
+    assert not report.ok
+    assert "a KEM password is 1 to 16 bytes (this one is 32)" in str(report.problems[0])
+    assert nothing_written()
+
+
+@pytest.mark.django_db
+def test_a_kem_file_with_the_wrong_password_is_reported_and_nothing_is_written(org_x):
+    run_import(org_x, csv_bytes(factory_rows(2)))
+    download = build_download(Device.objects.all(), "kem", "Right-password1", actor_label="cli")
+    kem = b"".join(download.chunks)
+    Device.objects.all().delete()
+    report = run_import(org_x, kem, "kem", "Wrong-password1")
+    assert "password is wrong" in str(report.problems[0])
+    assert nothing_written()
+
+
+# --- the command ---------------------------------------------------------------------------------
+
+
+def write(tmp_path: Path, data: bytes) -> str:
+    path = tmp_path / "factory.csv"
+    path.write_bytes(data)
+    return str(path)
+
+
+@pytest.mark.django_db
+def test_the_command_takes_the_owner_by_customer_number_or_name(tmp_path, org_x):
+    out = io.StringIO()
+    call_command(
+        "import_keys",
+        write(tmp_path, csv_bytes(factory_rows(2))),
+        "--owner",
+        org_x.customer_number,
+        "--no-progress",
+        stdout=out,
+    )
+    assert "Imported 2 device(s)" in out.getvalue()
+    call_command(
+        "import_keys",
+        write(tmp_path, csv_bytes(factory_rows(2, start=10))),
+        "--owner",
+        org_x.name.upper(),
+        "--no-progress",
+        stdout=out,
+    )
+    assert Device.objects.filter(owner=org_x).count() == 4
+
+
+@pytest.mark.django_db
+def test_the_command_lists_every_bad_row_and_fails(tmp_path, org_x):
+    rows = factory_rows(3)
+    rows[0]["serial"] = "12"
+    rows[2]["dek"] = "xyz"
+    err = io.StringIO()
+    with pytest.raises(CommandError, match="Nothing was imported: 2 problem"):
+        call_command(
+            "import_keys",
+            write(tmp_path, csv_bytes(rows)),
+            "--owner",
+            org_x.name,
+            "--no-progress",
+            stderr=err,
+        )
+    assert "line 2: serial must be exactly 8 digits" in err.getvalue()
+    assert "line 4: dek must be 32 hexadecimal digits" in err.getvalue()
+    assert nothing_written()
+
+
+@pytest.mark.django_db
+def test_the_command_refuses_an_unknown_owner_and_a_kem_file_without_password(tmp_path, org_x):
+    path = write(tmp_path, csv_bytes(factory_rows(1)))
+    with pytest.raises(CommandError, match="no organization"):
+        call_command("import_keys", path, "--owner", "Nobody Ltd", "--no-progress")
+    with pytest.raises(CommandError, match="--password-file"):
+        call_command("import_keys", path, "--owner", org_x.name, "--format", "kem")
+    assert nothing_written()
+
+
+@pytest.mark.django_db
+def test_a_header_less_file_never_echoes_key_material_in_the_report(org_x):
+    rows = factory_rows(2)
+    data = b"\n".join(csv_bytes(rows).split(b"\n")[1:])  # the first data row becomes the header
+    report = run_import(org_x, data)
+    text = " ".join(str(problem) for problem in report.problems)
+    assert "wrong header" in text
+    assert rows[0]["dek"].lower() not in text.lower()
+    assert nothing_written()
