@@ -138,11 +138,13 @@ class UserAdmin(DjangoUserAdmin):
     add_form = UserCreationForm
     add_fieldsets = [(None, {"fields": ["email", "name", "is_active", "is_staff"]})]
     filter_horizontal = ["groups"]
-    inlines = [MembershipInline]
     actions = ["grant_super_user", "revoke_super_user"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).prefetch_related("memberships__organization")
+
+    def get_inlines(self, request: HttpRequest, obj: User | None) -> list:
+        return [MembershipInline] if obj is not None else []  # memberships once the user exists
 
     @admin.display(description="Super User of")
     def super_user_of(self, obj: User) -> str:
