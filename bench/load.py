@@ -1,0 +1,367 @@
+"""Bounded load on loopback: gunicorn with production settings on PostgreSQL + Redis.
+
+Fills its own database with N devices of one distributor and one Super User (TOTP) per client,
+starts gunicorn, then C clients — each from its own loopback address, as distinct users — log in
+through the real login and two-factor pages and, for S seconds, mix My devices pages, column
+searches, sorts and key downloads. Prints JSON: requests, p50/p95 per kind and overall, errors.
+
+    .venv/bin/python bench/load.py --clients 50 --seconds 60 --devices 100000
+
+Only 127.0.0.0/8 is ever contacted. The database is dropped afterwards unless --keep.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import random
+import re
+import secrets
+import shutil
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+PASSWORD = "Load-Test-Meter-Keys-2026!"
+CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+
+SETUP = r"""
+import secrets, sys
+from allauth.account.models import EmailAddress
+from allauth.mfa.totp.internal.auth import TOTP
+from django.contrib.auth.hashers import make_password
+from accounts.models import Membership, Organization, User
+from devices.models import Device
+from keyvault.device_codes import hash_device_code
+from keyvault.services import store_device_keys_bulk
+
+n_devices, n_users = int(sys.argv[1]), int(sys.argv[2])
+org = Organization.objects.create(name="Load Distributor", customer_number="L1", kind="distributor")
+password = make_password(PASSWORD)
+for i in range(n_users):
+    user = User.objects.create(email=f"load{i}@bench.example", password=password)
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    Membership.objects.create(user=user, organization=org, role="super_user")
+    TOTP.activate(user, SECRETS[i])
+types = ["MULTICAL 21", "flowIQ 2200", "MULTICAL 403", "MULTICAL 603", "OMNIPOWER"]
+code_hash = hash_device_code("00000000", "00")
+batch = 10_000
+for start in range(0, n_devices, batch):
+    devices = [
+        Device(serial=f"{70_000_000 + i:08d}", device_code_hash=code_hash,
+               device_type=types[i % 5], type_no="021A1B2C3", order_no=f"{4_000_000 + i // 500}",
+               owner=org)
+        for i in range(start, min(start + batch, n_devices))
+    ]
+    Device.objects.bulk_create(devices)
+    store_device_keys_bulk((d, {"DEK": secrets.token_bytes(16)}) for d in devices)
+print("seeded", n_devices, "devices and", n_users, "users")
+"""
+
+
+def totp_now(secret: str) -> str:
+    key = base64.b32decode(secret)
+    counter = struct.pack(">Q", int(time.time()) // 30)
+    digest = hmac.new(key, counter, hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    value = struct.unpack(">I", digest[offset : offset + 4])[0] & 0x7FFFFFFF
+    return f"{value % 1_000_000:06d}"
+
+
+class Client:
+    """One browser: its own loopback address, cookies, keep-alive connection."""
+
+    def __init__(self, port: int, source_ip: str) -> None:
+        self.port = port
+        self.source_ip = source_ip
+        self.cookies: dict[str, str] = {}
+        self.conn: http.client.HTTPConnection | None = None
+
+    def _connection(self) -> http.client.HTTPConnection:
+        if self.conn is None:
+            self.conn = http.client.HTTPConnection(
+                "127.0.0.1", self.port, timeout=60, source_address=(self.source_ip, 0)
+            )
+        return self.conn
+
+    def request(
+        self, method: str, path: str, form: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
+        headers = {
+            "Host": f"127.0.0.1:{self.port}",
+            "X-Forwarded-Proto": "https",  # as the TLS-terminating proxy would say
+            "Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items()),
+        }
+        body = None
+        if form is not None:
+            form = {**form, "csrfmiddlewaretoken": self.cookies.get("csrftoken", "")}
+            body = urlencode(form)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            headers["Origin"] = f"https://127.0.0.1:{self.port}"
+            headers["Referer"] = f"https://127.0.0.1:{self.port}{path}"
+        for attempt in range(2):
+            try:
+                conn = self._connection()
+                conn.request(method, path, body=body, headers=headers)
+                response = conn.getresponse()
+                data = response.read()
+                break
+            except (http.client.HTTPException, OSError):
+                self.conn = None
+                if attempt:
+                    raise
+        for name, value in response.getheaders():
+            if name.lower() == "set-cookie":
+                cookie = value.split(";", 1)[0]
+                key, _, val = cookie.partition("=")
+                self.cookies[key.strip()] = val.strip()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, data
+
+    def follow(self, status: int, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        while status in (301, 302, 303):
+            location = urlsplit(headers["location"])
+            path = location.path + (f"?{location.query}" if location.query else "")
+            status, headers, body = self.request("GET", path)
+        return status, headers, b""
+
+    def login(self, email: str, secret: str) -> None:
+        self.request("GET", "/accounts/login/")
+        status, headers, _ = self.request(
+            "POST", "/accounts/login/", {"login": email, "password": PASSWORD}
+        )
+        if status != 302 or "2fa" not in headers.get("location", ""):
+            raise RuntimeError(f"login of {email} answered {status}")
+        self.request("GET", urlsplit(headers["location"]).path)
+        status, headers, _ = self.request(
+            "POST", "/accounts/2fa/authenticate/", {"code": totp_now(secret)}
+        )
+        if status != 302:
+            raise RuntimeError(f"two-factor step of {email} answered {status}")
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.samples: dict[str, list[float]] = {}
+        self.errors: list[str] = []
+
+    def add(self, kind: str, seconds: float, ok: bool, note: str = "") -> None:
+        with self.lock:
+            self.samples.setdefault(kind, []).append(seconds)
+            if not ok:
+                self.errors.append(f"{kind}: {note}")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def client_loop(
+    index: int, port: int, secret: str, n_devices: int, deadline: float, rec: Recorder
+) -> None:
+    client = Client(port, f"127.0.0.{10 + index}")
+    rng = random.Random(index)
+    try:
+        client.login(f"load{index}@bench.example", secret)
+    except Exception as exc:  # noqa: BLE001 - a failed login is an error in the figures
+        rec.add("login", 0.0, False, str(exc))
+        return
+    pages = max(1, n_devices // 25)
+
+    def timed(kind: str, method: str, path: str, form=None, expect=(200,)) -> bytes:  # noqa: ANN001
+        started = time.perf_counter()
+        try:
+            status, _, body = client.request(method, path, form)
+        except Exception as exc:  # noqa: BLE001
+            rec.add(kind, time.perf_counter() - started, False, repr(exc))
+            return b""
+        rec.add(kind, time.perf_counter() - started, status in expect, f"HTTP {status} {path}")
+        return body
+
+    while time.monotonic() < deadline:
+        roll = rng.random()
+        if roll < 0.45:
+            timed("page", "GET", f"/devices/?page={rng.randint(1, pages)}")
+        elif roll < 0.80:
+            field, term = rng.choice(
+                [
+                    ("serial", f"{70_000_000 + rng.randrange(n_devices)}"[:6] + "*"),
+                    ("serial", f"{rng.randrange(1000):03d}"),
+                    ("type", rng.choice(["multical", "flowiq", "403", "omni"])),
+                    ("order", f"{4_000_000 + rng.randrange(max(1, n_devices // 500))}"),
+                ]
+            )
+            timed("search", "GET", f"/devices/?{urlencode({field: term})}")
+        elif roll < 0.95:
+            sort = rng.choice(["serial", "-serial", "order_no", "-device_type", "owner"])
+            timed("sort", "GET", f"/devices/?sort={sort}&page={rng.randint(1, 50)}")
+        else:
+            prefix = f"{70_000_000 + rng.randrange(n_devices)}"[:6]
+            timed(
+                "select_search",
+                "POST",
+                "/devices/selection/",
+                {"action": "select_search", "serial": prefix + "*"},
+                expect=(302,),
+            )
+            file_password = "Meter-Keys-" + secrets.token_hex(6)
+            timed(
+                "download",
+                "POST",
+                "/devices/download/",
+                {"format": "zip", "password": file_password, "password_repeat": file_password},
+            )
+            timed("clear", "POST", "/devices/selection/", {"action": "clear"}, expect=(302,))
+
+
+def run(cmd: list[str], env: dict[str, str], **kw) -> subprocess.CompletedProcess:  # noqa: ANN003
+    return subprocess.run(cmd, cwd=ROOT, env=env, check=True, **kw)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--devices", type=int, default=100_000)
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
+    parser.add_argument("--database", default="kk_bench_load")
+    parser.add_argument("--redis-db", type=int, default=7)
+    parser.add_argument("--port", type=int, default=8911)
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    args = parser.parse_args()
+    if not 1 <= args.clients <= 200 or not 1 <= args.seconds <= 600:
+        parser.error("clients must be 1-200 and seconds 1-600 (the load is bounded)")
+
+    work = Path(tempfile.mkdtemp(prefix="kamkeys-load-"))
+    kek = work / "load.kek"
+    kek.write_text("1:" + base64.b64encode(os.urandom(32)).decode() + "\n")
+    kek.chmod(0o600)
+    python = sys.executable
+    env = {
+        **os.environ,
+        "KAMKEYS_ENV": "production",
+        "SECRET_KEY": secrets.token_urlsafe(60),
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{args.database}",
+        "REDIS_URL": f"redis://127.0.0.1:6379/{args.redis_db}",
+        "KAMKEYS_CACHE_PREFIX": "kk_load",
+        "KAMKEYS_KEK_FILE": str(kek),
+        "EMAIL_HOST": "127.0.0.1",
+        "EMAIL_PORT": "1",
+        "STATIC_ROOT": str(work / "static"),
+        "LOG_LEVEL": "WARNING",
+    }
+    secrets_by_client = [base64.b32encode(os.urandom(20)).decode() for _ in range(args.clients)]
+    psql = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-q", "-v", "ON_ERROR_STOP=1", "postgres"]
+    run([*psql, "-c", f"DROP DATABASE IF EXISTS {args.database}"], env)
+    run([*psql, "-c", f"CREATE DATABASE {args.database}"], env)
+    run(["redis-cli", "-n", str(args.redis_db), "flushdb"], env, capture_output=True)
+    gunicorn = None
+    try:
+        started = time.perf_counter()
+        run([python, "manage.py", "migrate", "-v", "0"], env)
+        run([python, "manage.py", "collectstatic", "--noinput", "-v", "0"], env)
+        script = f"PASSWORD={PASSWORD!r}\nSECRETS={secrets_by_client!r}\n" + SETUP
+        setup_file = work / "setup.py"
+        setup_file.write_text(script)
+        run(
+            [
+                python,
+                "manage.py",
+                "shell",
+                "-c",
+                f"import sys; sys.argv=['', '{args.devices}', '{args.clients}']; "
+                f"exec(open({str(setup_file)!r}).read())",
+            ],
+            env,
+        )
+        setup_seconds = time.perf_counter() - started
+
+        gunicorn = subprocess.Popen(
+            [
+                python,
+                "-m",
+                "gunicorn",
+                "kamkeys.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{args.port}",
+                "--workers",
+                str(args.workers),
+                "--timeout",
+                "120",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+        )
+        for _ in range(100):
+            try:
+                http.client.HTTPConnection("127.0.0.1", args.port, timeout=1).request(
+                    "GET", "/healthz", headers={"X-Forwarded-Proto": "https"}
+                )
+                break
+            except OSError:
+                time.sleep(0.2)
+
+        rec = Recorder()
+        deadline = time.monotonic() + args.seconds
+        threads = [
+            threading.Thread(
+                target=client_loop,
+                args=(i, args.port, secrets_by_client[i], args.devices, deadline, rec),
+            )
+            for i in range(args.clients)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        if gunicorn is not None:
+            gunicorn.terminate()
+            gunicorn.wait(timeout=30)
+        if not args.keep:
+            subprocess.run([*psql, "-c", f"DROP DATABASE IF EXISTS {args.database}"], env=env)
+        shutil.rmtree(work, ignore_errors=True)
+
+    everything = [s for values in rec.samples.values() for s in values]
+    report = {
+        "clients": args.clients,
+        "seconds": args.seconds,
+        "devices": args.devices,
+        "gunicorn_workers": args.workers,
+        "setup_seconds": round(setup_seconds, 1),
+        "requests": len(everything),
+        "requests_per_second": round(len(everything) / args.seconds, 1),
+        "p50_ms": round(statistics.median(everything) * 1000, 1) if everything else None,
+        "p95_ms": round(percentile(everything, 0.95) * 1000, 1) if everything else None,
+        "errors": len(rec.errors),
+        "error_examples": rec.errors[:5],
+        "by_kind": {
+            kind: {
+                "requests": len(values),
+                "p50_ms": round(statistics.median(values) * 1000, 1),
+                "p95_ms": round(percentile(values, 0.95) * 1000, 1),
+            }
+            for kind, values in sorted(rec.samples.items())
+        },
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
