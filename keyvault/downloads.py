@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import os
 import tempfile
@@ -251,12 +252,27 @@ def build_download(
 ) -> Download:
     """Check the password for the format, audit the disclosure, and return the file stream.
 
-    Raises django.core.exceptions.ValidationError for a bad format or password (nothing is
-    audited then, since nothing is disclosed)."""
+    Raises django.core.exceptions.ValidationError for a bad format or password, and
+    keyvault.crypto.KeyUnwrapError when a stored key fails its integrity check (audited as
+    "unwrap_failed"). A failure within the first chunk (every selection of up to about a
+    thousand devices) stops before anything is recorded as disclosed."""
     validate_file_password(fmt, password)
     devices_qs = devices_qs.order_by()
     device_ids = list(devices_qs.order_by("pk").values_list("pk", flat=True))
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    meta: dict[str, Any] = {}
+    if fmt == "zip":
+        meter_count = devices_qs.filter(kind=Device.Kind.METER).count()
+        meta["meter_files"] = 0 < meter_count <= settings.KAMKEYS_ZIP_METER_FILES_LIMIT
+        filename = f"kamkeys-keys-{stamp}.zip"
+        chunks = _zip_chunks(devices_qs, password, meter_count)
+    else:
+        filename = f"kamkeys-keys-{stamp}-kem.zip"
+        chunks = _kem_chunks(devices_qs, password, f"kamkeys-keys-{stamp}.kem")
+    # Run the writer up to its first chunk now: a key that fails to unwrap (KeyUnwrapError,
+    # audited) then stops a small download before any response starts and before it is
+    # recorded as disclosed. Larger files are still produced chunk by chunk.
+    first = next(chunks, b"")
     audit.record(
         action,
         actor=actor,
@@ -267,20 +283,12 @@ def build_download(
         count=len(device_ids),
         detail={"format": fmt},
     )
-    if fmt == "zip":
-        meter_count = devices_qs.filter(kind=Device.Kind.METER).count()
-        return Download(
-            filename=f"kamkeys-keys-{stamp}.zip",
-            content_type="application/zip",
-            chunks=_zip_chunks(devices_qs, password, meter_count),
-            count=len(device_ids),
-            meta={"meter_files": 0 < meter_count <= settings.KAMKEYS_ZIP_METER_FILES_LIMIT},
-        )
     return Download(
-        filename=f"kamkeys-keys-{stamp}-kem.zip",
+        filename=filename,
         content_type="application/zip",
-        chunks=_kem_chunks(devices_qs, password, f"kamkeys-keys-{stamp}.kem"),
+        chunks=itertools.chain([first], chunks),
         count=len(device_ids),
+        meta=meta,
     )
 
 

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from devices.models import Device
+from keyvault.crypto import KeyUnwrapError
 from keyvault.downloads import FORMATS, build_download, write_download
 from keyvault.importer import ImportInputError, resolve_owner
 from keyvault.management.commands.import_keys import read_password_file
@@ -52,10 +53,16 @@ class Command(BaseCommand):
             download = build_download(
                 devices, options["format"], password, actor_label="cli", action="export"
             )
+            size = write_download(download, output)
         except ValidationError as exc:
             raise CommandError("the password is not accepted: " + " ".join(exc.messages)) from None
-        try:
-            size = write_download(download, output)
+        except KeyUnwrapError:
+            if os.path.exists(output):
+                os.remove(output)
+            raise CommandError(
+                "a stored key failed its integrity check; no file was written "
+                "(the audit log names the device, action unwrap_failed)"
+            ) from None
         except OSError as exc:
             raise CommandError(f"cannot write {output!r} ({type(exc).__name__})") from None
         self.stdout.write(
