@@ -131,3 +131,21 @@ def test_password_reset_applies_the_policy(client, send, customer):
     assert strong.status_code == 302
     customer.refresh_from_db()
     assert customer.check_password(GOOD_PASSWORD)
+
+
+def test_password_reset_logs_out_every_other_session(client, send, client_for, customer):
+    from tests.accounts.conftest import first_link, mails_to
+
+    elsewhere = client_for(customer)
+    send(client.post, reverse("account_reset_password"), {"email": customer.email})
+    link = first_link(mails_to(customer.email)[0], "/password/reset/key/")
+    action = client.get(link, follow=True).redirect_chain[-1][0]
+    client.post(action, {"password1": GOOD_PASSWORD, "password2": GOOD_PASSWORD})
+    assert elsewhere.get(reverse("accounts:request_access")).status_code == 302
+
+
+def test_unknown_address_asking_for_a_reset_gets_the_same_answer(client, send, customer):
+    known = send(client.post, reverse("account_reset_password"), {"email": customer.email})
+    unknown = send(Client().post, reverse("account_reset_password"), {"email": "nobody@x.example"})
+    assert known.status_code == unknown.status_code == 302
+    assert known["Location"] == unknown["Location"]

@@ -112,3 +112,14 @@ def test_a_super_user_sets_up_totp_and_may_then_act(org_x):
     client.post(activate, {"code": current_code(secret)})
     assert Authenticator.objects.filter(user=user, type="totp").exists()
     assert client.get(GUARDED).status_code == 200
+
+
+def test_a_login_older_than_the_reauthentication_timeout_asks_again(client_for, super_user_x):
+    client = client_for(super_user_x)
+    session = client.session
+    records = session["account_authentication_methods"]
+    for record in records:
+        record["at"] -= 3600
+    session["account_authentication_methods"] = records
+    session.save()
+    assert "reauthenticate" in client.get(GUARDED)["Location"]

@@ -284,3 +284,13 @@ def test_a_unicode_local_part_gets_a_clear_message_not_an_error(client):
     response = client.post(REGISTER, {"email": "jørgen@example.dk"})
     assert response.status_code == 400
     assert b"Enter a valid email address." in response.content
+
+
+def test_many_sends_from_one_network_are_slowed_down(client, send, settings):
+    settings.ACCOUNT_RATE_LIMITS = {**settings.ACCOUNT_RATE_LIMITS, "register": "2/m/ip"}
+    for n in range(2):
+        assert register(client, send, f"person{n}@example.org").status_code == 200
+    response = send(client.post, REGISTER, {"email": "person9@example.org"})
+    assert response.status_code == 429
+    assert b"Too many attempts" in response.content
+    assert not mails_to("person9@example.org")
