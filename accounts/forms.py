@@ -13,7 +13,26 @@ from accounts.models import AccessRequest, Organization, User
 PASSWORD_MAX_LENGTH = 1024
 
 
-class RegisterForm(forms.Form):
+class DescribedErrorsMixin:
+    """Tie each field's help text and error list to its input (aria-describedby), so a screen
+    reader reads the error with the field. Ids match templates/accounts/_field.html."""
+
+    def full_clean(self) -> None:
+        super().full_clean()  # type: ignore[misc]
+        for name, field in self.fields.items():  # type: ignore[attr-defined]
+            if name not in self.errors:  # type: ignore[attr-defined]
+                continue
+            auto_id = self[name].auto_id  # type: ignore[index]
+            ids = [f"{auto_id}_errors"]
+            if field.help_text:
+                ids.insert(0, f"{auto_id}_helptext")
+            existing = field.widget.attrs.get("aria-describedby")
+            if existing:
+                ids.insert(0, existing)
+            field.widget.attrs["aria-describedby"] = " ".join(ids)
+
+
+class RegisterForm(DescribedErrorsMixin, forms.Form):
     email = forms.EmailField(
         label="Email address",
         max_length=254,
@@ -57,7 +76,7 @@ class PasswordPairMixin(forms.Form):
         return cleaned
 
 
-class CompleteRegistrationForm(PasswordPairMixin, forms.Form):
+class CompleteRegistrationForm(DescribedErrorsMixin, PasswordPairMixin, forms.Form):
     name = forms.CharField(
         label="Name (optional)",
         max_length=150,
@@ -79,7 +98,7 @@ class CompleteRegistrationForm(PasswordPairMixin, forms.Form):
         return User(email=self.email, name=self.cleaned_data.get("name", ""))
 
 
-class AccessRequestForm(forms.ModelForm):
+class AccessRequestForm(DescribedErrorsMixin, forms.ModelForm):
     class Meta:
         model = AccessRequest
         fields = ["customer_name", "customer_number", "is_distributor", "message"]
