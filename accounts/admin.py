@@ -129,7 +129,7 @@ class UserAdmin(DjangoUserAdmin):
     list_display = ["email", "name", "is_active", "is_staff", "super_user_of", "last_login"]
     list_filter = ["is_staff", "is_active", SuperUserFilter, "is_superuser"]
     search_fields = ["email", "name"]
-    readonly_fields = ["last_login", "date_joined", "password"]
+    readonly_fields = ["last_login", "date_joined"]  # "password" shows a masked summary only
     fieldsets = [
         (None, {"fields": ["email", "name", "password"]}),
         ("Status", {"fields": ["is_active", "is_staff", "is_superuser", "groups"]}),
@@ -245,6 +245,25 @@ class AccessRequestAdmin(admin.ModelAdmin):
         "decided_at",
         "reason",
         "created_at",
+    ]
+    fieldsets = [
+        (
+            None,
+            {
+                "description": "To decide, tick the request in the list and choose the action "
+                "“Approve…” (choose or create the organization) or “Reject…” (with a reason). "
+                "The requester is emailed either way.",
+                "fields": [
+                    "user",
+                    "customer_name",
+                    "customer_number",
+                    "is_distributor",
+                    "message",
+                    "created_at",
+                ],
+            },
+        ),
+        ("Decision", {"fields": ["status", "organization", "reason", "decided_by", "decided_at"]}),
     ]
     actions = ["approve", "reject"]
 

@@ -281,3 +281,19 @@ def test_staff_create_a_user_without_a_password_who_then_resets_it(client_for, s
 
     user = User.objects.get(email="new.staff@manufacturer.example")
     assert not user.has_usable_password()
+
+
+def test_the_admin_never_shows_a_password_hash(client_for, staff_user, customer):
+    page = client_for(staff_user).get(f"/admin/accounts/user/{customer.pk}/change/")
+    assert page.status_code == 200
+    hash_part = customer.password.rsplit("$", 1)[-1]
+    assert hash_part.encode() not in page.content
+
+
+def test_an_access_request_page_in_the_admin_explains_how_to_decide(
+    client_for, staff_user, customer
+):
+    access_request = services.request_access(customer, customer_name="Aarhus Water Utility")
+    page = client_for(staff_user).get(f"{CHANGELIST}{access_request.pk}/change/")
+    assert page.status_code == 200
+    assert "Approve…".encode() in page.content
