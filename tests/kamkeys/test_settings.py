@@ -19,7 +19,7 @@ def run_manage(env_overrides: dict[str, str], *args: str) -> subprocess.Complete
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("KAMKEYS_", "DATABASE_URL", "REDIS_URL", "EMAIL_", "SECRET_KEY"))
-        and key not in {"ALLOWED_HOSTS", "DJANGO_SETTINGS_MODULE"}
+        and key not in {"ALLOWED_HOSTS", "DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE"}
     }
     env.update(env_overrides)
     return subprocess.run(
