@@ -30,9 +30,10 @@ class KeyUnwrapError(Exception):
 
 
 @lru_cache(maxsize=16)
-def _prk(kek: bytes) -> bytes:
-    """HKDF-Extract, done once per KEK."""
-    return hmac.new(HKDF_SALT, kek, hashlib.sha256).digest()
+def _expand_mac(kek: bytes) -> hmac.HMAC:
+    """HKDF-Extract, done once per KEK: an HMAC keyed with the pseudo-random key."""
+    prk = hmac.new(HKDF_SALT, kek, hashlib.sha256).digest()
+    return hmac.new(prk, digestmod=hashlib.sha256)
 
 
 def _info(serial: str, name: str, kek_version: int) -> bytes:
@@ -41,7 +42,9 @@ def _info(serial: str, name: str, kek_version: int) -> bytes:
 
 def derive_wrapping_key(kek: bytes, serial: str, name: str, kek_version: int) -> bytes:
     """HKDF-SHA256 (RFC 5869) with a 32-byte output: Expand is a single HMAC block."""
-    return hmac.new(_prk(kek), _info(serial, name, kek_version) + b"\x01", hashlib.sha256).digest()
+    mac = _expand_mac(kek).copy()
+    mac.update(_info(serial, name, kek_version) + b"\x01")
+    return mac.digest()
 
 
 def wrap_key(kek: bytes, kek_version: int, serial: str, name: str, key: bytes) -> bytes:

@@ -1,17 +1,20 @@
 """Factory key import (CSV or KEM), all or nothing, in constant memory.
 
-Pass 1 streams the file and checks every row (format, duplicates inside the file, serials already
-stored); pass 2 runs only when every row is good and writes devices and wrapped keys in one
-transaction (COPY on PostgreSQL, batched bulk_create elsewhere). A serial already stored with the
-same keys is skipped, so importing the same file twice is harmless.
+Pass 1 streams the file once and checks every row (format, duplicates inside the file, serials
+already stored), staging the good rows with their keys already wrapped in an unlinked temporary
+file; pass 2 runs only when every row is good and streams the staged rows into the database in
+one transaction (COPY on PostgreSQL, batched bulk_create elsewhere). A serial already stored
+with the same keys is skipped, so importing the same file twice is harmless.
 """
 
 from __future__ import annotations
 
-import codecs
+import base64
 import csv
 import hmac
+import io
 import re
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -56,6 +59,7 @@ MAX_LISTED_PROBLEMS = 10_000
 CHECK_BATCH = 5_000
 WRITE_BATCH = 10_000
 TEXT_LIMITS = {"type": 80, "order_no": 40, "type_no": 40, "config_no": 40, "consumption_type": 40}
+KINDS = frozenset(Device.Kind.values)
 _SERIAL = re.compile(r"\d{8}")
 _CODE = re.compile(r"\d{2}")
 _HEX32 = re.compile(r"[0-9A-Fa-f]{32}")
@@ -169,9 +173,11 @@ def resolve_owner(text: str) -> Organization:
 # --- parsing -------------------------------------------------------------------------------------
 
 
-def _text(raw: dict[str, str], name: str, problems: list[str], label: str) -> str:
+def _text(
+    raw: dict[str, str], name: str, problems: list[str], label: str, *, check: bool = True
+) -> str:
     value = (raw.get(name) or "").strip()
-    if _CONTROL.search(value):
+    if check and _CONTROL.search(value):
         problems.append(f"{label} contains control characters")
     limit = TEXT_LIMITS.get(name)
     if limit and len(value) > limit:
@@ -189,13 +195,14 @@ def _key(value: str, label: str, problems: list[str]) -> bytes | None:
 
 def parse_csv_row(line: int, raw: dict[str, str]) -> tuple[ImportRow | None, list[str]]:
     problems: list[str] = []
+    check = _CONTROL.search("".join(raw.values())) is not None  # rare: then name the field
     serial = (raw.get("serial") or "").strip()
     if not _SERIAL.fullmatch(serial):
         problems.append("serial must be exactly 8 digits")
     code = (raw.get("device_code") or "").strip()
     if not _CODE.fullmatch(code):
         problems.append("device_code must be exactly 2 digits")
-    device_type = _text(raw, "type", problems, "type")
+    device_type = _text(raw, "type", problems, "type", check=check)
     if not device_type:
         problems.append("type is empty")
     keys: dict[str, bytes] = {}
@@ -216,9 +223,13 @@ def parse_csv_row(line: int, raw: dict[str, str]) -> tuple[ImportRow | None, lis
         else:
             problems.append("production_year must be a year such as 2024")
     kind = (raw.get("kind") or "").strip().lower() or Device.Kind.METER
-    if kind not in Device.Kind.values:
+    if kind not in KINDS:
         problems.append("kind must be meter or concentrator")
-    texts = {name: _text(raw, name, problems, name) for name in TEXT_LIMITS if name != "type"}
+    texts = {
+        name: _text(raw, name, problems, name, check=check)
+        for name in TEXT_LIMITS
+        if name != "type"
+    }
     if problems:
         return None, problems
     return (
@@ -238,8 +249,14 @@ def parse_csv_row(line: int, raw: dict[str, str]) -> tuple[ImportRow | None, lis
 
 def _csv_rows(handle: IO[bytes], report: ImportReport) -> Iterator[tuple[int, dict[str, str]]]:
     handle.seek(0)
-    text = codecs.getreader("utf-8-sig")(handle, errors="strict")
-    reader = csv.reader(text)
+    text = io.TextIOWrapper(handle, encoding="utf-8-sig", errors="strict", newline="")
+    try:
+        yield from _csv_records(csv.reader(text), report)
+    finally:
+        text.detach()  # leave the caller's file open
+
+
+def _csv_records(reader: Any, report: ImportReport) -> Iterator[tuple[int, dict[str, str]]]:
     try:
         header = next(reader, None)
     except (UnicodeDecodeError, csv.Error):
@@ -286,7 +303,7 @@ def _csv_rows(handle: IO[bytes], report: ImportReport) -> Iterator[tuple[int, di
         except csv.Error as exc:
             report.add(reader.line_num, f"unreadable CSV ({str(exc)[:80]})")
             return
-        if not values or all(not value.strip() for value in values):
+        if not values or not "".join(values).strip():
             continue
         if len(values) != width:
             report.add(reader.line_num, f"expected {width} fields, found {len(values)}")
@@ -366,7 +383,7 @@ def _parsed(
     raise ImportInputError("the format is csv or kem")
 
 
-# --- pass 1: validate ----------------------------------------------------------------------
+# --- pass 1: validate and stage -----------------------------------------------------------
 
 
 def _same_keys(stored: dict[str, bytes], new: dict[str, bytes]) -> bool:
@@ -374,19 +391,34 @@ def _same_keys(stored: dict[str, bytes], new: dict[str, bytes]) -> bool:
     return all(name in stored and hmac.compare_digest(stored[name], new[name]) for name in new)
 
 
-def _check_against_db(batch: list[ImportRow], skip: _SerialSet, report: ImportReport) -> None:
+def _existing_devices(batch: list[ImportRow]) -> dict[tuple[str, str], Device]:
+    manufacturers = sorted({row.manufacturer for row in batch})
+    serials = [row.serial for row in batch]
+    if connection.vendor == "postgresql":  # one array parameter instead of thousands
+        found = Device.objects.raw(
+            "SELECT id, manufacturer, serial FROM devices_device "
+            "WHERE manufacturer = ANY(%s) AND serial = ANY(%s)",
+            [manufacturers, serials],
+        )
+    else:
+        found = Device.objects.filter(serial__in=serials, manufacturer__in=manufacturers).only(
+            "id", "serial", "manufacturer"
+        )
+    return {(device.manufacturer, device.serial): device for device in found}
+
+
+def _new_rows(batch: list[ImportRow], report: ImportReport) -> list[ImportRow]:
+    """The rows of a batch to store: stored serials are skipped (same keys) or reported."""
     if not batch:
-        return
-    existing = {
-        device.serial: device
-        for device in Device.objects.filter(
-            serial__in=[row.serial for row in batch],
-            manufacturer__in={row.manufacturer for row in batch},
-        ).only("id", "serial", "manufacturer")
-    }
+        return []
+    existing = _existing_devices(batch)
+    if not existing:
+        return batch
+    fresh = []
     for row in batch:
-        device = existing.get(row.serial)
-        if device is None or device.manufacturer != row.manufacturer:
+        device = existing.get((row.manufacturer, row.serial))
+        if device is None:
+            fresh.append(row)
             continue
         try:
             stored = plain_keys_of(device)
@@ -394,10 +426,49 @@ def _check_against_db(batch: list[ImportRow], skip: _SerialSet, report: ImportRe
             report.add(row.line, f"serial {row.serial} is stored with keys that fail to unwrap")
             continue
         if _same_keys(stored, row.keys):
-            skip.add(row.serial)
             report.skipped += 1
         else:
             report.add(row.line, f"serial {row.serial} is already stored with different keys")
+    return fresh
+
+
+class _Stage:
+    """Rows that passed every check, ready for the database: device code hashed, keys wrapped
+    under the newest KEK (never plain), in an unlinked temporary file, so pass 2 reads neither
+    the input again nor anything from memory."""
+
+    def __init__(self, handle: IO[str]) -> None:
+        self.handle = handle
+        self.writer = csv.writer(handle)
+        self.version, self.kek = get_kek_source().current()
+        self.rows = 0
+
+    def add(self, rows: list[ImportRow]) -> None:
+        kek, version = self.kek, self.version
+        lines = []
+        for row in rows:
+            line = [
+                row.manufacturer,
+                row.serial,
+                hash_device_code(row.serial, row.device_code) if row.device_code else "",
+                row.kind,
+                row.device_type,
+                row.type_no,
+                row.config_no,
+                row.consumption_type,
+                "" if row.production_year is None else str(row.production_year),
+                row.order_no,
+            ]
+            for name, key in row.keys.items():
+                wrapped = wrap_key(kek, version, row.serial, name, key)
+                line += [name, base64.b64encode(wrapped).decode("ascii")]
+            lines.append(line)
+        self.writer.writerows(lines)
+        self.rows += len(lines)
+
+    def __iter__(self) -> Iterator[list[str]]:
+        self.handle.seek(0)
+        return iter(csv.reader(self.handle))
 
 
 def validate_import(
@@ -407,49 +478,35 @@ def validate_import(
     *,
     password: str | None = None,
     progress: Callable[[int], None] | None = None,
-) -> _SerialSet:
-    """Pass 1: every problem goes into the report; returns the serials to skip."""
+    stage: _Stage | None = None,
+) -> None:
+    """Pass 1: every problem goes into the report; good new rows go to ``stage`` (until the
+    first problem: after that nothing will be written, so staging would be wasted work)."""
     seen = _SerialSet()
-    skip = _SerialSet()
     batch: list[ImportRow] = []
+
+    def flush() -> None:
+        fresh = _new_rows(batch, report)
+        if stage is not None and report.ok:
+            stage.add(fresh)
+        if progress:
+            progress(len(batch))
+        batch.clear()
+
     for row in _parsed(handle, fmt, password, report):
         if not seen.add(row.serial):
             report.add(row.line, f"serial {row.serial} appears more than once in the file")
             continue
         batch.append(row)
         if len(batch) >= CHECK_BATCH:
-            _check_against_db(batch, skip, report)
-            if progress:
-                progress(len(batch))
-            batch = []
-    _check_against_db(batch, skip, report)
-    if progress and batch:
-        progress(len(batch))
+            flush()
+    if batch:
+        flush()
     if report.rows == 0 and report.ok:
         report.add(0, "the file holds no rows")
-    return skip
 
 
 # --- pass 2: write -------------------------------------------------------------------------
-
-
-def _device_values(row: ImportRow, owner_id: int, now: Any) -> tuple[Any, ...]:
-    code_hash = hash_device_code(row.serial, row.device_code) if row.device_code else ""
-    return (
-        row.manufacturer,
-        row.serial,
-        code_hash,
-        row.kind,
-        row.device_type,
-        row.type_no,
-        row.config_no,
-        row.consumption_type,
-        row.production_year,
-        row.order_no,
-        owner_id,
-        now,
-    )
-
 
 DEVICE_COLUMNS = (
     "manufacturer",
@@ -465,26 +522,32 @@ DEVICE_COLUMNS = (
     "owner_id",
     "created_at",
 )
+_STAGED_DEVICE_FIELDS = 10
 
 
 class _Writer:
-    """Writes batches of rows: COPY with ids from the sequence on PostgreSQL, else bulk_create."""
+    """Writes staged rows: COPY with ids from the sequence on PostgreSQL, else bulk_create."""
 
-    def __init__(self, owner: Organization) -> None:
+    def __init__(self, owner: Organization, kek_version: int) -> None:
         self.owner_id = owner.pk
-        self.version, self.kek = get_kek_source().current()
+        self.version = kek_version
         self.now = timezone.now()
         self.ids: list[int] = []
         self.devices = 0
         self.keys = 0
 
-    def _wrapped(self, row: ImportRow) -> list[tuple[str, bytes]]:
-        return [
-            (name, wrap_key(self.kek, self.version, row.serial, name, key))
-            for name, key in row.keys.items()
-        ]
+    def _device(self, line: list[str]) -> tuple[Any, ...]:
+        values: list[Any] = line[:_STAGED_DEVICE_FIELDS]
+        values[8] = int(values[8]) if values[8] else None
+        return (*values, self.owner_id, self.now)
 
-    def write(self, batch: list[ImportRow]) -> None:
+    @staticmethod
+    def _keys(line: list[str]) -> Iterator[tuple[str, bytes]]:
+        rest = line[_STAGED_DEVICE_FIELDS:]
+        for index in range(0, len(rest), 2):
+            yield rest[index], base64.b64decode(rest[index + 1])
+
+    def write(self, batch: list[list[str]]) -> None:
         if not batch:
             return
         if connection.vendor == "postgresql":
@@ -498,7 +561,7 @@ class _Writer:
         if room > 0:
             self.ids.extend(ids[:room])
 
-    def _copy(self, batch: list[ImportRow]) -> None:
+    def _copy(self, batch: list[list[str]]) -> None:
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT nextval(pg_get_serial_sequence('devices_device', 'id')) "
@@ -508,37 +571,29 @@ class _Writer:
             ids = [value for (value,) in cursor.fetchall()]
             device_sql = f"COPY devices_device (id, {', '.join(DEVICE_COLUMNS)}) FROM STDIN"
             with cursor.copy(device_sql) as copy:
-                for device_id, row in zip(ids, batch, strict=True):
-                    copy.write_row((device_id, *_device_values(row, self.owner_id, self.now)))
+                for device_id, line in zip(ids, batch, strict=True):
+                    copy.write_row((device_id, *self._device(line)))
             key_sql = (
                 "COPY keyvault_devicekey (device_id, name, wrapped, kek_version, updated_at) "
                 "FROM STDIN"
             )
             with cursor.copy(key_sql) as copy:
-                for device_id, row in zip(ids, batch, strict=True):
-                    for name, wrapped in self._wrapped(row):
+                for device_id, line in zip(ids, batch, strict=True):
+                    for name, wrapped in self._keys(line):
                         copy.write_row((device_id, name, wrapped, self.version, self.now))
                         self.keys += 1
         self._remember(ids)
 
-    def _bulk_create(self, batch: list[ImportRow]) -> None:
+    def _bulk_create(self, batch: list[list[str]]) -> None:
         devices = [
-            Device(
-                **dict(
-                    zip(DEVICE_COLUMNS, _device_values(row, self.owner_id, self.now), strict=True)
-                )
-            )
-            for row in batch
+            Device(**dict(zip(DEVICE_COLUMNS, self._device(line), strict=True))) for line in batch
         ]
         Device.objects.bulk_create(devices, batch_size=1000)
-        keys = []
-        for device, row in zip(devices, batch, strict=True):
-            for name, wrapped in self._wrapped(row):
-                keys.append(
-                    DeviceKey(
-                        device_id=device.pk, name=name, wrapped=wrapped, kek_version=self.version
-                    )
-                )
+        keys = [
+            DeviceKey(device_id=device.pk, name=name, wrapped=wrapped, kek_version=self.version)
+            for device, line in zip(devices, batch, strict=True)
+            for name, wrapped in self._keys(line)
+        ]
         DeviceKey.objects.bulk_create(keys, batch_size=1000)
         self.keys += len(keys)
         self._remember([device.pk for device in devices])
@@ -558,8 +613,8 @@ def import_keys(
 ) -> ImportReport:
     """Import a factory key file for ``owner``; nothing is written unless every row is good.
 
-    ``handle`` is a seekable binary file (it is read twice). ``progress(phase, rows)`` is called
-    per batch with phase "check" or "write"."""
+    ``handle`` is a binary file, read once. ``progress(phase, rows)`` is called per batch with
+    phase "check" (pass 1) or "write" (pass 2)."""
     if fmt not in {"csv", "kem"}:
         raise ImportInputError("the format is csv or kem")
     report = ImportReport(fmt=fmt, owner=owner.name)
@@ -567,59 +622,49 @@ def import_keys(
     def tick(phase: str) -> Callable[[int], None] | None:
         return (lambda count: progress(phase, count)) if progress else None
 
-    skip = validate_import(handle, fmt, report, password=password, progress=tick("check"))
-    if not report.ok:
-        return report
-    writer = _Writer(owner)
-    check_report = ImportReport(fmt=fmt, owner=owner.name)  # pass 2 re-parses the same rows
-    on_write = tick("write")
-    try:
-        with transaction.atomic():
-            batch: list[ImportRow] = []
-            for row in _parsed(handle, fmt, password, check_report):
-                if row.serial in skip:
-                    continue
-                batch.append(row)
-                if len(batch) >= WRITE_BATCH:
-                    writer.write(batch)
-                    if on_write:
-                        on_write(len(batch))
-                    batch = []
-            writer.write(batch)
-            if on_write and batch:
-                on_write(len(batch))
-            if not check_report.ok:  # the file changed between the passes
-                raise _Changed
-            audit.record(
-                "import",
-                actor=actor,
-                actor_label=actor_label,
-                request=request,
-                object_type="device",
-                object_ids=writer.ids,
-                count=writer.devices,
-                detail={
-                    "format": fmt,
-                    "owner_id": owner.pk,
-                    "file": filename[:200],
-                    "skipped": report.skipped,
-                    "keys": writer.keys,
-                },
+    with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as staged_file:
+        stage = _Stage(staged_file)
+        validate_import(handle, fmt, report, password=password, progress=tick("check"), stage=stage)
+        if not report.ok:
+            return report
+        writer = _Writer(owner, stage.version)
+        on_write = tick("write")
+        try:
+            with transaction.atomic():
+                batch: list[list[str]] = []
+                for line in stage:
+                    batch.append(line)
+                    if len(batch) >= WRITE_BATCH:
+                        writer.write(batch)
+                        if on_write:
+                            on_write(len(batch))
+                        batch = []
+                writer.write(batch)
+                if on_write and batch:
+                    on_write(len(batch))
+                audit.record(
+                    "import",
+                    actor=actor,
+                    actor_label=actor_label,
+                    request=request,
+                    object_type="device",
+                    object_ids=writer.ids,
+                    count=writer.devices,
+                    detail={
+                        "format": fmt,
+                        "owner_id": owner.pk,
+                        "file": filename[:200],
+                        "skipped": report.skipped,
+                        "keys": writer.keys,
+                    },
+                )
+        except (IntegrityError, PsycopgIntegrityError):
+            report.add(
+                0,
+                "some serials were stored by someone else during the import; nothing was "
+                "imported (run it again to see which)",
             )
-    except _Changed:
-        report.add(0, "the file changed while it was being imported; nothing was imported")
-        return report
-    except (IntegrityError, PsycopgIntegrityError):
-        report.add(
-            0,
-            "some serials were stored by someone else during the import; nothing was imported "
-            "(run it again to see which)",
-        )
-        return report
+            return report
     report.imported = writer.devices
     report.keys = writer.keys
     return report
-
-
-class _Changed(Exception):
-    pass

@@ -203,3 +203,29 @@ def test_production_refuses_to_start_without_a_kek(tmp_path):
     )
     assert result.returncode != 0
     assert "KEK" in result.stderr
+
+
+def test_the_wrapping_key_is_standard_hkdf_sha256_bound_to_serial_name_and_version():
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    from keyvault.crypto import HKDF_SALT, derive_wrapping_key
+
+    kek_bytes = bytes(range(32))
+    info = b"kamkeys/devicekey|serial=00012345|name=GPK2|kek=7"
+    expected = HKDF(hashes.SHA256(), 32, HKDF_SALT, info).derive(kek_bytes)
+    assert derive_wrapping_key(kek_bytes, "00012345", "GPK2", 7) == expected
+    assert derive_wrapping_key(kek_bytes, "00012346", "GPK2", 7) != expected
+
+
+def test_device_code_hashes_are_keyed_and_bound_to_the_serial(settings):
+    import hashlib
+    import hmac as std_hmac
+
+    from keyvault.device_codes import check_device_code, hash_device_code
+
+    pepper = hashlib.sha256(b"kamkeys device code pepper|" + settings.SECRET_KEY.encode()).digest()
+    expected = std_hmac.new(pepper, b"00012345|42", hashlib.sha256).hexdigest()
+    assert hash_device_code("00012345", "42") == "h1$" + expected
+    assert check_device_code("00012345", "42", "h1$" + expected)
+    assert not check_device_code("00012346", "42", "h1$" + expected)

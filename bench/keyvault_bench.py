@@ -1,0 +1,333 @@
+"""Benchmark of key custody on PostgreSQL: import 1,000,000 rows, export 100,000 keys as ZIP and
+as KEM, rotate 1,000,000 keys.
+
+    .venv/bin/python bench/keyvault_bench.py [--rows 1000000] [--export 100000] [--keep]
+
+Creates its own database (``BENCH_DATABASE_URL``, default
+postgres://postgres@127.0.0.1:5432/kk_bench_keyvault), migrates it, and runs every case in a
+fresh child process so each peak RSS is that case's own (``ru_maxrss`` of the child; the RSS of
+a bare ``django.setup()`` is printed beside it). Beside the figures it prints the library floors
+measured in the same run, all data in memory: HKDF + AES-KW unwrap of the export's keys, a pyzipper
+AES-256 zip of a CSV of that many rows, and building plus AES-CBC-encrypting a KEM XML of that
+many meters. JSON goes to stdout, progress to stderr. The database is dropped at the end unless
+--keep. Not a timed test: the numbers depend on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DB_URL = os.environ.get(
+    "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/kk_bench_keyvault"
+)
+KEK_V1 = base64.b64encode(b"\x01" * 32).decode()
+KEK_V2 = base64.b64encode(b"\x02" * 32).decode()
+OWNER = "Bench Distributor"
+EXPORT_OWNER = "Bench Export Customer"
+PASSWORDS = {"zip": "quartz meadow lantern 1987", "kem": "Bench-Kem-2026"}
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def child_env(keks: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("REDIS_URL", None)
+    env.update(
+        DATABASE_URL=DB_URL,
+        DJANGO_SETTINGS_MODULE="kamkeys.settings",
+        KAMKEYS_KEKS=keks,
+        KAMKEYS_KEK_FILE="",
+    )
+    return env
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# --- the parent: database, data file, children ----------------------------------------------------
+
+
+def admin_connection() -> Any:
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    params = conninfo_to_dict(DB_URL)
+    name = params.pop("dbname")
+    return psycopg.connect(make_conninfo(**params, dbname="postgres"), autocommit=True), name
+
+
+def create_database() -> None:
+    connection, name = admin_connection()
+    with connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v0"],
+        cwd=ROOT,
+        env=child_env(f"1:{KEK_V1}"),
+        check=True,
+    )
+
+
+def drop_database() -> None:
+    connection, name = admin_connection()
+    with connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def write_factory_csv(path: Path, rows: int) -> None:
+    """A factory file: serial, device code, type, DEK and a few optional columns."""
+    types = [("MULTICAL 21", "021A1B2C3", "Water"), ("MULTICAL 403", "403T0001", "Heat")]
+    with path.open("w", encoding="ascii", newline="") as handle:
+        handle.write("serial,device_code,type,dek,order_no,type_no,config_no,consumption_type\n")
+        lines = []
+        for index in range(rows):
+            name, type_no, consumption = types[index % 2]
+            lines.append(
+                f"{10_000_000 + index:08d},{index % 100:02d},{name},{os.urandom(16).hex()},"
+                f"{6_000_000 + index // 1000},{type_no},3C001,{consumption}\n"
+            )
+            if len(lines) >= 50_000:
+                handle.writelines(lines)
+                lines.clear()
+        handle.writelines(lines)
+
+
+def run_child(case: str, keks: str, *args: str) -> dict[str, Any]:
+    log(f"running {case} ...")
+    result = subprocess.run(
+        [sys.executable, __file__, "--child", case, *args],
+        cwd=ROOT,
+        env=child_env(keks),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        log(result.stderr[-4000:])
+        raise SystemExit(f"{case} failed")
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    log(f"  {case}: {figures}")
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--export", type=int, default=100_000)
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("child_args", nargs="*", help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    if options.child:
+        print(json.dumps(CHILD_CASES[options.child](*options.child_args)))
+        return
+
+    ring_v1 = f"1:{KEK_V1}"
+    ring_v2 = f"1:{KEK_V1},2:{KEK_V2}"
+    report: dict[str, Any] = {
+        "database": "PostgreSQL " + DB_URL.rsplit("/", 1)[-1],
+        "cpus": os.cpu_count(),
+        "rows": options.rows,
+        "export_keys": options.export,
+    }
+    create_database()
+    try:
+        with tempfile.TemporaryDirectory(prefix="kk-bench-") as folder:
+            source = Path(folder) / "factory.csv"
+            started = time.perf_counter()
+            write_factory_csv(source, options.rows)
+            log(f"wrote {options.rows:,} rows in {time.perf_counter() - started:.1f} s")
+            report["baseline"] = run_child("baseline", ring_v1)
+            report["import"] = run_child("import", ring_v1, str(source))
+            run_child("prepare_export", ring_v1, str(options.export))
+            for fmt in ("zip", "kem"):
+                target = Path(folder) / f"export.{fmt}.zip"
+                report[f"export_{fmt}"] = run_child("export", ring_v1, fmt, str(target))
+            report["rotate"] = run_child("rotate", ring_v2)
+            report["floors"] = run_child("floors", ring_v1, str(options.export))
+            report["floors"]["note"] = "libraries alone, all data in memory, same run"
+    finally:
+        if options.keep:
+            log(f"kept {DB_URL}")
+        else:
+            drop_database()
+            log("dropped the benchmark database")
+    print(json.dumps(report, indent=2))
+
+
+# --- the children: one case each ------------------------------------------------------------------
+
+
+def setup_django() -> None:
+    import django
+
+    django.setup()
+
+
+def case_baseline() -> dict[str, Any]:
+    setup_django()
+    return {"peak_rss_mb": round(peak_rss_mb(), 1)}
+
+
+def case_import(path: str) -> dict[str, Any]:
+    setup_django()
+    from accounts.models import Organization
+    from keyvault.importer import import_keys
+
+    owner = Organization.objects.create(name=OWNER, kind="distributor", customer_number="B1")
+    started = time.perf_counter()
+    with open(path, "rb") as handle:
+        report = import_keys(handle, owner=owner, fmt="csv", actor_label="cli")
+    wall = time.perf_counter() - started
+    if not report.ok:
+        raise SystemExit(report.summary() + " " + str(report.problems[:5]))
+    return {
+        "rows": report.rows,
+        "devices": report.imported,
+        "keys": report.keys,
+        "wall_s": round(wall, 2),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "file_mb": round(os.path.getsize(path) / 1e6, 1),
+    }
+
+
+def case_prepare_export(count: str) -> dict[str, Any]:
+    setup_django()
+    from django.db import connection
+
+    from accounts.models import Organization
+
+    customer = Organization.objects.create(name=EXPORT_OWNER, customer_number="B2")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE devices_device SET owner_id = %s WHERE id IN "
+            "(SELECT id FROM devices_device ORDER BY id LIMIT %s)",
+            [customer.pk, int(count)],
+        )
+        cursor.execute("ANALYZE")
+    return {}
+
+
+def case_export(fmt: str, target: str) -> dict[str, Any]:
+    setup_django()
+    from devices.models import Device
+    from keyvault.downloads import build_download, write_download
+
+    devices = Device.objects.filter(owner__name=EXPORT_OWNER)
+    started = time.perf_counter()
+    download = build_download(devices, fmt, PASSWORDS[fmt], actor_label="cli", action="export")
+    size = write_download(download, target)
+    wall = time.perf_counter() - started
+    return {
+        "devices": download.count,
+        "file_mb": round(size / 1e6, 2),
+        "wall_s": round(wall, 2),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
+
+
+def case_rotate() -> dict[str, Any]:
+    setup_django()
+    from keyvault.rotation import rotate_keys
+
+    started = time.perf_counter()
+    result = rotate_keys(batch_size=10_000)
+    wall = time.perf_counter() - started
+    return {
+        "rewrapped": result.rewrapped,
+        "failed": result.failed,
+        "wall_s": round(wall, 2),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
+
+
+def case_floors(count_text: str) -> dict[str, Any]:
+    """The libraries alone, data in memory."""
+    import pyzipper
+    from cryptography.hazmat.primitives import hashes, padding
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+    from cryptography.hazmat.primitives.keywrap import aes_key_unwrap, aes_key_wrap
+
+    count = int(count_text)
+    kek = b"\x01" * 32
+    keys = [os.urandom(16) for _ in range(count)]
+
+    def derive(index: int) -> bytes:
+        return HKDF(hashes.SHA256(), 32, None, b"serial%08d|DEK|1" % index).derive(kek)
+
+    wrapped = [aes_key_wrap(derive(i), key) for i, key in enumerate(keys)]
+    started = time.perf_counter()
+    for index, blob in enumerate(wrapped):
+        aes_key_unwrap(derive(index), blob)
+    unwrap_s = time.perf_counter() - started
+
+    rows = "".join(
+        f"{10_000_000 + i:08d},MULTICAL 21,6000000,DEK,{key.hex().upper()}\r\n"
+        for i, key in enumerate(keys)
+    ).encode()
+    started = time.perf_counter()
+    buffer = io.BytesIO()
+    with pyzipper.AESZipFile(
+        buffer, "w", compression=pyzipper.ZIP_DEFLATED, encryption=pyzipper.WZ_AES
+    ) as archive:
+        archive.setpassword(PASSWORDS["zip"].encode())
+        archive.writestr("keys.csv", rows)
+    zip_s = time.perf_counter() - started
+
+    started = time.perf_counter()
+    xml = (
+        "<MetersInOrder>"
+        + "".join(
+            f"<Meter><MeterName>MC21</MeterName><ConsumptionType>Water</ConsumptionType>"
+            f"<MeterNo>{10_000_000 + i:08d}</MeterNo><SerialNo>{10_000_000 + i:08d}</SerialNo>"
+            f"<VendorId>KAM</VendorId><ConfigNo>3C001</ConfigNo><TypeNo>021A1B2C3</TypeNo>"
+            f"<DEK>{key.hex().upper()}</DEK></Meter>"
+            for i, key in enumerate(keys)
+        )
+        + "</MetersInOrder>"
+    )
+    password = PASSWORDS["kem"].encode().ljust(16, b"\0")
+    padder = padding.PKCS7(128).padder()
+    plain = padder.update(xml.encode()) + padder.finalize()
+    encryptor = Cipher(algorithms.AES(password), modes.CBC(password)).encryptor()
+    base64.b64encode(encryptor.update(plain) + encryptor.finalize())
+    kem_s = time.perf_counter() - started
+    return {
+        "hkdf_aeskw_unwrap_s": round(unwrap_s, 3),
+        "pyzipper_aes256_csv_s": round(zip_s, 3),
+        "kem_build_encrypt_s": round(kem_s, 3),
+        "keys": count,
+    }
+
+
+CHILD_CASES = {
+    "baseline": case_baseline,
+    "import": case_import,
+    "prepare_export": case_prepare_export,
+    "export": case_export,
+    "rotate": case_rotate,
+    "floors": case_floors,
+}
+
+
+if __name__ == "__main__":
+    main()
