@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import sys
 import time
@@ -82,7 +83,12 @@ def fill(reload: bool) -> None:
     from accounts.models import Organization
     from devices.models import Device
 
-    call_command("migrate", verbosity=0)
+    try:
+        call_command("migrate", verbosity=0)
+    except Exception as exc:  # another app's migration in flux: the devices schema is enough
+        if reload or not Device.objects.exists():
+            raise
+        log(f"migrate failed ({type(exc).__name__}: {exc}); using the existing schema")
     if not reload and Device.objects.count() >= TOTAL:
         log("bench data present")
         return
@@ -218,6 +224,13 @@ def bare_time(queries: list[dict[str, Any]]) -> float:
     return total
 
 
+def shown(response: Any, element_id: str) -> int:
+    """A count as the page shows it, e.g. <strong id="search-count">1,000,000</strong>."""
+    match = re.search(rf'id="{element_id}">([\d,]+)<', response.content.decode())
+    assert match, f"no {element_id} on the page"
+    return int(match.group(1).replace(",", ""))
+
+
 def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered) + 0.5) - 1))
@@ -283,7 +296,7 @@ def run(runs: int, skip_download: bool) -> dict[str, Any]:
 
     client.post(reverse("devices:selection"), {"action": "clear"})
     first = client.get(url)
-    assert first.context["total"] == OWNED, first.context["total"]
+    assert shown(first, "search-count") == OWNED, first.status_code
 
     cases: list[tuple[str, Any]] = [
         ("first page with count", get({})),
@@ -323,7 +336,7 @@ def run(runs: int, skip_download: bool) -> dict[str, Any]:
             "first page with 600,000 selected",
             get({}),
             runs,
-            lambda r: (ok(r), r.context["selected_count"] == 600_000),
+            lambda r: (ok(r), shown(r, "selected-count") == 600_000),
         )
     )
     results.append(

@@ -30,9 +30,7 @@ def _search_filter(field: str) -> django_filters.CharFilter:
             "title": SEARCH_HELP[field],
         }
     )
-    return django_filters.CharFilter(
-        method="filter_term", label=SEARCH_HELP[field], widget=widget, max_length=MAX_TERM_LENGTH
-    )
+    return django_filters.CharFilter(method="filter_term", label=SEARCH_HELP[field], widget=widget)
 
 
 class DeviceFilter(django_filters.FilterSet):

@@ -107,11 +107,19 @@ def selected_devices(request: HttpRequest) -> QuerySet[Device]:
     return visible_devices(request.user).filter(condition)
 
 
-def selection_count(request: HttpRequest) -> int:
-    """Exact number of selected devices the user may see."""
+def selection_count(request: HttpRequest, known: tuple[Search, int] | None = None) -> int:
+    """Exact number of selected devices the user may see. ``known`` is a (search, count) the
+    caller has just counted: when the selection is exactly that search, no second count runs."""
     selection = get_selection(request)
     if selection.is_empty:
         return 0
+    if (
+        known is not None
+        and not selection.ids
+        and not selection.excluded
+        and selection.searches == [clean_search(known[0])]
+    ):
+        return known[1]
     return selected_devices(request).order_by().count()
 
 

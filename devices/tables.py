@@ -9,6 +9,7 @@ from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.utils.functional import cached_property
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django_tables2.rows import BoundRows
 
 from devices.models import Device
@@ -73,6 +74,33 @@ class DeviceTable(tables.Table):
         count = self.reader_counts.get(record.pk, 0)
         return str(count) if count else ""
 
+    def body_html(self) -> str:
+        """The page's rows, written directly: the same cells as the columns above, without
+        django-tables2's per-cell machinery (which costs ~1 ms a row at 500 rows a page)."""
+        show_readers = "readers" not in self.exclude
+        rows = []
+        for row in self.page.object_list:
+            device: Device = row.record
+            selected = device.pk in self.selected_ids
+            readers = self.reader_counts.get(device.pk, 0) if show_readers else None
+            rows.append(
+                format_html(
+                    '<tr data-device="{}"{}><td class="select-col">{}</td><td>{}</td><td>{}</td>'
+                    "<td>{}</td><td>{}</td>{}</tr>",
+                    device.pk,
+                    mark_safe(' class="selected"') if selected else "",  # noqa: S308
+                    self.columns["select"].column.render(device, self),
+                    device.order_no,
+                    device.serial,
+                    device.device_type,
+                    device.owner.name if device.owner_id else "—",
+                    format_html('<td class="readers">{}</td>', readers or "")
+                    if show_readers
+                    else "",
+                )
+            )
+        return mark_safe("\n".join(rows))  # noqa: S308 - every piece went through format_html
+
 
 def _page_ordering(queryset: QuerySet[Device], single_owner: bool) -> list[str]:
     ordering = [str(o) for o in queryset.query.order_by] or ["serial"]
@@ -81,6 +109,32 @@ def _page_ordering(queryset: QuerySet[Device], single_owner: bool) -> list[str]:
         # tie-breaker, which the (owner, serial) index answers.
         ordering = [o for o in ordering if o.lstrip("-") != "owner__name"] or ["serial"]
     return ordering
+
+
+def _reverse(ordering: list[str]) -> list[str]:
+    return [o[1:] if o.startswith("-") else f"-{o}" for o in ordering]
+
+
+def _page_ids(
+    queryset: QuerySet[Device], ordering: list[str], offset: int, limit: int, total: int
+) -> list[int]:
+    """Ids of one page from an index-only scan. Pages in the back half are read from the other
+    end of the index (ORDER BY reversed), so the last of 40,000 pages is as cheap as the first."""
+    if offset > total // 2:
+        from_end = total - offset - limit
+        if from_end < 0:
+            limit += from_end
+            from_end = 0
+        if limit <= 0:
+            return []
+        ids = list(
+            queryset.order_by(*_reverse(ordering)).values_list("pk", flat=True)[
+                from_end : from_end + limit
+            ]
+        )
+        ids.reverse()
+        return ids
+    return list(queryset.order_by(*ordering).values_list("pk", flat=True)[offset : offset + limit])
 
 
 class DevicePaginator(Paginator):
@@ -104,11 +158,7 @@ class DevicePaginator(Paginator):
         rows: BoundRows = self.object_list
         queryset: QuerySet[Device] = rows.data.data
         ordering = _page_ordering(queryset, self._single_owner)
-        ids = list(
-            queryset.order_by(*ordering).values_list("pk", flat=True)[
-                bottom : bottom + self.per_page
-            ]
-        )
+        ids = _page_ids(queryset, ordering, bottom, self.per_page, self._total)
         by_id = {
             d.pk: d
             for d in Device.objects.filter(pk__in=ids)

@@ -83,7 +83,7 @@ def device_list(request: HttpRequest) -> HttpResponse:
         "search": search,
         "search_fields": [(name, search.get(name, "")) for name in SEARCH_FIELDS],
         "total": total,
-        "selected_count": selection_count(request),
+        "selected_count": selection_count(request, known=(search, total)),
         "page_ids": page_ids,
         "page_all_selected": bool(page_ids) and len(table.selected_ids) == len(page_ids),
         "per_page": per_page,

@@ -172,3 +172,17 @@ def test_page_queries_do_not_grow_with_the_page_size(
     with django_assert_max_num_queries(20):
         response = client.get(URL, {"per_page": 100})
     assert len(_serials(response)) == 100
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("sort", ["serial", "-serial", "device_type", "-order_no", "owner"])
+def test_walking_every_page_lists_each_device_once_in_order(client_for, super_user_x, org_x, sort):
+    for i in range(60):
+        DeviceFactory(owner=org_x, serial=f"{10_000_000 + i * 7 % 60:08d}", device_type=f"T{i % 4}")
+    client = client_for(super_user_x)
+    walked = []
+    for page in (1, 2, 3):
+        walked += _serials(client.get(URL, {"sort": sort, "page": page}))
+    assert len(walked) == len(set(walked)) == 60
+    whole = _serials(client.get(URL, {"sort": sort, "per_page": 100}))
+    assert walked == whole
