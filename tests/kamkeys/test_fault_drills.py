@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 import time
 
 import pytest
@@ -10,6 +13,8 @@ from django.db import transaction
 from kamkeys import emails
 from kamkeys.models import OutboundEmail
 from kamkeys.tasks import resend_pending_email
+from tests.conftest import require_service
+from tests.kamkeys.realservices import ROOT, Beat, PrivateRedis, Worker, service_env
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -73,3 +78,63 @@ def test_worker_killed_mid_send_loses_nothing_and_sends_once(start_worker, smtp_
 
     assert wait_until(resend_and_check, timeout=60)
     assert len(sink.wait_for("drill-killed")) == 1
+
+
+@pytest.fixture
+def private_redis(tmp_path):  # noqa: ANN001, ANN201
+    require_service(shutil.which("redis-server") is not None, "needs the redis-server binary")
+    redis = PrivateRedis(tmp_path)
+    redis.start()
+    yield redis
+    redis.stop()
+
+
+def test_invitation_written_while_redis_is_down_arrives_after_redis_returns(
+    postgres, smtp_sink, private_redis, tmp_path, org_x, super_user_x, devices_x
+):
+    sink, port = smtp_sink
+    env = service_env(
+        port,
+        REDIS_URL=private_redis.url,
+        KAMKEYS_OUTBOX_RESEND_EVERY_SECONDS="2",
+        KAMKEYS_CACHE_PREFIX=f"drill{port}",
+    )
+    worker = Worker(env, tmp_path / "worker.log")
+    beat = Beat(env, tmp_path)
+    try:
+        private_redis.stop()
+        # A distributor invites a new customer while the broker is down.
+        snippet = (
+            "from accounts.models import User; from devices.models import Device; "
+            "from readrights.services import assign_read_rights; "
+            f"su = User.objects.get(pk={super_user_x.pk}); "
+            f"assign_read_rights(su, Device.objects.filter(owner_id={org_x.pk}), "
+            "['brand.new@utility.example'])"
+        )
+        writer = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", snippet],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert writer.returncode == 0, writer.stderr[-2000:]
+        email = OutboundEmail.objects.get(to="brand.new@utility.example")
+        assert email.status == OutboundEmail.Status.PENDING
+        time.sleep(3)
+        assert not [m for m in sink.messages if m["To"] == "brand.new@utility.example"]
+
+        private_redis.start()  # the broker returns; beat's re-send reaches the worker
+
+        def arrived() -> bool:
+            return any(m["To"] == "brand.new@utility.example" for m in sink.messages)
+
+        assert wait_until(arrived, timeout=90)
+        time.sleep(3)  # a duplicate would arrive now
+        assert len([m for m in sink.messages if m["To"] == "brand.new@utility.example"]) == 1
+        email.refresh_from_db()
+        assert email.status == OutboundEmail.Status.SENT
+    finally:
+        beat.stop()
+        worker.stop()
