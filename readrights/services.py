@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from allauth.account.models import EmailAddress
@@ -21,6 +21,7 @@ from django.db import connection, transaction
 from django.db.models import F, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from accounts.models import Organization, User
 from accounts.selectors import super_user_organization_ids
@@ -28,7 +29,6 @@ from devices.models import Device
 from keyvault.audit import record
 from readrights import emails, tokens
 from readrights.models import Invitation, ReadRight
-from readrights.selectors import live_q
 
 
 class ReadRightsError(Exception):
@@ -123,6 +123,27 @@ INSERT_RIGHTS_FROM_INVITATION = (
     "AND NOT EXISTS (SELECT 1 FROM {rr} r WHERE r.device_id = d.id "
     "AND r.grantee_id = %s AND r.revoked_at IS NULL)"
 )
+
+# One statement ends the rights and says which of them were still working (for the email).
+REVOKE_RIGHTS = (
+    "UPDATE {rr} SET revoked_at = %s, revoked_by_id = %s FROM {dev} d "
+    "WHERE d.id = {rr}.device_id AND {rr}.revoked_at IS NULL "
+    "AND d.owner_id IN ({orgs}) AND {rr}.grantee_id = %s{scope} "
+    "RETURNING {rr}.device_id, {rr}.expires_at"
+)
+
+
+def _still_working(expires_at: Any, now: datetime) -> bool:
+    """Whether a right (as read back from SQL) had not yet expired."""
+    if expires_at is None:
+        return True
+    if isinstance(expires_at, str):  # SQLite hands back text or naive UTC datetimes
+        expires_at = parse_datetime(expires_at)
+    if expires_at is None:
+        return True
+    if timezone.is_naive(expires_at):
+        expires_at = timezone.make_aware(expires_at, UTC)
+    return expires_at > now
 
 
 def _sql(template: str) -> str:
@@ -523,20 +544,35 @@ def revoke_read_rights(
         raise NotManageable("Only Super Users of the owning organization may revoke read rights.")
     with transaction.atomic():
         now = timezone.now()
-        scope = ReadRight.objects.filter(
-            grantee=grantee, revoked_at__isnull=True, device__owner_id__in=org_ids
-        )
-        if devices_qs is not None:
-            scope = scope.filter(device_id__in=devices_qs.order_by().values("pk"))
-        working = list(scope.filter(live_q(now=now)).values_list("device_id", "device__owner_id"))
-        ended = scope.update(revoked_at=now, revoked_by=revoked_by)
-        if not ended:
+        sql = _sql(REVOKE_RIGHTS).replace("{orgs}", ", ".join(["%s"] * len(org_ids)))
+        params: list[Any] = [_dt(now), revoked_by.pk, *org_ids, grantee.pk]
+        if devices_qs is None:
+            sql = sql.replace("{scope}", "")
+        else:
+            sub_sql, sub_params = _ids_sql(devices_qs)
+            rr = connection.ops.quote_name(ReadRight._meta.db_table)
+            sql = sql.replace("{scope}", f" AND {rr}.device_id IN ({sub_sql})")
+            params.extend(sub_params)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        if not rows:
             return 0
+        working = [device_id for device_id, expires in rows if _still_working(expires, now)]
+        owners = org_ids
+        if len(org_ids) > 1:
+            owners = sorted(
+                set(
+                    ReadRight.objects.filter(
+                        grantee=grantee, revoked_at=now, revoked_by=revoked_by
+                    ).values_list("device__owner_id", flat=True)
+                )
+            )
         if working:
             emails.rights_revoked(
                 grantee.email,
                 revoked_by=revoked_by,
-                organization=_org_name(sorted({owner for _, owner in working})),
+                organization=_org_name(owners),
                 count=len(working),
             )
         record(
@@ -544,7 +580,7 @@ def revoke_read_rights(
             actor=revoked_by,
             request=request,
             object_type="device",
-            object_ids=[pk for pk, _ in working],
+            object_ids=working,
             count=len(working),
             detail={"grantee": grantee.email, "scope": "all" if devices_qs is None else "some"},
         )

@@ -292,3 +292,43 @@ def test_every_assignment_invitation_and_revocation_is_audited(
     assert actions == [("assign", 2), ("invite", 2), ("revoke", 2)]
     for event in AuditEvent.objects.all():
         assert event.actor == super_user_x
+
+
+@pytest.mark.django_db
+def test_revoking_rights_that_already_expired_ends_them_quietly(
+    super_user_x, customer, devices_x, outbox
+):
+    services.assign_read_rights(super_user_x, qs(devices_x[:2]), [customer.email])
+    ReadRight.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    with outbox():
+        assert services.revoke_read_rights(super_user_x, customer) == 0
+    assert outbox.to(customer.email) == []
+    assert ReadRight.objects.filter(revoked_at__isnull=True).count() == 0
+
+
+@pytest.mark.django_db
+def test_deleting_a_device_or_a_customer_removes_their_rights(
+    super_user_x, customer, devices_x, outbox
+):
+    services.assign_read_rights(super_user_x, qs(devices_x[:3]), [customer.email, "new@x.dk"])
+    devices_x[0].delete()
+    assert ReadRight.objects.count() == 2
+    assert Invitation.devices.through.objects.count() == 2
+    customer.delete()
+    assert ReadRight.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_the_database_refuses_rights_for_missing_devices_or_users(
+    postgres, super_user_x, customer, devices_x
+):
+    from django.db import IntegrityError, connection, transaction
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ReadRight.objects.create(device_id=987654321, grantee=customer)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ReadRight.objects.create(device=devices_x[0], grantee_id=987654321)
+    services.assign_read_rights(super_user_x, qs(devices_x[:2]), [customer.email])
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM devices_device WHERE id = %s", [devices_x[0].pk])
+    assert list(ReadRight.objects.values_list("device_id", flat=True)) == [devices_x[1].pk]
