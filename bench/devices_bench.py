@@ -83,6 +83,7 @@ def fill(reload: bool) -> None:
     from accounts.models import Organization
     from devices.models import Device
 
+    call_command("migrate", "devices", verbosity=0)
     try:
         call_command("migrate", verbosity=0)
     except Exception as exc:  # another app's migration in flux: the devices schema is enough
@@ -137,6 +138,9 @@ def fill(reload: bool) -> None:
         cursor.execute("CREATE INDEX devices_owner_serial ON devices_device (owner_id, serial)")
     with connection.schema_editor() as editor:
         index_migration.create(None, editor)
+        __import__(
+            "devices.migrations.0004_serial_index_includes_type", fromlist=["forwards"]
+        ).forwards(None, editor)
     log(f"  indexes built at {time.perf_counter() - started:.0f}s; writing 100,000 wrapped keys")
     add_keys(big.pk)
     with connection.cursor() as cursor:

@@ -12,8 +12,8 @@ from devices.models import Device
 from devices.search import MAX_TERM_LENGTH, clean_search, search_q
 
 SEARCH_HELP = {
-    "order": "Order number: part of the number, or its beginning followed by *",
-    "serial": "Serial number: part of the number, or its beginning followed by *",
+    "order": "Order number: 3 or more digits match anywhere; add * to match the beginning",
+    "serial": "Serial number: 3 or more digits match anywhere; add * to match the beginning",
     "type": "Type: part of the name, e.g. multical",
     "owner": "Transferred to: part of the account name",
 }

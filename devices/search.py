@@ -6,8 +6,9 @@ the session instead of hundreds of thousands of ids.
 
 Each term is written so PostgreSQL can answer it from an index at a million rows:
 
-- ORDER # and SERIAL #: substring (pg_trgm GIN index); a term ending in ``*`` matches only the
-  beginning, which is also written as a range so the plain btree index answers it;
+- ORDER # and SERIAL #: substring (pg_trgm GIN index) from 3 characters on; a term ending in
+  ``*``, and a term of 1-2 characters, matches only the beginning, which is also written as a
+  range so the btree index answers it;
 - TYPE: matched in Python against the few distinct types, then ``device_type IN (...)``;
 - TRANSFERRED TO: matched against organization names, then ``owner_id IN (...)``.
 """
@@ -25,6 +26,8 @@ from devices.models import Device
 
 SEARCH_FIELDS: tuple[str, ...] = ("order", "serial", "type", "owner")
 MAX_TERM_LENGTH = 80
+# ORDER # and SERIAL # terms shorter than this match the beginning, not anywhere.
+MIN_SUBSTRING_LENGTH = 3
 # Above this many matching organizations the owner search stays a subquery.
 MAX_OWNER_IDS_INLINE = 2000
 
@@ -65,6 +68,10 @@ def _number_q(field: str, term: str) -> Q:
     term = term.replace("*", "")
     if not term:
         return Q()
+    if len(term) < MIN_SUBSTRING_LENGTH:
+        # One or two characters occur inside most numbers: as a substring they would match a
+        # tenth of a million devices and need a full scan. They match the beginning instead.
+        return _prefix_q(field, term)
     if term.isdigit():  # serials and order numbers are digits: LIKE is exact and index-friendly
         return Q(**{f"{field}__contains": term})
     return Q(**{f"{field}__icontains": term})

@@ -186,3 +186,13 @@ def test_walking_every_page_lists_each_device_once_in_order(client_for, super_us
     assert len(walked) == len(set(walked)) == 60
     whole = _serials(client.get(URL, {"sort": sort, "per_page": 100}))
     assert walked == whole
+
+
+@pytest.mark.django_db
+def test_one_or_two_digits_match_the_beginning_of_a_number(client_for, super_user_x, org_x):
+    DeviceFactory(owner=org_x, serial="63001468", order_no="7001")
+    DeviceFactory(owner=org_x, serial="12630014", order_no="1700")
+    client = client_for(super_user_x)
+    assert _serials(client.get(URL, {"serial": "63"})) == ["63001468"]
+    assert _serials(client.get(URL, {"order": "7"})) == ["63001468"]
+    assert sorted(_serials(client.get(URL, {"serial": "630"}))) == ["12630014", "63001468"]

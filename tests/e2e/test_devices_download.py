@@ -46,8 +46,8 @@ def test_search_select_two_meters_and_download_an_encrypted_zip(
 
     page.goto("/devices/")
     assert page.locator("#search-count").inner_text() == "34"
-    page.get_by_label("Serial number: part of the number").fill("63001")
-    page.get_by_label("Serial number: part of the number").press("Enter")
+    page.get_by_label("Serial number: 3 or more digits").fill("63001")
+    page.get_by_label("Serial number: 3 or more digits").press("Enter")
     page.wait_for_url(re.compile(r"serial=63001"))
     assert page.locator("#search-count").inner_text() == "3"
 
@@ -56,8 +56,8 @@ def test_search_select_two_meters_and_download_an_encrypted_zip(
     page.locator("#selected-count", has_text="2").wait_for()
 
     # The selection survives a new search.
-    page.get_by_label("Serial number: part of the number").fill("")
-    page.get_by_label("Serial number: part of the number").press("Enter")
+    page.get_by_label("Serial number: 3 or more digits").fill("")
+    page.get_by_label("Serial number: 3 or more digits").press("Enter")
     page.locator("#search-count", has_text="34").wait_for()
     assert page.locator("#selected-count").inner_text() == "2"
 
