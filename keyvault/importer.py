@@ -38,7 +38,7 @@ from keyvault.kek import get_kek_source
 from keyvault.kem import KemError, iter_kem_meters
 from keyvault.meter_types import long_name
 from keyvault.models import DeviceKey
-from keyvault.services import plain_keys_of
+from keyvault.services import stored_plain_keys
 
 MANUFACTURER = "KAM"
 REQUIRED_COLUMNS = ("serial", "device_code", "type", "dek")
@@ -414,18 +414,18 @@ def _new_rows(batch: list[ImportRow], report: ImportReport) -> list[ImportRow]:
     existing = _existing_devices(batch)
     if not existing:
         return batch
+    try:
+        stored = stored_plain_keys({device.pk: device.serial for device in existing.values()})
+    except KeyUnwrapError:
+        stored = None
     fresh = []
     for row in batch:
         device = existing.get((row.manufacturer, row.serial))
         if device is None:
             fresh.append(row)
-            continue
-        try:
-            stored = plain_keys_of(device)
-        except KeyUnwrapError:
-            report.add(row.line, f"serial {row.serial} is stored with keys that fail to unwrap")
-            continue
-        if _same_keys(stored, row.keys):
+        elif stored is None:
+            report.add(row.line, f"serial {row.serial} is stored; its stored keys fail to unwrap")
+        elif _same_keys(stored.get(device.pk, {}), row.keys):
             report.skipped += 1
         else:
             report.add(row.line, f"serial {row.serial} is already stored with different keys")

@@ -14,6 +14,7 @@ import re
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import IO, Any
 from xml.etree.ElementTree import XMLPullParser
 from xml.sax.saxutils import escape
@@ -60,33 +61,55 @@ def kem_key(password: str) -> bytes:
 
 def _value(text: Any, *, no_colon: bool = False) -> str:
     """ASCII, no whitespace at the ends, XML-escaped; ':' removed where readers split on it."""
-    value = ascii_text("" if text is None else str(text)).strip()
-    value = re.sub(r"[\x00-\x1f\x7f]", "", value)
+    if text is None or text == "":
+        return ""
+    value = str(text)
+    if value.isascii() and value.isalnum():  # serials, type numbers: nothing to clean
+        return value
+    return _cleaned(value, no_colon)
+
+
+@lru_cache(maxsize=4096)
+def _cleaned(value: str, no_colon: bool) -> str:
+    value = re.sub(r"[\x00-\x1f\x7f]", "", ascii_text(value)).strip()
     if no_colon:
         value = value.replace(":", "")
     return escape(value)
 
 
+@lru_cache(maxsize=4096)
+def _head(device_type: str, consumption_type: str) -> str:
+    consumption = _value(consumption_type) or _value(default_consumption_type(device_type))
+    return (
+        f"<Meter><MeterName>{_value(kem_name(device_type))}</MeterName>"
+        f"<ConsumptionType>{consumption}</ConsumptionType>"
+    )
+
+
+@lru_cache(maxsize=4096)
+def _tail(manufacturer: str, config_no: str, type_no: str) -> str:
+    return (
+        f"<VendorId>{_value(manufacturer or 'KAM')}</VendorId>"
+        f"<ConfigNo>{_value(config_no)}</ConfigNo><TypeNo>{_value(type_no)}</TypeNo>"
+    )
+
+
 def meter_element(device: dict[str, Any], dek: bytes) -> str:
-    """One <Meter> element; every child present, all but ConfigNo and TypeNo non-empty."""
+    """One <Meter> element; every child present (MeterName, ConsumptionType, MeterNo, SerialNo,
+    VendorId, ConfigNo, TypeNo, DEK), all but ConfigNo and TypeNo non-empty. The parts shared
+    by every meter of a type are built once."""
     serial = _value(device["serial"])
-    consumption = _value(device.get("consumption_type")) or _value(
-        default_consumption_type(device.get("device_type") or "")
+    meter_no = serial if serial.isalnum() else _value(device["serial"], no_colon=True) or serial
+    return (
+        _head(device.get("device_type") or "", device.get("consumption_type") or "")
+        + f"<MeterNo>{meter_no}</MeterNo><SerialNo>{serial}</SerialNo>"
+        + _tail(
+            device.get("manufacturer") or "",
+            device.get("config_no") or "",
+            device.get("type_no") or "",
+        )
+        + f"<DEK>{dek.hex().upper()}</DEK></Meter>"
     )
-    values = (
-        _value(kem_name(device.get("device_type") or "")),
-        consumption,
-        _value(device["serial"], no_colon=True) or serial,
-        serial,
-        _value(device.get("manufacturer") or "KAM"),
-        _value(device.get("config_no")),
-        _value(device.get("type_no")),
-        dek.hex().upper(),
-    )
-    inner = "".join(
-        f"<{name}>{value}</{name}>" for name, value in zip(METER_CHILDREN, values, strict=True)
-    )
-    return f"<Meter>{inner}</Meter>"
 
 
 class _Base64Stream:

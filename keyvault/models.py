@@ -11,7 +11,10 @@ from django.db import models
 class DeviceKey(models.Model):
     """One key of a device (DEK, GPK1…GPK4), wrapped under a versioned KEK. Never plain."""
 
-    device = models.ForeignKey("devices.Device", on_delete=models.CASCADE, related_name="keys")
+    # No index of its own: the unique (device, name) constraint below serves device lookups.
+    device = models.ForeignKey(
+        "devices.Device", on_delete=models.CASCADE, related_name="keys", db_index=False
+    )
     name = models.CharField(max_length=16)
     wrapped = models.BinaryField()
     kek_version = models.PositiveIntegerField()
@@ -21,7 +24,8 @@ class DeviceKey(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["device", "name"], name="keyvault_devicekey_unique")
         ]
-        indexes = [models.Index(fields=["kek_version", "id"], name="keyvault_key_kek_version")]
+        # No index on kek_version: rotation walks the primary key (keyset pagination) and an
+        # index on the column it rewrites would make every rewrap update one index more.
 
     def __str__(self) -> str:
         return f"{self.name} of device {self.device_id} (KEK v{self.kek_version})"

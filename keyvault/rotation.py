@@ -1,6 +1,7 @@
 """KEK rotation: rewrap every stored key that is not under the newest KEK.
 
-Each batch is read, rewrapped in memory and written back in its own transaction, so a crash
+Each batch is read, rewrapped in memory and written back in its own transaction (on PostgreSQL
+by a second thread, so the next batch is rewrapped while the last one is written), so a crash
 loses at most one batch of work and a rerun picks up what is left (keys already under the newest
 KEK are never touched again). A row changed by someone else meanwhile is left alone: the update
 only applies where the row still has the KEK version it was read with.
@@ -9,6 +10,7 @@ only applies where the row still has the KEK version it was read with.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
@@ -63,6 +65,40 @@ def _write_batch(updates: list[tuple[int, int, bytes]], new_version: int) -> int
         return len(updates)
 
 
+class _BackgroundWriter:
+    """On PostgreSQL the UPDATE of batch N runs in a second thread (its own connection and
+    transaction) while this thread reads and rewraps batch N+1: the database and the crypto use
+    both cores. At most one batch is in flight; its error surfaces on the next call."""
+
+    def __init__(self, new_version: int) -> None:
+        self.new_version = new_version
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rotate-kek-writer")
+        self.pending: Future[int] | None = None
+        self.written = 0
+
+    def _run(self, updates: list[tuple[int, int, bytes]]) -> int:
+        try:
+            with transaction.atomic():
+                return _write_batch(updates, self.new_version)
+        finally:
+            connection.close()  # this thread's own connection
+
+    def submit(self, updates: list[tuple[int, int, bytes]]) -> None:
+        self.wait()
+        self.pending = self.pool.submit(self._run, updates)
+
+    def wait(self) -> None:
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            self.written += pending.result()
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            self.pool.shutdown(wait=True)
+
+
 def rotate_keys(
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
@@ -76,9 +112,12 @@ def rotate_keys(
     result = RotationResult(kek_version=new_version)
     result.already_current = DeviceKey.objects.filter(kek_version=new_version).count()
     old_keks: dict[int, bytes] = {}
+    # Threads need their own connection: not inside a caller's transaction (tests), not SQLite.
+    background = connection.vendor == "postgresql" and not connection.in_atomic_block
+    writer = _BackgroundWriter(new_version) if background else None
     last_id = 0
-    while True:
-        with transaction.atomic():
+    try:
+        while True:
             rows = list(
                 DeviceKey.objects.filter(id__gt=last_id)
                 .exclude(kek_version=new_version)
@@ -104,10 +143,13 @@ def rotate_keys(
                 except KeyUnwrapError:
                     failures.append((key_id, device_id, name, version, "integrity check failed"))
                     continue
-                updates.append(
-                    (key_id, version, wrap_key(new_kek, new_version, serial, name, plain))
-                )
-            result.rewrapped += _write_batch(updates, new_version)
+                rewrapped = wrap_key(new_kek, new_version, serial, name, plain)
+                updates.append((key_id, version, rewrapped))
+            if writer is not None:
+                writer.submit(updates)
+            else:
+                with transaction.atomic():
+                    result.rewrapped += _write_batch(updates, new_version)
             for key_id, device_id, name, version, reason in failures:
                 result.failed += 1
                 result.failed_ids.append(key_id)
@@ -120,10 +162,14 @@ def rotate_keys(
                     outcome="error",
                     detail={"key_name": name, "kek_version": version, "reason": reason},
                 )
-        if progress is not None:
-            progress(len(rows))
-        if len(rows) < batch_size:
-            break
+            if progress is not None:
+                progress(len(rows))
+            if len(rows) < batch_size:
+                break
+    finally:
+        if writer is not None:
+            writer.close()
+            result.rewrapped += writer.written
     audit.record(
         "rotate",
         actor_label=actor_label,

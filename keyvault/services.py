@@ -33,7 +33,7 @@ DEVICE_FIELDS = (
     "owner_id",
 )
 KEY_NAMES = ("DEK", "GPK1", "GPK2", "GPK3", "GPK4")
-DEFAULT_BATCH_SIZE = 2000
+DEFAULT_BATCH_SIZE = 5000
 
 
 def _wrapped_rows(device: Device, keys: Mapping[str, bytes]) -> list[DeviceKey]:
@@ -134,40 +134,63 @@ def unwrap(device_key: DeviceKey) -> bytes:
 
 def plain_keys_of(device: Device) -> dict[str, bytes]:
     """All keys of one device, unwrapped (for comparisons in the importer and in tests)."""
-    result = {}
-    for row in DeviceKey.objects.filter(device_id=device.pk).values_list(
-        "name", "kek_version", "wrapped"
-    ):
-        name, version, wrapped = row
-        result[name] = _unwrap_row(device.pk, device.serial, name, version, bytes(wrapped))
+    return stored_plain_keys({device.pk: device.serial}).get(device.pk, {})
+
+
+def stored_plain_keys(serials: Mapping[int, str]) -> dict[int, dict[str, bytes]]:
+    """{device id: {key name: plain bytes}} for a batch of devices given as {id: serial}, in
+    one query. KeyUnwrapError (audited) if any key fails its integrity check."""
+    result: dict[int, dict[str, bytes]] = {}
+    rows = DeviceKey.objects.filter(device_id__in=list(serials)).values_list(
+        "device_id", "name", "kek_version", "wrapped"
+    )
+    for device_id, name, version, wrapped in rows:
+        plain = _unwrap_row(device_id, serials[device_id], name, version, bytes(wrapped))
+        result.setdefault(device_id, {})[name] = plain
     return result
 
 
 def iter_plain_keys(
     devices_qs: QuerySet[Device], batch_size: int = DEFAULT_BATCH_SIZE
 ) -> Iterator[tuple[dict[str, Any], dict[str, bytes]]]:
-    """Yield (device values, {key name: plain bytes}) for every device of the queryset in
-    primary-key order, one batch of devices and their keys at a time, so memory stays constant
-    however large the selection. A device without stored keys yields an empty
-    dict. A key that fails to unwrap stops the stream with KeyUnwrapError (audited)."""
-    base = devices_qs.order_by().values(*DEVICE_FIELDS)
-    last_id = 0
+    """Yield (device values, {key name: plain bytes}) for every device of the queryset, in
+    primary-key order. One query per batch (devices LEFT JOIN keys, keyset-paginated on the
+    primary key: no server-side cursor to leak when a consumer stops early), so memory stays
+    constant however large the selection. A device without stored keys yields an empty dict.
+    A key that fails to unwrap stops the stream with KeyUnwrapError (audited); its bytes are
+    never yielded."""
+    width = len(DEVICE_FIELDS)
+    base = devices_qs.order_by().values_list(
+        *DEVICE_FIELDS, "keys__name", "keys__kek_version", "keys__wrapped"
+    )
     ring = get_kek_source()
+    keks: dict[int, bytes] = {}
+    last_id = 0
     while True:
-        devices = list(base.filter(pk__gt=last_id).order_by("pk")[:batch_size])
-        if not devices:
+        rows = list(base.filter(pk__gt=last_id).order_by("pk")[:batch_size])
+        if not rows:
             return
-        last_id = devices[-1]["id"]
-        serial_of = {row["id"]: row["serial"] for row in devices}
-        keys: dict[int, dict[str, bytes]] = {row["id"]: {} for row in devices}
-        rows = DeviceKey.objects.filter(
-            device_id__gte=devices[0]["id"], device_id__lte=last_id
-        ).values_list("device_id", "name", "kek_version", "wrapped")
-        keks: dict[int, bytes] = {}
-        for device_id, name, version, wrapped in rows.iterator(chunk_size=batch_size * 2):
-            serial = serial_of.get(device_id)
-            if serial is None:
-                continue  # a device in the id range that is not in the selection
+        final = len(rows) < batch_size
+        if not final:  # the last device's keys may continue in the next batch: leave it there
+            cut = len(rows)
+            while cut > 0 and rows[cut - 1][0] == rows[-1][0]:
+                cut -= 1
+            if cut:
+                del rows[cut:]
+        current_id = None
+        device: dict[str, Any] = {}
+        keys: dict[str, bytes] = {}
+        for row in rows:
+            device_id = row[0]
+            if device_id != current_id:
+                if current_id is not None:
+                    yield device, _ordered(keys)
+                device = dict(zip(DEVICE_FIELDS, row[:width], strict=True))
+                keys = {}
+                current_id = device_id
+            name, version, wrapped = row[width], row[width + 1], row[width + 2]
+            if name is None:
+                continue  # LEFT JOIN: a device without keys
             kek = keks.get(version)
             if kek is None:
                 try:
@@ -175,20 +198,23 @@ def iter_plain_keys(
                 except KekRingError:
                     _audit_unwrap_failure(device_id, name, version, "KEK version not in the ring")
                     raise KeyUnwrapError(
-                        f"key {name} of serial {serial}: KEK v{version} is unknown"
+                        f"key {name} of serial {device['serial']}: KEK v{version} is unknown"
                     ) from None
             try:
-                keys[device_id][name] = unwrap_key(kek, version, serial, name, wrapped)
+                keys[name] = unwrap_key(kek, version, device["serial"], name, wrapped)
             except KeyUnwrapError:
                 _audit_unwrap_failure(device_id, name, version, "integrity check failed")
                 raise
-        for row in devices:
-            yield row, _ordered(keys[row["id"]])
-        if len(devices) < batch_size:
+        if current_id is not None:
+            yield device, _ordered(keys)
+        last_id = rows[-1][0]
+        if final:
             return
 
 
 def _ordered(keys: dict[str, bytes]) -> dict[str, bytes]:
     """DEK first, then GPK1…GPK4, then anything else by name: stable file output."""
+    if len(keys) < 2:
+        return keys
     rank = {name: index for index, name in enumerate(KEY_NAMES)}
     return dict(sorted(keys.items(), key=lambda item: (rank.get(item[0], 99), item[0])))

@@ -92,3 +92,31 @@ def test_a_tampered_key_is_left_alone_and_reported_while_the_rest_rotates(settin
 def test_a_batch_size_below_one_is_refused(stored_keys):
     with pytest.raises(CommandError, match="batch-size"):
         call_command("rotate_kek", "--batch-size", "0", stdout=io.StringIO())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_postgresql_the_background_writer_survives_an_interruption_too(
+    postgres, settings, monkeypatch
+):
+    devices = DeviceFactory.create_batch(30)
+    plain = {d.pk: os.urandom(16) for d in devices}
+    store_device_keys_bulk([(d, {"DEK": plain[d.pk]}) for d in devices])
+    add_kek_v2(settings)
+    real_wrap = rotation.wrap_key
+    calls = {"n": 0}
+
+    def crash_in_the_third_batch(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        calls["n"] += 1
+        if calls["n"] == 25:
+            raise KeyboardInterrupt("the machine went down")
+        return real_wrap(*args, **kwargs)
+
+    monkeypatch.setattr(rotation, "wrap_key", crash_in_the_third_batch)
+    with pytest.raises(KeyboardInterrupt):
+        rotation.rotate_keys(batch_size=10)
+    assert DeviceKey.objects.filter(kek_version=2).count() == 20
+    monkeypatch.setattr(rotation, "wrap_key", real_wrap)
+    assert rotation.rotate_keys(batch_size=10).rewrapped == 10
+    rows = DeviceKey.objects.select_related("device")
+    assert {row.device_id: unwrap(row) for row in rows} == plain
+    assert {row.kek_version for row in rows} == {2}

@@ -125,7 +125,7 @@ def test_the_plain_key_stream_stops_at_a_tampered_key_and_never_yields_it():
     with pytest.raises(KeyUnwrapError):
         for row, _keys in iter_plain_keys(Device.objects.all(), batch_size=10):
             yielded.append(row["serial"])
-    assert yielded == []  # the whole batch is unwrapped before anything is handed out
+    assert yielded == [devices[0].serial]  # nothing of the tampered device or after it
     assert AuditEvent.objects.filter(action="unwrap_failed").count() == 1
 
 
@@ -229,3 +229,13 @@ def test_device_code_hashes_are_keyed_and_bound_to_the_serial(settings):
     assert hash_device_code("00012345", "42") == "h1$" + expected
     assert check_device_code("00012345", "42", "h1$" + expected)
     assert not check_device_code("00012346", "42", "h1$" + expected)
+
+
+@pytest.mark.django_db
+def test_a_device_whose_keys_straddle_a_batch_boundary_keeps_all_its_keys():
+    devices = DeviceFactory.create_batch(4)
+    five = {name: os.urandom(16) for name in ("DEK", "GPK1", "GPK2", "GPK3", "GPK4")}
+    store_device_keys_bulk([(device, five) for device in devices])
+    seen = list(iter_plain_keys(Device.objects.all(), batch_size=7))
+    assert [row["serial"] for row, _keys in seen] == sorted(d.serial for d in devices)
+    assert all(keys == five for _row, keys in seen)
