@@ -43,6 +43,7 @@ class AssignForm(forms.Form):
     )
 
     def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         self.user = user
 
@@ -82,6 +83,7 @@ class AcceptInvitationForm(forms.Form):
     )
 
     def __init__(self, *args: Any, email: str = "", **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         self.email = email
         self.fields["password1"].help_text = password_validators_help_text_html()

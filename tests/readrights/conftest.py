@@ -46,22 +46,3 @@ def outbox(django_capture_on_commit_callbacks):  # noqa: ANN001, ANN201
             return [m for m in mail.outbox if address in m.to]
 
     return Box()
-
-
-@pytest.fixture
-def client_for():  # noqa: ANN201
-    """Like the shared client_for, with the recent password (and TOTP) entry marked as a
-    reauthentication, as allauth's reauthenticate page does: key_action asks for one."""
-    from tests.factories import login
-
-    def make(user, *, mfa: bool = True) -> Client:  # noqa: ANN001
-        client = login(Client(), user, mfa=mfa)
-        session = client.session
-        records = session["account_authentication_methods"]
-        for entry in records:
-            entry["reauthenticated"] = True
-        session["account_authentication_methods"] = records
-        session.save()
-        return client
-
-    return make
