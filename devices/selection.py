@@ -21,7 +21,7 @@ from django.http import HttpRequest
 from devices.forms import SERIAL_RE
 from devices.models import Device
 from devices.search import Search, clean_search, search_q
-from devices.selectors import visible_devices
+from devices.selectors import count_devices, visible_devices, visible_scope
 
 SESSION_KEY = "devices_selection"
 # Explicit ids and exclusions are kept as lists in the session: bounded so a session row stays
@@ -120,6 +120,9 @@ def selection_count(request: HttpRequest, known: tuple[Search, int] | None = Non
         and selection.searches == [clean_search(known[0])]
     ):
         return known[1]
+    if selection.searches == [{}] and not selection.ids and not selection.excluded:
+        scope, owner_ids = visible_scope(request.user)
+        return count_devices(scope, {}, owner_ids)
     return selected_devices(request).order_by().count()
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from accounts.models import Organization
 from accounts.selectors import super_user_organization_ids
 from devices.models import Device, DeviceRegistration
 from readrights.models import ReadRight
@@ -84,3 +85,25 @@ def reader_counts(device_ids: list[int]) -> dict[int, int]:
         .annotate(n=Count("grantee_id", distinct=True))
     )
     return {row["device_id"]: row["n"] for row in rows}
+
+
+def count_devices(
+    queryset: QuerySet[Device], search: dict[str, str], owner_ids: list[int] | None
+) -> int:
+    """Exact count of a (searched) device list. When the list is "everything these organizations
+    own", optionally narrowed by TRANSFERRED TO, the trigger-maintained per-owner counts answer
+    without reading a million index entries; any other search is counted for real."""
+    from devices.counts import owned_count
+
+    if owner_ids and set(search) <= {"owner"}:
+        ids = owner_ids
+        if "owner" in search:
+            ids = list(
+                Organization.objects.filter(
+                    pk__in=owner_ids, name__icontains=search["owner"]
+                ).values_list("pk", flat=True)
+            )
+        counted = owned_count(ids) if ids else 0
+        if counted is not None:
+            return counted
+    return queryset.order_by().count()

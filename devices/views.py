@@ -27,7 +27,7 @@ from devices.selection import (
     selected_among,
     selection_count,
 )
-from devices.selectors import reader_counts, visible_scope
+from devices.selectors import count_devices, reader_counts, visible_scope
 from devices.tables import PAGE_SIZES, DevicePaginator, DeviceTable
 
 MAX_IDS_PER_POST = 1000
@@ -56,7 +56,7 @@ def device_list(request: HttpRequest) -> HttpResponse:
     search = clean_search(request.GET)
     filterset = DeviceFilter(request.GET, queryset=visible)
     queryset = filterset.qs if filterset.is_valid() else visible.none()
-    total = queryset.order_by().count()
+    total = count_devices(queryset, search, owner_ids)
     super_user = is_super_user(request.user)
     table = DeviceTable(
         queryset,
