@@ -304,7 +304,7 @@ def build_download(
     thousand devices) stops before anything is recorded as disclosed."""
     validate_file_password(fmt, password)
     devices_qs = devices_qs.order_by()
-    device_ids = list(devices_qs.order_by("pk").values_list("pk", flat=True))
+    device_ids = list(devices_qs.values_list("pk", flat=True).iterator(chunk_size=20_000))
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     meta: dict[str, Any] = {}
     if fmt == "zip":

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
 
 from devices.models import Device
@@ -150,47 +150,47 @@ def stored_plain_keys(serials: Mapping[int, str]) -> dict[int, dict[str, bytes]]
     return result
 
 
+def _keys_of(device_ids: list[int]) -> list[tuple[int, str, int, bytes]]:
+    """(device id, name, KEK version, wrapped) of a batch of devices. On PostgreSQL one array
+    parameter: binding thousands of IN (...) placeholders costs more than the query."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT device_id, name, kek_version, wrapped FROM keyvault_devicekey "
+                "WHERE device_id = ANY(%s)",
+                [device_ids],
+            )
+            return cursor.fetchall()
+    return list(
+        DeviceKey.objects.filter(device_id__in=device_ids).values_list(
+            "device_id", "name", "kek_version", "wrapped"
+        )
+    )
+
+
 def iter_plain_keys(
     devices_qs: QuerySet[Device], batch_size: int = DEFAULT_BATCH_SIZE
 ) -> Iterator[tuple[dict[str, Any], dict[str, bytes]]]:
     """Yield (device values, {key name: plain bytes}) for every device of the queryset, in
-    primary-key order. One query per batch (devices LEFT JOIN keys, keyset-paginated on the
-    primary key: no server-side cursor to leak when a consumer stops early), so memory stays
-    constant however large the selection. A device without stored keys yields an empty dict.
-    A key that fails to unwrap stops the stream with KeyUnwrapError (audited); its bytes are
-    never yielded."""
+    primary-key order. Per batch two index-friendly queries: the next ``batch_size`` devices
+    (keyset pagination on the primary key: no server-side cursor to leak when a consumer stops
+    early) and their keys. Memory stays constant however large the selection. A device without
+    stored keys yields an empty dict. A key that fails to unwrap stops the stream with
+    KeyUnwrapError (audited); its bytes are never yielded."""
     width = len(DEVICE_FIELDS)
-    base = devices_qs.order_by().values_list(
-        *DEVICE_FIELDS, "keys__name", "keys__kek_version", "keys__wrapped"
-    )
+    base = devices_qs.order_by().values_list(*DEVICE_FIELDS)
     ring = get_kek_source()
     keks: dict[int, bytes] = {}
     last_id = 0
     while True:
-        rows = list(base.filter(pk__gt=last_id).order_by("pk")[:batch_size])
-        if not rows:
+        devices = list(base.filter(pk__gt=last_id).order_by("pk")[:batch_size])
+        if not devices:
             return
-        final = len(rows) < batch_size
-        if not final:  # the last device's keys may continue in the next batch: leave it there
-            cut = len(rows)
-            while cut > 0 and rows[cut - 1][0] == rows[-1][0]:
-                cut -= 1
-            if cut:
-                del rows[cut:]
-        current_id = None
-        device: dict[str, Any] = {}
-        keys: dict[str, bytes] = {}
-        for row in rows:
-            device_id = row[0]
-            if device_id != current_id:
-                if current_id is not None:
-                    yield device, _ordered(keys)
-                device = dict(zip(DEVICE_FIELDS, row[:width], strict=True))
-                keys = {}
-                current_id = device_id
-            name, version, wrapped = row[width], row[width + 1], row[width + 2]
-            if name is None:
-                continue  # LEFT JOIN: a device without keys
+        last_id = devices[-1][0]
+        serial_of = {row[0]: row[2] for row in devices}
+        keys: dict[int, dict[str, bytes]] = {}
+        for device_id, name, version, wrapped in _keys_of(list(serial_of)):
+            serial = serial_of[device_id]
             kek = keks.get(version)
             if kek is None:
                 try:
@@ -198,17 +198,21 @@ def iter_plain_keys(
                 except KekRingError:
                     _audit_unwrap_failure(device_id, name, version, "KEK version not in the ring")
                     raise KeyUnwrapError(
-                        f"key {name} of serial {device['serial']}: KEK v{version} is unknown"
+                        f"key {name} of serial {serial}: KEK v{version} is unknown"
                     ) from None
             try:
-                keys[name] = unwrap_key(kek, version, device["serial"], name, wrapped)
+                plain = unwrap_key(kek, version, serial, name, wrapped)
             except KeyUnwrapError:
                 _audit_unwrap_failure(device_id, name, version, "integrity check failed")
                 raise
-        if current_id is not None:
-            yield device, _ordered(keys)
-        last_id = rows[-1][0]
-        if final:
+            found = keys.get(device_id)
+            if found is None:
+                keys[device_id] = {name: plain}
+            else:
+                found[name] = plain
+        for row in devices:
+            yield dict(zip(DEVICE_FIELDS, row[:width], strict=True)), _ordered(keys.get(row[0], {}))
+        if len(devices) < batch_size:
             return
 
 
