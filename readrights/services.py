@@ -276,6 +276,8 @@ def assign_read_rights(
     if len(message) > 2000:
         raise ReadRightsError("The message may be at most 2,000 characters long.")
     device_ids, owner_ids = _manageable_checked(granted_by, devices_qs)
+    # The writes repeat the ownership condition, so a device transferred meanwhile is skipped.
+    devices_qs = devices_qs.filter(owner_id__in=owner_ids)
     devices = Device.objects.filter(pk__in=devices_qs.order_by().values("pk"))
     devices_sql, params = _ids_sql(devices_qs)
     result = AssignResult(device_count=len(device_ids))

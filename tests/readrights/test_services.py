@@ -332,3 +332,21 @@ def test_the_database_refuses_rights_for_missing_devices_or_users(
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM devices_device WHERE id = %s", [devices_x[0].pk])
     assert list(ReadRight.objects.values_list("device_id", flat=True)) == [devices_x[1].pk]
+
+
+@pytest.mark.django_db
+def test_a_failure_midway_leaves_nothing_half_written(
+    super_user_x, customer, devices_x, monkeypatch
+):
+    def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise RuntimeError("mail template missing")
+
+    monkeypatch.setattr(services.emails, "invitation", broken)
+    with pytest.raises(RuntimeError):
+        services.assign_read_rights(
+            super_user_x, qs(devices_x[:2]), [customer.email, "new@utility.dk"]
+        )
+    assert ReadRight.objects.count() == 0
+    assert Invitation.objects.count() == 0
+    assert OutboundEmail.objects.count() == 0
+    assert AuditEvent.objects.count() == 0

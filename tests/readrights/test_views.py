@@ -365,3 +365,27 @@ def test_expired_rights_disappear_from_edit_read_rights(
     client = client_for(super_user_x)
     select(client, devices_x[:1])
     assert customer.email not in client.get(EDIT).content.decode()
+
+
+@pytest.mark.django_db
+def test_customers_and_visitors_cannot_use_the_distributor_pages(
+    client, client_for, super_user_x, customer, devices_x
+):
+    grant(super_user_x, devices_x[:1], "pending@utility.dk")
+    invitation = Invitation.objects.get()
+    posts = [
+        REVOKE,
+        reverse("readrights:resend_invitation", args=[invitation.pk]),
+        reverse("readrights:cancel_invitation", args=[invitation.pk]),
+        ASSIGN,
+    ]
+    signed_in = client_for(customer)
+    for url in (EDIT, ASSIGN, USERS):
+        assert signed_in.get(url).status_code == 403
+        response = client.get(url)
+        assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+    for url in posts:
+        assert signed_in.post(url, {"grantee": customer.pk}).status_code == 403
+        assert client.post(url).status_code == 302
+    assert Invitation.objects.get().revoked_at is None
+    assert signed_in.get(REVOKE).status_code == 405
