@@ -111,7 +111,7 @@ def write_factory_csv(path: Path, rows: int) -> None:
 
 
 def run_child(case: str, keks: str, *args: str) -> dict[str, Any]:
-    log(f"running {case} ...")
+    log(f"running {case} ... (load average {os.getloadavg()[0]:.2f})")
     result = subprocess.run(
         [sys.executable, __file__, "--child", case, *args],
         cwd=ROOT,
@@ -147,6 +147,7 @@ def main() -> None:
         "cpus": os.cpu_count(),
         "rows": options.rows,
         "export_keys": options.export,
+        "load_average_at_start": [round(value, 2) for value in os.getloadavg()],
     }
     create_database()
     try:
@@ -164,6 +165,7 @@ def main() -> None:
             report["rotate"] = run_child("rotate", ring_v2)
             report["floors"] = run_child("floors", ring_v1, str(options.export))
             report["floors"]["note"] = "libraries alone, all data in memory, same run"
+            report["load_average_at_end"] = [round(value, 2) for value in os.getloadavg()]
     finally:
         if options.keep:
             log(f"kept {DB_URL}")

@@ -58,6 +58,7 @@ GPK_COLUMNS = ("gpk1", "gpk2", "gpk3", "gpk4")
 MAX_LISTED_PROBLEMS = 10_000
 CHECK_BATCH = 5_000
 WRITE_BATCH = 10_000
+ANALYZE_AFTER_ROWS = 50_000
 TEXT_LIMITS = {"type": 80, "order_no": 40, "type_no": 40, "config_no": 40, "consumption_type": 40}
 KINDS = frozenset(Device.Kind.values)
 _SERIAL = re.compile(r"\d{8}")
@@ -667,4 +668,9 @@ def import_keys(
             return report
     report.imported = writer.devices
     report.keys = writer.keys
+    if connection.vendor == "postgresql" and writer.devices >= ANALYZE_AFTER_ROWS:
+        # Fresh statistics, so the planner does not treat a million new rows as a few hundred
+        # until autovacuum gets round to it.
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE devices_device, keyvault_devicekey")
     return report
