@@ -3,11 +3,13 @@ is not shown."""
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from keyvault.audit import record
 from readrights.models import Invitation, ReadRight
 
 
@@ -45,10 +47,42 @@ class ReadRightAdmin(admin.ModelAdmin):
     list_filter = (LiveFilter, "granted_at")
     search_fields = ("grantee__email", "granted_by__email", "device__serial")
     list_select_related = ("device", "grantee", "granted_by", "revoked_by")
-    raw_id_fields = ("device", "grantee", "granted_by", "revoked_by")
-    readonly_fields = ("granted_at",)
+    fields = (
+        "device",
+        "grantee",
+        "granted_by",
+        "granted_at",
+        "expires_at",
+        "revoked_at",
+        "revoked_by",
+    )
+    readonly_fields = fields
     date_hierarchy = "granted_at"
     show_full_result_count = False
+    actions = ["revoke_selected"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Revoke the selected read rights (access ends at once)")
+    def revoke_selected(self, request: HttpRequest, queryset: QuerySet[ReadRight]) -> None:
+        """Staff end rights without the customer email a distributor's revocation sends; the
+        change is audited like any other revocation."""
+        with transaction.atomic():
+            rows = list(queryset.filter(revoked_at__isnull=True).values_list("pk", "device_id"))
+            ReadRight.objects.filter(pk__in=[pk for pk, _ in rows]).update(
+                revoked_at=timezone.now(), revoked_by=request.user
+            )
+            record(
+                "revoke",
+                actor=request.user,
+                request=request,
+                object_type="device",
+                object_ids=[device_id for _, device_id in rows],
+                count=len(rows),
+                detail={"by": "staff", "read_rights": [pk for pk, _ in rows][:1000]},
+            )
+        self.message_user(request, f"{len(rows)} read right(s) revoked.", messages.SUCCESS)
 
 
 @admin.register(Invitation)

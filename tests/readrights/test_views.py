@@ -389,3 +389,23 @@ def test_customers_and_visitors_cannot_use_the_distributor_pages(
         assert client.post(url).status_code == 302
     assert Invitation.objects.get().revoked_at is None
     assert signed_in.get(REVOKE).status_code == 405
+
+
+@pytest.mark.django_db
+def test_staff_can_revoke_read_rights_in_the_admin_and_it_is_audited(
+    client_for, staff_user, super_user_x, customer, devices_x
+):
+    from keyvault.models import AuditEvent
+
+    grant(super_user_x, devices_x[:2], customer.email)
+    client = client_for(staff_user)
+    ids = list(ReadRight.objects.values_list("pk", flat=True))
+    response = client.post(
+        "/admin/readrights/readright/",
+        {"action": "revoke_selected", "_selected_action": ids},
+    )
+    assert response.status_code == 302
+    assert not visible_devices(customer).exists()
+    event = AuditEvent.objects.get(action="revoke")
+    assert event.actor == staff_user and event.count == 2
+    assert client.get("/admin/readrights/readright/add/").status_code == 403
