@@ -138,6 +138,12 @@ def test_distributor_invites_a_new_customer_who_downloads_exactly_the_two_meters
     for serial in chosen:
         assert found[serial].upper() == keys[serial].hex().upper()
 
+    # The distributor's User Administration shows the customer, two devices and the download.
+    page.goto("/read-rights/users/")
+    row = page.get_by_role("row").filter(has_text=CUSTOMER)
+    assert "Pia Plant" in row.inner_text() and "never" not in row.inner_text()
+    assert row.get_by_role("cell").nth(2).inner_text() == "2"
+
     # Revoking one meter takes it away at once.
     customer_user = User.objects.get(email=CUSTOMER)
     from devices.selectors import visible_devices
