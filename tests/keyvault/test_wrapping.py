@@ -181,7 +181,8 @@ def test_a_missing_kek_file_is_an_error_when_creating_one_is_not_allowed(setting
         kek.get_kek_source()
 
 
-def test_production_refuses_to_start_without_a_kek(tmp_path):
+@pytest.mark.parametrize("ring", [None, "1:dG9vIHNob3J0"])
+def test_production_refuses_to_start_without_a_usable_kek(tmp_path, ring):
     env = {
         "PATH": os.environ.get("PATH", ""),
         "KAMKEYS_ENV": "production",
@@ -194,6 +195,8 @@ def test_production_refuses_to_start_without_a_kek(tmp_path):
         "DJANGO_SETTINGS_MODULE": "kamkeys.settings",
         "KAMKEYS_VAR_DIR": str(tmp_path),
     }
+    if ring:
+        env["KAMKEYS_KEKS"] = ring
     result = subprocess.run(
         [sys.executable, "-c", "import django; django.setup()"],
         env=env,
