@@ -187,6 +187,7 @@ def main() -> None:
     from tests.readrights.conftest import INVITATION_LINK
 
     mail.outbox = []
+    load_before = round(os.getloadavg()[0], 2)
     n = args.devices
     data = fill(n)
     org, super_user, customer = data["org"], data["super"], data["customer"]
@@ -244,6 +245,8 @@ def main() -> None:
     reset(org)
     out = {
         "database": connection.vendor,
+        "load_average_1m_before_after": [load_before, round(os.getloadavg()[0], 2)],
+        "cpus": os.cpu_count(),
         "devices": n,
         "emails_per_assignment": 1,
         "target_assign_s": TARGET_SECONDS,
