@@ -24,6 +24,8 @@
   function show(result) {
     if (result.ok && counter) {
       counter.textContent = result.data.selected.toLocaleString("en-GB");
+      const clear = form.querySelector("button[value=clear]");
+      if (clear) clear.disabled = result.data.selected === 0;
     } else if (result.data && result.data.error) {
       window.alert(result.data.error);
     }
