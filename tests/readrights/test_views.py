@@ -409,3 +409,30 @@ def test_staff_can_revoke_read_rights_in_the_admin_and_it_is_audited(
     event = AuditEvent.objects.get(action="revoke")
     assert event.actor == staff_user and event.count == 2
     assert client.get("/admin/readrights/readright/add/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_no_read_rights_page_answers_with_a_server_error_for_any_role_or_empty_form(
+    client, client_for, super_user_x, super_user_y, customer, staff_user, devices_x
+):
+    grant(super_user_x, devices_x[:1], "pending@utility.dk")
+    invitation = Invitation.objects.get()
+    urls = [
+        EDIT,
+        ASSIGN,
+        REVOKE,
+        USERS,
+        reverse("readrights:assign_done"),
+        reverse("readrights:resend_invitation", args=[invitation.pk]),
+        reverse("readrights:cancel_invitation", args=[invitation.pk]),
+        reverse("readrights:accept"),
+        reverse("readrights:invitation", args=["x"]),
+    ]
+    clients = [client] + [
+        client_for(user) for user in (super_user_x, super_user_y, customer, staff_user)
+    ]
+    junk = {"grantee": "1 OR 1=1", "device": ["-1", "ä"], "emails": "\x00", "action": "confirm"}
+    for each in clients:
+        for url in urls:
+            for response in (each.get(url), each.post(url), each.post(url, junk)):
+                assert response.status_code < 500, (url, response.status_code)
