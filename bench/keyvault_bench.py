@@ -53,6 +53,7 @@ def child_env(keks: str) -> dict[str, str]:
         DJANGO_SETTINGS_MODULE="kamkeys.settings",
         KAMKEYS_KEKS=keks,
         KAMKEYS_KEK_FILE="",
+        DEBUG="false",  # as in production: no query log kept in memory
     )
     return env
 
@@ -206,6 +207,7 @@ def case_import(path: str) -> dict[str, Any]:
         "devices": report.imported,
         "keys": report.keys,
         "wall_s": round(wall, 2),
+        "phases_s": report.seconds,
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "file_mb": round(os.path.getsize(path) / 1e6, 1),
     }

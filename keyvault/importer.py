@@ -15,6 +15,7 @@ import hmac
 import io
 import re
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -108,6 +109,7 @@ class ImportReport:
     keys: int = 0
     problems: list[RowProblem] = field(default_factory=list)
     problem_count: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)  # "check" and "write" phases
 
     @property
     def ok(self) -> bool:
@@ -625,9 +627,12 @@ def import_keys(
 
     with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as staged_file:
         stage = _Stage(staged_file)
+        started = time.perf_counter()
         validate_import(handle, fmt, report, password=password, progress=tick("check"), stage=stage)
+        report.seconds["check"] = round(time.perf_counter() - started, 2)
         if not report.ok:
             return report
+        started = time.perf_counter()
         writer = _Writer(owner, stage.version)
         on_write = tick("write")
         try:
@@ -668,9 +673,12 @@ def import_keys(
             return report
     report.imported = writer.devices
     report.keys = writer.keys
+    report.seconds["write"] = round(time.perf_counter() - started, 2)
     if connection.vendor == "postgresql" and writer.devices >= ANALYZE_AFTER_ROWS:
         # Fresh statistics, so the planner does not treat a million new rows as a few hundred
         # until autovacuum gets round to it.
+        started = time.perf_counter()
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE devices_device, keyvault_devicekey")
+        report.seconds["analyze"] = round(time.perf_counter() - started, 2)
     return report
