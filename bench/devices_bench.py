@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 DB_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/kk_bench_devices")
 os.environ["DATABASE_URL"] = DB_URL
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kamkeys.settings")
+os.environ.setdefault("DEBUG", "false")  # as in production: no per-query debug bookkeeping
 os.environ.pop("REDIS_URL", None)  # locmem cache, eager tasks: nothing else to measure
 
 TOTAL = 5_000_000
