@@ -43,6 +43,7 @@ def clean_search(params: Mapping[str, Any]) -> Search:
             value = value[-1] if value else ""
         if not isinstance(value, str):
             continue
+        value = "".join(ch for ch in value if ch.isprintable() or ch.isspace())
         value = " ".join(value.split())[:MAX_TERM_LENGTH]
         if value:
             search[field] = value

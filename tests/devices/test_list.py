@@ -196,3 +196,36 @@ def test_one_or_two_digits_match_the_beginning_of_a_number(client_for, super_use
     assert _serials(client.get(URL, {"serial": "63"})) == ["63001468"]
     assert _serials(client.get(URL, {"order": "7"})) == ["63001468"]
     assert sorted(_serials(client.get(URL, {"serial": "630"}))) == ["12630014", "63001468"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"page": "-1"},
+        {"page": "0"},
+        {"page": "99999999999999999999"},
+        {"per_page": "abc"},
+        {"sort": "-"},
+        {"sort": "select"},
+        {"sort": "readers"},
+        {"sort": "owner__name,serial"},
+        {"serial": "%"},
+        {"serial": "_"},
+        {"serial": "*"},
+        {"serial": "**1*"},
+        {"order": "' OR 1=1 --"},
+        {"type": "x" * 5000},
+        {"owner": "\x00"},
+    ],
+)
+def test_odd_query_strings_give_a_page_not_an_error(client_for, super_user_x, devices_x, params):
+    response = client_for(super_user_x).get(URL, params)
+    assert response.status_code == 200
+
+
+@pytest.mark.django_db
+def test_like_wildcards_in_a_search_are_taken_literally(client_for, super_user_x, devices_x):
+    client = client_for(super_user_x)
+    assert client.get(URL, {"serial": "%%%"}).context["total"] == 0
+    assert client.get(URL, {"serial": "___"}).context["total"] == 0
