@@ -350,3 +350,18 @@ def test_a_failure_midway_leaves_nothing_half_written(
     assert Invitation.objects.count() == 0
     assert OutboundEmail.objects.count() == 0
     assert AuditEvent.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_the_database_refuses_moving_a_right_to_a_missing_device_or_revoker(
+    postgres, super_user_x, customer, devices_x
+):
+    from django.db import IntegrityError, transaction
+
+    services.assign_read_rights(super_user_x, qs(devices_x[:1]), [customer.email])
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ReadRight.objects.update(device_id=987654321)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ReadRight.objects.update(revoked_by_id=987654321, revoked_at=timezone.now())
+    ReadRight.objects.update(device_id=devices_x[1].pk)
+    assert ReadRight.objects.get().device_id == devices_x[1].pk
