@@ -94,16 +94,22 @@ class RegistrationAttempt(models.Model):
         return f"{self.user} tried {self.serial}: {self.outcome}"
 
 
-class OwnerDeviceCount(models.Model):
-    """How many devices each organization owns, kept exact by PostgreSQL statement triggers on
-    devices_device (see migration 0005), so the first page of a Super User with a million
-    devices does not count a million index entries. Not used on SQLite."""
+class OwnerTypeCount(models.Model):
+    """How many devices of each type each organization owns, kept exact by PostgreSQL statement
+    triggers on devices_device (migration 0006), so "Number of devices in your search" for a
+    Super User's whole list, or a TYPE / TRANSFERRED TO search of it, is a sum of a few rows
+    instead of a count over a million index entries. Not used on SQLite."""
 
-    owner_id = models.BigIntegerField(primary_key=True)
+    owner_id = models.BigIntegerField()
+    device_type = models.CharField(max_length=80)
     n = models.BigIntegerField(default=0)
 
     class Meta:
-        managed = True
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner_id", "device_type"], name="devices_ownertypecount_unique"
+            )
+        ]
 
     def __str__(self) -> str:
-        return f"organization {self.owner_id}: {self.n} devices"
+        return f"organization {self.owner_id}: {self.n} × {self.device_type}"

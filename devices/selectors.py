@@ -91,11 +91,13 @@ def count_devices(
     queryset: QuerySet[Device], search: dict[str, str], owner_ids: list[int] | None
 ) -> int:
     """Exact count of a (searched) device list. When the list is "everything these organizations
-    own", optionally narrowed by TRANSFERRED TO, the trigger-maintained per-owner counts answer
-    without reading a million index entries; any other search is counted for real."""
+    own", optionally narrowed by TYPE and TRANSFERRED TO, the trigger-maintained per-(owner,
+    type) counts answer without reading up to a million index entries; searches on ORDER # or
+    SERIAL # are counted for real."""
     from devices.counts import owned_count
+    from devices.search import matching_types
 
-    if owner_ids and set(search) <= {"owner"}:
+    if owner_ids and set(search) <= {"owner", "type"}:
         ids = owner_ids
         if "owner" in search:
             ids = list(
@@ -103,7 +105,10 @@ def count_devices(
                     pk__in=owner_ids, name__icontains=search["owner"]
                 ).values_list("pk", flat=True)
             )
-        counted = owned_count(ids) if ids else 0
+        types = matching_types(search["type"]) if "type" in search else None
+        if not ids or types == []:
+            return 0
+        counted = owned_count(ids, types)
         if counted is not None:
             return counted
     return queryset.order_by().count()

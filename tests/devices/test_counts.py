@@ -36,13 +36,20 @@ def test_owner_counts_follow_every_kind_of_write(postgres, org_x, org_y):
     assert owned_count([org_x.pk]) == _real(org_x.pk) == 5
     assert owned_count([org_y.pk]) == 0
     assert owned_count([org_x.pk, org_y.pk]) == 5
+    one = Device.objects.filter(owner=org_x).first()
+    Device.objects.filter(pk=one.pk).update(device_type="flowIQ 2200")
+    for device_type in ("flowIQ 2200", "MULTICAL 21", "OMNIPOWER"):
+        real = Device.objects.filter(owner=org_x, device_type=device_type).count()
+        assert owned_count([org_x.pk], [device_type]) == real
+    assert owned_count([org_x.pk], ["flowIQ 2200"]) == 1
+    assert owned_count([org_x.pk], []) == 0
 
 
 @pytest.mark.django_db
 def test_recount_repairs_counts_written_behind_the_triggers_back(postgres, org_x):
     DeviceFactory.create_batch(2, owner=org_x)
     with connection.cursor() as cursor:
-        cursor.execute("UPDATE devices_ownerdevicecount SET n = 99")
+        cursor.execute("UPDATE devices_ownertypecount SET n = 99")
     recount()
     assert owned_count([org_x.pk]) == 2
 
@@ -56,5 +63,7 @@ def test_the_page_count_uses_them_and_matches_the_rows(client_for, super_user_x,
     assert client.get("/devices/").context["total"] == 7
     assert client.get("/devices/", {"owner": "distributor x"}).context["total"] == 7
     assert client.get("/devices/", {"owner": "someone"}).context["total"] == 0
+    assert client.get("/devices/", {"type": "multical"}).context["total"] == 7
+    assert client.get("/devices/", {"type": "flowiq"}).context["total"] == 0
     client.post("/devices/selection/", {"action": "select_search"})
     assert client.get("/devices/", {"type": "nothing"}).context["selected_count"] == 7
