@@ -120,10 +120,30 @@ def selection_count(request: HttpRequest, known: tuple[Search, int] | None = Non
         and selection.searches == [clean_search(known[0])]
     ):
         return known[1]
-    if selection.searches == [{}] and not selection.ids and not selection.excluded:
-        scope, owner_ids = visible_scope(request.user)
-        return count_devices(scope, {}, owner_ids)
+    if len(selection.searches) == 1:
+        return _one_search_count(request, selection)
     return selected_devices(request).order_by().count()
+
+
+def _one_search_count(request: HttpRequest, selection: Selection) -> int:
+    """A selection of one stored search (the usual "Select all N devices in this search"):
+    the search's count, which the maintained per-(owner, type) counts can answer, corrected by
+    the unticked exceptions and the individually ticked devices outside the search."""
+    scope, owner_ids = visible_scope(request.user)
+    search = selection.searches[0]
+    in_search = search_q(search)
+    count = count_devices(scope.filter(in_search), search, owner_ids)
+    if selection.excluded:
+        count -= scope.filter(in_search).filter(pk__in=selection.excluded).order_by().count()
+    if selection.ids and in_search:
+        count += (
+            scope.filter(pk__in=selection.ids)
+            .exclude(in_search)
+            .exclude(pk__in=selection.excluded)
+            .order_by()
+            .count()
+        )
+    return count
 
 
 def clear_selection(request: HttpRequest) -> None:

@@ -72,3 +72,20 @@ def test_selection_never_reaches_beyond_what_the_user_sees(customer, devices_x):
     select_search(request, {})
     select_ids(request, [d.pk for d in devices_x])
     assert selection_count(request) == 0
+
+
+@pytest.mark.django_db
+def test_count_of_a_search_with_exceptions_and_extra_ticks_is_exact(super_user_x, org_x):
+    multical = DeviceFactory.create_batch(4, owner=org_x, device_type="MULTICAL 21")
+    flow = DeviceFactory.create_batch(3, owner=org_x, device_type="flowIQ 2200")
+    request = _request(super_user_x)
+    select_search(request, {"type": "multical"})
+    assert selection_count(request) == 4
+    deselect_ids(request, [multical[0].pk, flow[0].pk])
+    select_ids(request, [flow[1].pk, multical[1].pk])
+    assert selection_count(request) == 4 == selected_devices(request).count()
+    deselect_ids(request, [flow[1].pk])
+    assert selection_count(request) == 3 == selected_devices(request).count()
+    select_search(request, {})
+    deselect_ids(request, [flow[2].pk])
+    assert selection_count(request) == 6 == selected_devices(request).count()
