@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonR
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.selectors import is_super_user
@@ -85,6 +86,9 @@ def device_list(request: HttpRequest) -> HttpResponse:
         "total": total,
         "selected_count": selection_count(request, known=(search, total)),
         "page_ids": page_ids,
+        "page_id_inputs": mark_safe(  # noqa: S308 - integers only
+            "".join(f'<input type="hidden" name="page_ids" value="{int(i)}">' for i in page_ids)
+        ),
         "page_all_selected": bool(page_ids) and len(table.selected_ids) == len(page_ids),
         "per_page": per_page,
         "page_sizes": PAGE_SIZES,

@@ -229,3 +229,11 @@ def test_like_wildcards_in_a_search_are_taken_literally(client_for, super_user_x
     client = client_for(super_user_x)
     assert client.get(URL, {"serial": "%%%"}).context["total"] == 0
     assert client.get(URL, {"serial": "___"}).context["total"] == 0
+
+
+@pytest.mark.django_db
+def test_cell_values_are_escaped(client_for, super_user_x, org_x):
+    DeviceFactory(owner=org_x, device_type='<script>alert("x")</script>', order_no="<b>1</b>")
+    content = client_for(super_user_x).get(URL).content.decode()
+    assert "<script>alert" not in content and "<b>1</b>" not in content
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in content
