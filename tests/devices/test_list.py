@@ -237,3 +237,8 @@ def test_cell_values_are_escaped(client_for, super_user_x, org_x):
     content = client_for(super_user_x).get(URL).content.decode()
     assert "<script>alert" not in content and "<b>1</b>" not in content
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in content
+
+
+def test_only_super_users_are_offered_edit_read_rights(client_for, super_user_x, customer):
+    assert b"Edit read rights" in client_for(super_user_x).get("/devices/").content
+    assert b"Edit read rights" not in client_for(customer).get("/devices/").content
