@@ -1,0 +1,75 @@
+"""Revoking read rights: access ends at once, and the customer is told."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+
+from accounts.models import User
+from accounts.selectors import super_user_organization_ids
+from devices.models import Device
+from keyvault.audit import record
+from readrights import emails
+from readrights.models import ReadRight
+from readrights.services.bulk import REVOKE_RIGHTS, _dt, _ids_sql, _sql, _still_working
+from readrights.services.common import NotManageable, _org_name
+
+
+def revoke_read_rights(
+    revoked_by: Any,
+    grantee: User,
+    devices_qs: QuerySet[Device] | None = None,
+    request: HttpRequest | None = None,
+) -> int:
+    """End a customer's rights on the given devices (or on all of the revoker's organizations'
+    devices). Access ends at once; the customer is told by email. Returns how many ended."""
+    org_ids = super_user_organization_ids(revoked_by)
+    if not org_ids:
+        raise NotManageable("Only Super Users of the owning organization may revoke read rights.")
+    with transaction.atomic():
+        now = timezone.now()
+        sql = _sql(REVOKE_RIGHTS).replace("{orgs}", ", ".join(["%s"] * len(org_ids)))
+        params: list[Any] = [_dt(now), revoked_by.pk, *org_ids, grantee.pk]
+        if devices_qs is None:
+            sql = sql.replace("{scope}", "")
+        else:
+            sub_sql, sub_params = _ids_sql(devices_qs)
+            rr = connection.ops.quote_name(ReadRight._meta.db_table)
+            sql = sql.replace("{scope}", f" AND {rr}.device_id IN ({sub_sql})")
+            params.extend(sub_params)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        if not rows:
+            return 0
+        working = [device_id for device_id, expires in rows if _still_working(expires, now)]
+        owners = org_ids
+        if len(org_ids) > 1:
+            owners = sorted(
+                set(
+                    ReadRight.objects.filter(
+                        grantee=grantee, revoked_at=now, revoked_by=revoked_by
+                    ).values_list("device__owner_id", flat=True)
+                )
+            )
+        if working:
+            emails.rights_revoked(
+                grantee.email,
+                revoked_by=revoked_by,
+                organization=_org_name(owners),
+                count=len(working),
+            )
+        record(
+            "revoke",
+            actor=revoked_by,
+            request=request,
+            object_type="device",
+            object_ids=working,
+            count=len(working),
+            detail={"grantee": grantee.email, "scope": "all" if devices_qs is None else "some"},
+        )
+    return len(working)
