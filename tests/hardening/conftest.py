@@ -1,0 +1,173 @@
+"""Hardening tests: a fixed KEK ring, one "world" of two distributors and their customers, and
+the figures each hardening test adds to, printed at the end of the run."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from keyvault import kek
+
+TEST_KEK = base64.b64encode(bytes(range(7, 39))).decode()
+
+# name → [counted, bad]; filled by the tests, printed by pytest_terminal_summary.
+FIGURES: dict[str, list[int]] = {}
+FIGURE_LINES = {
+    "matrix": "authorization matrix: {0} cells checked, {1} leaks",
+    "bad_input": "generated bad input: {0} inputs tried, {1} 5xx",
+    "canary": "key canary: {0} places searched, {1} hits",
+}
+
+
+def add_figure(name: str, counted: int, bad: int) -> None:
+    """Add to one of the printed figures (several tests may feed the same figure)."""
+    totals = FIGURES.setdefault(name, [0, 0])
+    totals[0] += counted
+    totals[1] += bad
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not FIGURES:
+        return
+    terminalreporter.section("hardening figures")
+    for name, line in FIGURE_LINES.items():
+        if name in FIGURES:
+            terminalreporter.write_line(line.format(*FIGURES[name]))
+
+
+@pytest.fixture(autouse=True)
+def test_kek_ring(settings) -> Iterator[None]:  # noqa: ANN001
+    settings.KAMKEYS_KEKS = f"1:{TEST_KEK}"
+    settings.KAMKEYS_KEK_FILE = ""
+    kek.reset_cache()
+    yield
+    kek.reset_cache()
+
+
+@dataclass
+class World:
+    """Everything the roles act on, with what each role may see."""
+
+    users: dict[str, Any]
+    devices_x: list[Any]
+    devices_y: list[Any]
+    device_a: Any  # registered by user A himself
+    device_b: Any  # registered by user B himself
+    key_hex: list[str]
+    invitation_x: Any
+    invitation_y: Any
+    token_x: str
+    token_y: str
+    invitee_x: str = "invitee.x@utility-new.example"
+    invitee_y: str = "invitee.y@utility-new.example"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def all_devices(self) -> list[Any]:
+        return [*self.devices_x, *self.devices_y, self.device_a, self.device_b]
+
+    def all_emails(self) -> set[str]:
+        return {u.email for u in self.users.values() if u is not None} | {
+            self.invitee_x,
+            self.invitee_y,
+        }
+
+
+def _token_of(invitation: Any) -> str:
+    from kamkeys.models import OutboundEmail
+    from kamkeys.outbox import open_context
+
+    for row in OutboundEmail.objects.filter(to=invitation.email).order_by("-pk"):
+        url = open_context(row.sealed_context).get("accept_url", "")
+        if "/invitation/" in url:
+            return url.rstrip("/").rsplit("/", 1)[1]
+    raise AssertionError(f"no invitation email for {invitation.email}")
+
+
+def build_world() -> World:
+    """Organizations X and Y with keyed devices, customers with a live, a revoked and an expired
+    right on X's devices, a customer of Y, plain users who registered a device each, staff."""
+    from accounts.models import Organization
+    from devices.models import Device, DeviceRegistration
+    from keyvault.device_codes import hash_device_code
+    from keyvault.services import store_device_keys
+    from readrights.models import Invitation, ReadRight
+    from readrights.services import assign_read_rights
+    from tests.factories import (
+        DeviceFactory,
+        OrganizationFactory,
+        UserFactory,
+        make_member,
+        make_super_user,
+    )
+
+    org_x = OrganizationFactory(name="Distributor X A/S", kind=Organization.Kind.DISTRIBUTOR)
+    org_y = OrganizationFactory(name="Distributor Y GmbH", kind=Organization.Kind.DISTRIBUTOR)
+    utility = OrganizationFactory(name="Aarhus Water Utility", kind=Organization.Kind.CUSTOMER)
+    users: dict[str, Any] = {
+        "anonymous": None,
+        "user_a": UserFactory(email="user.a@plain.example", name="Anna Plain"),
+        "user_b": UserFactory(email="user.b@plain.example", name="Bert Plain"),
+        "customer_live": make_member(utility, email="live@utility.example", name="Liv Live"),
+        "customer_revoked": make_member(utility, email="revoked@utility.example", name="Rev"),
+        "customer_expired": make_member(utility, email="expired@utility.example", name="Exp"),
+        "customer_y": UserFactory(email="cust.y@other-utility.example", name="Yvonne Cust"),
+        "super_x": make_super_user(org_x, email="super.x@distributor-x.example", name="Xenia"),
+        "super_y": make_super_user(org_y, email="super.y@distributor-y.example", name="Yann"),
+        "staff": UserFactory(email="staff@manufacturer.example", is_staff=True, is_superuser=True),
+    }
+    devices_x = DeviceFactory.create_batch(4, owner=org_x)
+    devices_y = DeviceFactory.create_batch(3, owner=org_y, device_type="flowIQ 2200")
+    device_a = DeviceFactory(owner=org_y, device_type="MULTICAL 403", type_no="403T0001")
+    device_b = DeviceFactory(owner=org_x)
+    key_hex = []
+    for number, device in enumerate([*devices_x, *devices_y, device_a, device_b]):
+        key = bytes([0xA0 + number]) + bytes(range(1, 16))
+        store_device_keys(device, {"DEK": key})
+        key_hex.append(key.hex())
+        device.device_code_hash = hash_device_code(device.serial, f"{number + 10:02d}")
+        device.save(update_fields=["device_code_hash"])
+    DeviceRegistration.objects.create(user=users["user_a"], device=device_a)
+    DeviceRegistration.objects.create(user=users["user_b"], device=device_b)
+    now = timezone.now()
+    sx, sy = users["super_x"], users["super_y"]
+    ReadRight.objects.create(device=devices_x[0], grantee=users["customer_live"], granted_by=sx)
+    ReadRight.objects.create(
+        device=devices_x[1],
+        grantee=users["customer_revoked"],
+        granted_by=sx,
+        revoked_at=now - timedelta(days=1),
+        revoked_by=sx,
+    )
+    expired = ReadRight.objects.create(
+        device=devices_x[2], grantee=users["customer_expired"], granted_by=sx
+    )
+    ReadRight.objects.filter(pk=expired.pk).update(expires_at=now - timedelta(days=1))
+    ReadRight.objects.create(device=devices_y[0], grantee=users["customer_y"], granted_by=sy)
+    invitee_x, invitee_y = World.invitee_x, World.invitee_y
+    assign_read_rights(sx, Device.objects.filter(pk=devices_x[3].pk), [invitee_x])
+    assign_read_rights(sy, Device.objects.filter(pk=devices_y[1].pk), [invitee_y])
+    invitation_x = Invitation.objects.get(email=invitee_x)
+    invitation_y = Invitation.objects.get(email=invitee_y)
+    return World(
+        users=users,
+        devices_x=devices_x,
+        devices_y=devices_y,
+        device_a=device_a,
+        device_b=device_b,
+        key_hex=key_hex,
+        invitation_x=invitation_x,
+        invitation_y=invitation_y,
+        token_x=_token_of(invitation_x),
+        token_y=_token_of(invitation_y),
+    )
+
+
+@pytest.fixture
+def world(db) -> World:  # noqa: ANN001
+    return build_world()
