@@ -216,7 +216,7 @@ def user_admin(request: HttpRequest) -> HttpResponse:
     """User Administration: customers holding rights on the organization's devices, and pending
     invitations, with device counts and last download."""
     _require_super_user(request)
-    search = request.GET.get("q", "")[:200]
+    search = request.GET.get("q", "")[:200].replace("\x00", "")  # PostgreSQL refuses NUL
     holders = selectors.customers_of(request.user, search)
     page = Paginator(holders, PAGE_SIZE).get_page(request.GET.get("page"))
     context: dict[str, Any] = {

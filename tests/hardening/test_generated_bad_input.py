@@ -568,3 +568,100 @@ def test_kem_import_never_crashes_and_is_all_or_nothing(tally: Tally) -> None:
         _check_import(tally, data, owner, "kem", password)
 
     attempt()
+
+
+# --- the search boxes and the raw POST fields read without a form ----------------------------
+
+
+@pytest.mark.django_db
+def test_search_boxes_and_page_parameters_never_fail(tally: Tally, distributor) -> None:  # noqa: ANN001
+    client = _client(distributor["super"])
+    pages = [reverse("devices:list"), reverse("readrights:user_admin"), reverse("readrights:edit")]
+    keys = ["order", "serial", "type", "owner", "sort", "page", "per_page", "q"]
+
+    @FUZZ
+    @given(
+        page=st.sampled_from(pages),
+        params=st.dictionaries(st.sampled_from(keys), JUNK, max_size=4),
+    )
+    def attempt(page: str, params: dict[str, str]) -> None:
+        status = tally.status(client, "GET", page, params)
+        assert status < 500, f"GET {page} {params!r} → {status}"
+
+    attempt()
+
+
+@pytest.mark.django_db
+def test_selection_and_revoke_posts_never_fail(tally: Tally, distributor) -> None:  # noqa: ANN001
+    sup = distributor["super"]
+    client = _client(sup)
+    customer = make_member(OrganizationFactory(), email="held@utility.example")
+    ReadRight.objects.create(device=distributor["devices"][0], grantee=customer, granted_by=sup)
+    ids = [str(d.pk) for d in distributor["devices"]] + [str(distributor["foreign"].pk)]
+    id_lists = st.lists(st.one_of(st.sampled_from(ids), JUNK), max_size=5)
+    selection = st.fixed_dictionaries(
+        {
+            "action": st.one_of(
+                st.sampled_from(["update", "select", "deselect", "select_page", "select_search"]),
+                JUNK,
+            ),
+            "device": id_lists,
+            "page_ids": id_lists,
+            "next": st.one_of(JUNK, st.just("//evil.example/"), st.just("/devices/")),
+            "serial": JUNK,
+            "owner": JUNK,
+        }
+    )
+    revoke = st.fixed_dictionaries(
+        {
+            "grantee": st.one_of(st.just(str(customer.pk)), JUNK),
+            "scope": st.one_of(st.just("all"), JUNK),
+            "device": id_lists,
+            "next": JUNK,
+        }
+    )
+
+    @FUZZ
+    @given(which=st.sampled_from(["selection", "revoke"]), data=st.data())
+    def attempt(which: str, data: Any) -> None:
+        body = data.draw(selection if which == "selection" else revoke)
+        url = reverse(f"{'devices' if which == 'selection' else 'readrights'}:{which}")
+        before = counts(ReadRight, AuditEvent)
+        rights = ReadRight.objects.filter(revoked_at__isnull=True).count()
+        status = tally.status(client, "POST", url, body)
+        assert status < 500, f"POST {url} {body!r} → {status}"
+        if which == "selection":
+            assert counts(ReadRight, AuditEvent) == before
+            selected = set(client.session.get("devices_selection", {}).get("ids", []))
+            assert distributor["foreign"].pk not in selected
+        elif status != 302:
+            assert ReadRight.objects.filter(revoked_at__isnull=True).count() == rights
+        assert (
+            ReadRight.objects.filter(
+                device=distributor["foreign"], revoked_at__isnull=False
+            ).count()
+            == 0
+        )
+
+    attempt()
+
+
+# --- what the generated input found, pinned ----------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_user_administration_search_with_a_nul_byte_is_not_a_server_error(distributor) -> None:  # noqa: ANN001
+    client = _client(distributor["super"])
+    response = client.get(reverse("readrights:user_admin"), {"q": "a\x00b"})
+    assert response.status_code == 200
+
+
+@pytest.mark.django_db
+def test_revoking_with_nothing_selected_is_not_a_server_error(distributor) -> None:  # noqa: ANN001
+    sup = distributor["super"]
+    customer = make_member(OrganizationFactory(), email="held@utility.example")
+    ReadRight.objects.create(device=distributor["devices"][0], grantee=customer, granted_by=sup)
+    client = _client(sup)  # nothing selected in My devices (e.g. cleared in another tab)
+    response = client.post(reverse("readrights:revoke"), {"grantee": str(customer.pk)})
+    assert response.status_code < 500
+    assert ReadRight.objects.filter(grantee=customer, revoked_at__isnull=True).count() == 1
