@@ -48,6 +48,7 @@ ROLES = [
 ]
 SUPER = {"super_x", "super_y"}
 LOGIN = "login"  # a redirect to the login page
+ADMIN_LOGIN = "admin login"  # a redirect to the admin's login page
 ZIP_PASSWORD = "granite lantern orbit 77"
 
 
@@ -390,6 +391,22 @@ PROBES: list[Probe] = [
     ),
     Probe("devices:remove", "GET", for_roles_with_devices(200, 302), select=True),
     Probe("devices:remove", "POST", for_roles_with_devices(302, 302), select=True),
+    # --- the admin: staff only; staff see every organization, but never a key
+    Probe("admin:index", "GET", by_role(ADMIN_LOGIN, ADMIN_LOGIN, staff=200)),
+    Probe(
+        "admin:keyvault_devicekey_changelist", "GET", by_role(ADMIN_LOGIN, ADMIN_LOGIN, staff=200)
+    ),
+    Probe(
+        "admin:keyvault_auditevent_changelist", "GET", by_role(ADMIN_LOGIN, ADMIN_LOGIN, staff=200)
+    ),
+    Probe(
+        "admin:readrights_readright_changelist", "GET", by_role(ADMIN_LOGIN, ADMIN_LOGIN, staff=200)
+    ),
+    Probe(
+        "admin:kamkeys_outboundemail_changelist",
+        "GET",
+        by_role(ADMIN_LOGIN, ADMIN_LOGIN, staff=200),
+    ),
     Probe("account_logout", "GET", by_role(302, 200)),
     Probe("account_logout", "POST", by_role(302, 302)),
 ]
@@ -403,7 +420,7 @@ def test_every_view_has_an_entry_in_the_matrix() -> None:
         + ", ".join(missing)
         + " — add how to call them and what each role must get"
     )
-    stale = sorted(covered - url_names())
+    stale = sorted(covered - url_names() - {p.name for p in PROBES if p.name.startswith("admin:")})
     assert not stale, f"PROBES names views that no longer exist: {stale}"
 
 
@@ -425,6 +442,8 @@ def _inject_selection(client: Client, world: World, role: str) -> None:
 
 
 def _status_ok(response: Any, expected: Any) -> bool:
+    if expected == ADMIN_LOGIN:
+        return response.status_code == 302 and "/admin/login/" in response["Location"]
     if expected == LOGIN:
         return response.status_code == 302 and "/accounts/login/" in response["Location"]
     if isinstance(expected, set):
@@ -482,6 +501,8 @@ def walk(world: World, role: str) -> tuple[int, list[str]]:
             if foreign:
                 failures.append(f"{where}: foreign ids kept in the selection: {sorted(foreign)}")
         echoed = f"{url} {data!r}"
+        if role == "staff" and probe.name.startswith("admin:"):
+            echoed += " ".join(d.serial for d in world.all_devices()) + " ".join(world.all_emails())
         for leak in _leaks(_body(response), echoed, world, role):
             failures.append(f"{where}: LEAK {leak}")
     return cells, failures
@@ -534,3 +555,10 @@ def test_no_role_reaches_or_sees_what_is_not_theirs(world: World, role: str) -> 
     leaks = sum("LEAK" in f for f in failures)
     add_figure("matrix", cells, leaks)
     assert not failures, f"{role}:\n" + "\n".join(failures)
+
+
+@pytest.mark.django_db
+def test_the_leak_check_sees_a_foreign_serial_email_and_key(world: World) -> None:
+    body = f"{world.devices_y[0].serial} {world.users['super_y'].email} {world.key_hex[0].upper()}"
+    assert len(_leaks(body, "", world, "super_x")) == 3
+    assert _leaks(body, "", world, "super_y") == ["key hex"]
