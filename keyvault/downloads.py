@@ -168,7 +168,9 @@ def _meter_file(device: dict[str, Any], dek: bytes) -> str:
     return f"name={name}\ndriver={driver}\nid={serial}\nkey={dek.hex().upper()}\n"
 
 
-def _zip_chunks(devices_qs: QuerySet[Device], password: str, meter_count: int) -> Iterator[bytes]:
+def _zip_chunks(
+    devices_qs: QuerySet[Device], password: str, meter_count: int, ids: list[int]
+) -> Iterator[bytes]:
     limit = settings.KAMKEYS_ZIP_METER_FILES_LIMIT
     write_meter_files = 0 < meter_count <= limit
     sink = _ChunkSink()
@@ -188,7 +190,7 @@ def _zip_chunks(devices_qs: QuerySet[Device], password: str, meter_count: int) -
             csv_lines: list[str] = [",".join(CSV_HEADER) + "\r\n"]
             json_parts: list[str] = []
             size = 0
-            for device, plain in iter_plain_keys(devices_qs):
+            for device, plain in iter_plain_keys(devices_qs, ids=ids):
                 count += 1
                 if not plain:
                     without_keys += 1
@@ -251,9 +253,11 @@ def _zip_chunks(devices_qs: QuerySet[Device], password: str, meter_count: int) -
 # --- KEM -----------------------------------------------------------------------------------------
 
 
-def _kem_chunks(devices_qs: QuerySet[Device], password: str, member_name: str) -> Iterator[bytes]:
+def _kem_chunks(
+    devices_qs: QuerySet[Device], password: str, member_name: str, ids: list[int]
+) -> Iterator[bytes]:
     def meters() -> Iterator[str]:
-        for device, plain in iter_plain_keys(devices_qs):
+        for device, plain in iter_plain_keys(devices_qs, ids=ids):
             dek = plain.get("DEK")
             if dek is not None:
                 yield meter_element(device, dek)
@@ -304,17 +308,17 @@ def build_download(
     thousand devices) stops before anything is recorded as disclosed."""
     validate_file_password(fmt, password)
     devices_qs = devices_qs.order_by()
-    device_ids = list(devices_qs.values_list("pk", flat=True).iterator(chunk_size=20_000))
+    device_ids = sorted(devices_qs.values_list("pk", flat=True).iterator(chunk_size=20_000))
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     meta: dict[str, Any] = {}
     if fmt == "zip":
         meter_count = devices_qs.filter(kind=Device.Kind.METER).count()
         meta["meter_files"] = 0 < meter_count <= settings.KAMKEYS_ZIP_METER_FILES_LIMIT
         filename = f"kamkeys-keys-{stamp}.zip"
-        chunks = _zip_chunks(devices_qs, password, meter_count)
+        chunks = _zip_chunks(devices_qs, password, meter_count, device_ids)
     else:
         filename = f"kamkeys-keys-{stamp}-kem.zip"
-        chunks = _kem_chunks(devices_qs, password, f"kamkeys-keys-{stamp}.kem")
+        chunks = _kem_chunks(devices_qs, password, f"kamkeys-keys-{stamp}.kem", device_ids)
     # Run the writer up to its first chunk now: a key that fails to unwrap (KeyUnwrapError,
     # audited) then stops a small download before any response starts and before it is
     # recorded as disclosed. Larger files are still produced chunk by chunk.

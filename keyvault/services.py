@@ -168,22 +168,50 @@ def _keys_of(device_ids: list[int]) -> list[tuple[int, str, int, bytes]]:
     )
 
 
+def _devices_by_ids(ids: list[int]) -> list[tuple[Any, ...]]:
+    """DEVICE_FIELDS of these devices in id order: primary-key lookups, whatever the filter."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT {', '.join(DEVICE_FIELDS)} FROM devices_device "  # noqa: S608
+                "WHERE id = ANY(%s) ORDER BY id",
+                [ids],
+            )
+            return cursor.fetchall()
+    return list(Device.objects.filter(pk__in=ids).order_by("pk").values_list(*DEVICE_FIELDS))
+
+
 def iter_plain_keys(
-    devices_qs: QuerySet[Device], batch_size: int = DEFAULT_BATCH_SIZE
+    devices_qs: QuerySet[Device],
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    *,
+    ids: list[int] | None = None,
 ) -> Iterator[tuple[dict[str, Any], dict[str, bytes]]]:
     """Yield (device values, {key name: plain bytes}) for every device of the queryset, in
     primary-key order. Per batch two index-friendly queries: the next ``batch_size`` devices
     (keyset pagination on the primary key: no server-side cursor to leak when a consumer stops
     early) and their keys. Memory stays constant however large the selection. A device without
     stored keys yields an empty dict. A key that fails to unwrap stops the stream with
-    KeyUnwrapError (audited); its bytes are never yielded."""
+    KeyUnwrapError (audited); its bytes are never yielded.
+
+    ``ids``: the selection's device ids in ascending order, when the caller already has them
+    (the download records them for the audit): batches are then primary-key lookups, which
+    stay fast for filters no index serves in primary-key order."""
     width = len(DEVICE_FIELDS)
     base = devices_qs.order_by().values_list(*DEVICE_FIELDS)
     ring = get_kek_source()
     keks: dict[int, bytes] = {}
     last_id = 0
+    position = 0
     while True:
-        devices = list(base.filter(pk__gt=last_id).order_by("pk")[:batch_size])
+        if ids is not None:
+            chunk = ids[position : position + batch_size]
+            position += batch_size
+            devices = _devices_by_ids(chunk) if chunk else []
+            if not devices and position < len(ids):
+                continue  # the whole chunk was deleted meanwhile
+        else:
+            devices = list(base.filter(pk__gt=last_id).order_by("pk")[:batch_size])
         if not devices:
             return
         last_id = devices[-1][0]
@@ -212,7 +240,7 @@ def iter_plain_keys(
                 found[name] = plain
         for row in devices:
             yield dict(zip(DEVICE_FIELDS, row[:width], strict=True)), _ordered(keys.get(row[0], {}))
-        if len(devices) < batch_size:
+        if ids is None and len(devices) < batch_size:
             return
 
 

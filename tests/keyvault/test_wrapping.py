@@ -242,3 +242,14 @@ def test_a_device_whose_keys_straddle_a_batch_boundary_keeps_all_its_keys():
     seen = list(iter_plain_keys(Device.objects.all(), batch_size=7))
     assert [row["serial"] for row, _keys in seen] == sorted(d.serial for d in devices)
     assert all(keys == five for _row, keys in seen)
+
+
+@pytest.mark.django_db
+def test_the_stream_by_known_ids_skips_devices_removed_meanwhile():
+    devices = DeviceFactory.create_batch(5)
+    store_device_keys_bulk([(device, {"DEK": DEK}) for device in devices])
+    ids = sorted(device.pk for device in devices)
+    Device.objects.filter(pk__in=ids[1:3]).delete()  # a whole batch of two disappears
+    seen = list(iter_plain_keys(Device.objects.all(), batch_size=2, ids=ids))
+    assert [row["id"] for row, _keys in seen] == [ids[0], ids[3], ids[4]]
+    assert all(keys == {"DEK": DEK} for _row, keys in seen)
