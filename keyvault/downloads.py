@@ -308,7 +308,8 @@ def build_download(
     thousand devices) stops before anything is recorded as disclosed."""
     validate_file_password(fmt, password)
     devices_qs = devices_qs.order_by()
-    device_ids = sorted(devices_qs.values_list("pk", flat=True).iterator(chunk_size=20_000))
+    # Sorted and distinct: a selection built with joins may name a device twice.
+    device_ids = sorted(set(devices_qs.values_list("pk", flat=True).iterator(chunk_size=20_000)))
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     meta: dict[str, Any] = {}
     if fmt == "zip":
