@@ -665,3 +665,14 @@ def test_revoking_with_nothing_selected_is_not_a_server_error(distributor) -> No
     response = client.post(reverse("readrights:revoke"), {"grantee": str(customer.pk)})
     assert response.status_code < 500
     assert ReadRight.objects.filter(grantee=customer, revoked_at__isnull=True).count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("target", ["0", "devices", "x:y", "1.5"])
+def test_a_bare_word_as_next_after_selecting_is_not_a_server_error(
+    distributor, target: str
+) -> None:  # noqa: ANN001
+    client = _client(distributor["super"])
+    response = client.post(reverse("devices:selection"), {"action": "clear", "next": target})
+    assert response.status_code == 302
+    assert response["Location"] == reverse("devices:list")
