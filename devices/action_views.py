@@ -93,6 +93,7 @@ def _owned_message(owned: int) -> str:
 @require_http_methods(["GET", "POST"])
 def download(request: HttpRequest) -> HttpResponse:
     """Download file: choose the format and a file password; the browser downloads the file."""
+    from keyvault.crypto import KeyUnwrapError
     from keyvault.downloads import build_download
     from keyvault.forms import DownloadForm
 
@@ -114,6 +115,17 @@ def download(request: HttpRequest) -> HttpResponse:
                 )
             except ValidationError as exc:
                 form.add_error("password", exc)
+            except KeyUnwrapError:
+                # Already audited by keyvault; the file is refused whole, before its first byte.
+                form.add_error(
+                    None,
+                    "The stored keys of some selected devices failed their integrity check, so "
+                    "no file was written. The failure has been recorded; please contact the "
+                    "manufacturer's support.",
+                )
+                return render(
+                    request, "devices/download.html", {"form": form, "count": count}, status=409
+                )
             else:
                 response = StreamingHttpResponse(result.chunks, content_type=result.content_type)
                 response["Content-Disposition"] = f'attachment; filename="{result.filename}"'

@@ -143,3 +143,24 @@ def test_anonymous_visitor_cannot_download(client):
     response = client.post(URL, {"format": "zip", "password": PASSWORD})
     assert response.status_code == 302
     assert "/accounts/login/" in response["Location"]
+
+
+@pytest.mark.django_db
+def test_a_tampered_stored_key_refuses_the_whole_file_with_a_clear_message(
+    client_for, super_user_x, keyed_x
+):
+    from keyvault.models import DeviceKey
+
+    stored = DeviceKey.objects.get(device=keyed_x[1], name="DEK")
+    wrapped = bytearray(stored.wrapped)
+    wrapped[3] ^= 0xFF
+    DeviceKey.objects.filter(pk=stored.pk).update(wrapped=bytes(wrapped))
+    client = client_for(super_user_x)
+    _select(client, keyed_x[:2])
+    response = client.post(
+        URL, {"format": "zip", "password": PASSWORD, "password_repeat": PASSWORD}
+    )
+    assert response.status_code == 409
+    assert "integrity check" in response.content.decode()
+    assert "Content-Disposition" not in response
+    assert AuditEvent.objects.filter(action="unwrap_failed").exists()
