@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import F, QuerySet
 from django.utils import timezone
@@ -80,7 +81,11 @@ def _dt(value: datetime | None) -> Any:
 
 
 def _ids_sql(devices: QuerySet[Device]) -> tuple[str, tuple[Any, ...]]:
-    sql, params = devices.order_by().values("pk").query.sql_with_params()
+    """The device ids as a subquery; an empty selection (``.none()``) is a subquery of nothing."""
+    try:
+        sql, params = devices.order_by().values("pk").query.sql_with_params()
+    except EmptyResultSet:
+        return "SELECT NULL WHERE 1 = 0", ()
     return sql, tuple(params)
 
 
