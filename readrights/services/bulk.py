@@ -85,7 +85,7 @@ def _ids_sql(devices: QuerySet[Device]) -> tuple[str, tuple[Any, ...]]:
     try:
         sql, params = devices.order_by().values("pk").query.sql_with_params()
     except EmptyResultSet:
-        return "SELECT NULL WHERE 1 = 0", ()
+        return "SELECT CAST(NULL AS BIGINT) WHERE 1 = 0", ()  # typed for PostgreSQL
     return sql, tuple(params)
 
 
