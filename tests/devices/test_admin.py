@@ -1,0 +1,56 @@
+"""Staff find devices in the admin and transfer ownership; the transfer is audited."""
+
+from __future__ import annotations
+
+import pytest
+
+from devices.models import Device
+from keyvault.models import AuditEvent
+from tests.factories import DeviceFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_staff_finds_a_device_by_serial(client, staff_user, org_x):
+    DeviceFactory(owner=org_x, serial="63001468")
+    DeviceFactory(owner=org_x, serial="63001634")
+    client.force_login(staff_user)
+    response = client.get("/admin/devices/device/", {"q": "63001468"})
+    assert response.status_code == 200
+    assert b"63001468" in response.content
+    assert b"63001634" not in response.content
+
+
+def test_staff_transfers_a_device_and_the_transfer_is_audited(client, staff_user, org_x, org_y):
+    device = DeviceFactory(owner=org_x, serial="63001468", device_code_hash="h1$secret-hash")
+    client.force_login(staff_user)
+    page = client.get(f"/admin/devices/device/{device.pk}/change/")
+    assert page.status_code == 200
+    assert b"secret-hash" not in page.content
+    response = client.post(
+        f"/admin/devices/device/{device.pk}/change/",
+        {
+            "kind": device.kind,
+            "device_type": device.device_type,
+            "type_no": device.type_no,
+            "config_no": device.config_no,
+            "consumption_type": device.consumption_type,
+            "production_year": "",
+            "order_no": device.order_no,
+            "owner": org_y.pk,
+        },
+    )
+    assert response.status_code == 302
+    device.refresh_from_db()
+    assert device.owner == org_y
+    event = AuditEvent.objects.get(action="transfer")
+    assert event.object_ids == [device.pk]
+    assert event.actor == staff_user
+
+
+def test_devices_cannot_be_added_or_deleted_in_the_admin(client, staff_user, org_x):
+    device = DeviceFactory(owner=org_x)
+    client.force_login(staff_user)
+    assert client.get("/admin/devices/device/add/").status_code == 403
+    assert client.get(f"/admin/devices/device/{device.pk}/delete/").status_code == 403
+    assert Device.objects.filter(pk=device.pk).exists()
