@@ -6,16 +6,30 @@ from typing import Any
 
 from accounts.models import AccessRequest, Membership, Organization
 
+# One request asks "is this user a Super User, of what?" from the middleware, the navigation and
+# the view: the answer is kept on the user object, which lives as long as the request.
+_ROLE_CACHE = "_kamkeys_super_user_org_ids"
+
 
 def super_user_organization_ids(user: Any) -> list[int]:
     """The organizations this user is a Super User of (empty for customers and visitors)."""
     if not getattr(user, "is_authenticated", False):
         return []
-    return list(
-        Membership.objects.filter(user=user, role=Membership.Role.SUPER_USER).values_list(
-            "organization_id", flat=True
+    cached = getattr(user, _ROLE_CACHE, None)
+    if cached is None:
+        cached = list(
+            Membership.objects.filter(user=user, role=Membership.Role.SUPER_USER).values_list(
+                "organization_id", flat=True
+            )
         )
-    )
+        setattr(user, _ROLE_CACHE, cached)
+    return list(cached)
+
+
+def forget_roles(user: Any) -> None:
+    """Drop the kept answer after the user's memberships change."""
+    if user is not None and hasattr(user, _ROLE_CACHE):
+        delattr(user, _ROLE_CACHE)
 
 
 def is_super_user(user: Any) -> bool:

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from accounts import emails
 from accounts.models import AccessRequest, Membership, Organization, User
+from accounts.selectors import forget_roles
 from keyvault import audit
 
 ACTIVATION_SALT = "kamkeys.accounts.activation.v1"
@@ -169,6 +170,7 @@ def grant_super_user(
             membership.role = Membership.Role.SUPER_USER
             membership.save(update_fields=["role"])
         record_role_change(user, organization, granted=True, by=by, request=request)
+        forget_roles(user)
         if notify:
             emails.super_user_granted(
                 user.email,
@@ -203,6 +205,7 @@ def revoke_super_user(
             record_role_change(user, membership.organization, granted=False, by=by, request=request)
             if notify:
                 emails.super_user_revoked(user.email, organization=membership.organization.name)
+    forget_roles(user)
     return len(ended)
 
 

@@ -7,6 +7,8 @@ from typing import Any
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 
+from accounts.selectors import is_super_user
+
 # (label, url name, who sees it): "user" any signed-in user, "super_user" distributors only.
 KEY_SERVICE_ITEMS = [("My devices", "devices:list", "user")]
 TOP_ITEMS = [("User Administration", "readrights:user_admin", "super_user")]
@@ -19,15 +21,11 @@ def _resolve(name: str) -> str | None:
         return None
 
 
-def _is_super_user(user: Any) -> bool:
-    return user.is_authenticated and user.memberships.filter(role="super_user").exists()
-
-
 def navigation(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"nav_key_service": [], "nav_top": []}
-    super_user = _is_super_user(user)
+    super_user = is_super_user(user)
 
     def visible(items: list[tuple[str, str, str]]) -> list[dict[str, str]]:
         out = []
