@@ -7,8 +7,17 @@ from typing import Any
 from accounts.models import AccessRequest, Membership, Organization
 
 # One request asks "is this user a Super User, of what?" from the middleware, the navigation and
-# the view: the answer is kept on the user object, which lives as long as the request.
+# the view. The middleware asks first and keeps the answer on request.user (an object that lives
+# as long as the request); every other user object is asked afresh.
 _ROLE_CACHE = "_kamkeys_super_user_org_ids"
+
+
+def _query_super_user_organization_ids(user: Any) -> list[int]:
+    return list(
+        Membership.objects.filter(user=user, role=Membership.Role.SUPER_USER).values_list(
+            "organization_id", flat=True
+        )
+    )
 
 
 def super_user_organization_ids(user: Any) -> list[int]:
@@ -16,14 +25,16 @@ def super_user_organization_ids(user: Any) -> list[int]:
     if not getattr(user, "is_authenticated", False):
         return []
     cached = getattr(user, _ROLE_CACHE, None)
-    if cached is None:
-        cached = list(
-            Membership.objects.filter(user=user, role=Membership.Role.SUPER_USER).values_list(
-                "organization_id", flat=True
-            )
-        )
-        setattr(user, _ROLE_CACHE, cached)
-    return list(cached)
+    if cached is not None:
+        return list(cached)
+    return _query_super_user_organization_ids(user)
+
+
+def remember_roles(user: Any) -> list[int]:
+    """Answer once for this request's user and keep the answer on it for the request."""
+    ids = _query_super_user_organization_ids(user)
+    setattr(user, _ROLE_CACHE, ids)
+    return list(ids)
 
 
 def forget_roles(user: Any) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from accounts.selectors import is_super_user
+from accounts.selectors import remember_roles
 
 
 class SuperUserIdleTimeoutMiddleware:
@@ -16,7 +16,7 @@ class SuperUserIdleTimeoutMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated and is_super_user(user):
+        if user is not None and user.is_authenticated and remember_roles(user):
             # Sliding: every request restarts the idle clock (SESSION_SAVE_EVERY_REQUEST).
             request.session.set_expiry(settings.KAMKEYS_SUPERUSER_IDLE_SECONDS)
         return self.get_response(request)
