@@ -8,11 +8,12 @@ piece by piece (constant memory; the web view wraps them in a StreamingHttpRespo
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import os
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -38,6 +39,8 @@ FORMAT_CODES = {code for code, _label in FORMATS}
 KEM_COMPRESSLEVEL = 0
 CSV_HEADER = ["serial", "type", "order_no", "key_name", "key_hex"]
 FLUSH_BYTES = 1 << 16
+HEAD_DEVICES = 1000  # unwrapped before the download is audited and its response starts
+PlainKeys = Iterable[tuple[dict[str, Any], dict[str, bytes]]]
 
 
 @dataclass
@@ -168,9 +171,7 @@ def _meter_file(device: dict[str, Any], dek: bytes) -> str:
     return f"name={name}\ndriver={driver}\nid={serial}\nkey={dek.hex().upper()}\n"
 
 
-def _zip_chunks(
-    devices_qs: QuerySet[Device], password: str, meter_count: int, ids: list[int]
-) -> Iterator[bytes]:
+def _zip_chunks(plain_keys: PlainKeys, password: str, meter_count: int) -> Iterator[bytes]:
     limit = settings.KAMKEYS_ZIP_METER_FILES_LIMIT
     write_meter_files = 0 < meter_count <= limit
     sink = _ChunkSink()
@@ -190,7 +191,7 @@ def _zip_chunks(
             csv_lines: list[str] = [",".join(CSV_HEADER) + "\r\n"]
             json_parts: list[str] = []
             size = 0
-            for device, plain in iter_plain_keys(devices_qs, ids=ids):
+            for device, plain in plain_keys:
                 count += 1
                 if not plain:
                     without_keys += 1
@@ -253,11 +254,9 @@ def _zip_chunks(
 # --- KEM -----------------------------------------------------------------------------------------
 
 
-def _kem_chunks(
-    devices_qs: QuerySet[Device], password: str, member_name: str, ids: list[int]
-) -> Iterator[bytes]:
+def _kem_chunks(plain_keys: PlainKeys, password: str, member_name: str) -> Iterator[bytes]:
     def meters() -> Iterator[str]:
-        for device, plain in iter_plain_keys(devices_qs, ids=ids):
+        for device, plain in plain_keys:
             dek = plain.get("DEK")
             if dek is not None:
                 yield meter_element(device, dek)
@@ -279,17 +278,6 @@ def _kem_chunks(
 # --- entry point ---------------------------------------------------------------------------
 
 
-def _primed(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
-    """The first chunk again, then the rest; closing this closes the writer (temp files)."""
-    try:
-        yield first
-        yield from rest
-    finally:
-        close = getattr(rest, "close", None)
-        if close is not None:
-            close()
-
-
 def build_download(
     devices_qs: QuerySet[Device],
     fmt: str,
@@ -304,26 +292,22 @@ def build_download(
 
     Raises django.core.exceptions.ValidationError for a bad format or password, and
     keyvault.crypto.KeyUnwrapError when a stored key fails its integrity check (audited as
-    "unwrap_failed"). A failure within the first chunk (every selection of up to about a
-    thousand devices) stops before anything is recorded as disclosed."""
+    "unwrap_failed"). A failure among the first HEAD_DEVICES devices (every selection of up
+    to that size) stops before anything is recorded as disclosed."""
     validate_file_password(fmt, password)
     devices_qs = devices_qs.order_by()
     # Sorted and distinct: a selection built with joins may name a device twice.
     device_ids = sorted(set(devices_qs.values_list("pk", flat=True).iterator(chunk_size=20_000)))
+    # The first devices are unwrapped now: a key that fails (KeyUnwrapError, audited) then
+    # stops a small download before any response starts and before it is recorded as
+    # disclosed. The rest stream while the file is written.
+    head_ids, rest_ids = device_ids[:HEAD_DEVICES], device_ids[HEAD_DEVICES:]
+    head = list(iter_plain_keys(devices_qs, ids=head_ids))
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     meta: dict[str, Any] = {}
     if fmt == "zip":
         meter_count = devices_qs.filter(kind=Device.Kind.METER).count()
         meta["meter_files"] = 0 < meter_count <= settings.KAMKEYS_ZIP_METER_FILES_LIMIT
-        filename = f"kamkeys-keys-{stamp}.zip"
-        chunks = _zip_chunks(devices_qs, password, meter_count, device_ids)
-    else:
-        filename = f"kamkeys-keys-{stamp}-kem.zip"
-        chunks = _kem_chunks(devices_qs, password, f"kamkeys-keys-{stamp}.kem", device_ids)
-    # Run the writer up to its first chunk now: a key that fails to unwrap (KeyUnwrapError,
-    # audited) then stops a small download before any response starts and before it is
-    # recorded as disclosed. Larger files are still produced chunk by chunk.
-    first = next(chunks, b"")
     audit.record(
         action,
         actor=actor,
@@ -334,10 +318,17 @@ def build_download(
         count=len(device_ids),
         detail={"format": fmt},
     )
+    plain_keys = itertools.chain(head, iter_plain_keys(devices_qs, ids=rest_ids))
+    if fmt == "zip":
+        filename = f"kamkeys-keys-{stamp}.zip"
+        chunks = _zip_chunks(plain_keys, password, meter_count)
+    else:
+        filename = f"kamkeys-keys-{stamp}-kem.zip"
+        chunks = _kem_chunks(plain_keys, password, f"kamkeys-keys-{stamp}.kem")
     return Download(
         filename=filename,
         content_type="application/zip",
-        chunks=_primed(first, chunks),
+        chunks=chunks,
         count=len(device_ids),
         meta=meta,
     )

@@ -129,6 +129,21 @@ def test_the_plain_key_stream_stops_at_a_tampered_key_and_never_yields_it():
     assert AuditEvent.objects.filter(action="unwrap_failed").count() == 1
 
 
+@pytest.mark.django_db
+def test_a_tampered_key_deep_in_a_large_stream_is_audited_and_the_connection_stays_usable():
+    devices = DeviceFactory.create_batch(9)
+    store_device_keys_bulk([(device, {"DEK": DEK}) for device in devices])
+    victim = sorted(devices, key=lambda device: device.pk)[6]
+    DeviceKey.objects.filter(device=victim).update(wrapped=b"\x00" + b"\x01" * 24)
+    yielded = []
+    with pytest.raises(KeyUnwrapError):
+        for row, _keys in iter_plain_keys(Device.objects.all(), batch_size=2):
+            yielded.append(row["id"])
+    assert victim.pk not in yielded and len(yielded) == 6
+    failure = AuditEvent.objects.get(action="unwrap_failed")
+    assert failure.object_ids == [victim.pk]
+
+
 # --- the KEK ring --------------------------------------------------------------------------------
 
 
