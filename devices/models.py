@@ -33,6 +33,11 @@ class Device(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="devices",
+        # No database foreign key and no index of its own: the (owner, …) indexes serve owner
+        # lookups, and PostgreSQL statement triggers (migration 0007) check the reference once
+        # per statement instead of once per row, a tenth of a bulk import's time.
+        db_constraint=False,
+        db_index=False,
         help_text="TRANSFERRED TO: the account the device was transferred to from the sales order.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
@@ -44,9 +49,8 @@ class Device(models.Model):
                 fields=["manufacturer", "serial"], name="devices_device_serial_unique"
             )
         ]
-        indexes = [
-            models.Index(fields=["owner", "serial"], name="devices_owner_serial"),
-        ]
+        # The search indexes are PostgreSQL-only (migrations 0003, 0004); on SQLite the unique
+        # constraint and the primary key serve the embedded default's few hundred devices.
 
     def __str__(self) -> str:
         return f"{self.serial} ({self.device_type})"

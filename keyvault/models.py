@@ -12,8 +12,15 @@ class DeviceKey(models.Model):
     """One key of a device (DEK, GPK1…GPK4), wrapped under a versioned KEK. Never plain."""
 
     # No index of its own: the unique (device, name) constraint below serves device lookups.
+    # No database foreign key: PostgreSQL statement triggers (migration 0003) check the device
+    # once per statement and remove keys with their devices; row-level checks cost an import
+    # of a million keys about ten seconds.
     device = models.ForeignKey(
-        "devices.Device", on_delete=models.CASCADE, related_name="keys", db_index=False
+        "devices.Device",
+        on_delete=models.CASCADE,
+        related_name="keys",
+        db_index=False,
+        db_constraint=False,
     )
     name = models.CharField(max_length=16)
     wrapped = models.BinaryField()
