@@ -6,7 +6,8 @@ the session instead of hundreds of thousands of ids.
 
 Each term is written so PostgreSQL can answer it from an index at a million rows:
 
-- ORDER # and SERIAL #: substring (pg_trgm GIN index) from 3 characters on; a term ending in
+- ORDER # and SERIAL #: substring, case-insensitive (pg_trgm GIN index on lower(...)) from 3
+  characters on; a term ending in
   ``*``, and a term of 1-2 characters, matches only the beginning, which is also written as a
   range so the btree index answers it;
 - TYPE: matched in Python against the few distinct types, then ``device_type IN (...)``;
@@ -20,6 +21,8 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import Q
+from django.db.models.functions import Lower
+from django.db.models.lookups import Contains
 
 from accounts.models import Organization
 from devices.models import Device
@@ -73,9 +76,9 @@ def _number_q(field: str, term: str) -> Q:
         # One or two characters occur inside most numbers: as a substring they would match a
         # tenth of a million devices and need a full scan. They match the beginning instead.
         return _prefix_q(field, term)
-    if term.isdigit():  # serials and order numbers are digits: LIKE is exact and index-friendly
-        return Q(**{f"{field}__contains": term})
-    return Q(**{f"{field}__icontains": term})
+    # lower(field) LIKE '%term%': the trigram index is on lower(field) (migration 0008), so the
+    # substring search is index-served and case-insensitive at once.
+    return Q(Contains(Lower(field), term.lower()))
 
 
 def distinct_device_types() -> list[str]:

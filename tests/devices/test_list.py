@@ -99,6 +99,14 @@ def test_column_searches_combine_and_count_exactly(client_for, super_user_x, org
 
 
 @pytest.mark.django_db
+def test_an_order_number_search_ignores_case(client_for, super_user_x, org_x):
+    DeviceFactory(owner=org_x, serial="63001468", order_no="SO-AB12C")
+    DeviceFactory(owner=org_x, serial="63001634", order_no="SO-XY99Z")
+    response = client_for(super_user_x).get(URL, {"order": "ab12"})
+    assert _serials(response) == ["63001468"]
+
+
+@pytest.mark.django_db
 def test_sorting_by_each_column_and_descending(client_for, super_user_x, org_x):
     DeviceFactory(owner=org_x, serial="00000002", order_no="3", device_type="B type")
     DeviceFactory(owner=org_x, serial="00000001", order_no="2", device_type="C type")
