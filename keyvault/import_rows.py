@@ -32,8 +32,8 @@ GPK_COLUMNS = ("gpk1", "gpk2", "gpk3", "gpk4")
 MAX_LISTED_PROBLEMS = 10_000
 TEXT_LIMITS = {"type": 80, "order_no": 40, "type_no": 40, "config_no": 40, "consumption_type": 40}
 KINDS = frozenset(Device.Kind.values)
-_SERIAL = re.compile(r"\d{8}")
-_CODE = re.compile(r"\d{2}")
+_SERIAL = re.compile(r"[0-9]{8}")  # ASCII digits only: \d would take any script's
+_CODE = re.compile(r"[0-9]{2}")
 _HEX32 = re.compile(r"[0-9A-Fa-f]{32}")
 _COLUMN_NAME = re.compile(r"(?![0-9a-f]{8})[a-z][a-z0-9_ ]{0,29}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -79,7 +79,8 @@ class ImportReport:
     keys: int = 0
     problems: list[RowProblem] = field(default_factory=list)
     problem_count: int = 0
-    seconds: dict[str, float] = field(default_factory=dict)  # "check" and "write" phases
+    seconds: dict[str, float] = field(default_factory=dict)  # "import" and "analyze" phases
+    unwrap_failed_ids: list[int] = field(default_factory=list)  # stored devices, for the audit
 
     @property
     def ok(self) -> bool:
@@ -128,61 +129,92 @@ def _key(value: str, label: str, problems: list[str]) -> bytes | None:
     return bytes.fromhex(value)
 
 
-def parse_csv_row(line: int, raw: dict[str, str]) -> tuple[ImportRow | None, list[str]]:
-    problems: list[str] = []
-    check = _CONTROL.search("".join(raw.values())) is not None  # rare: then name the field
-    serial = (raw.get("serial") or "").strip()
-    if not _SERIAL.fullmatch(serial):
-        problems.append("serial must be exactly 8 digits")
-    code = (raw.get("device_code") or "").strip()
-    if not _CODE.fullmatch(code):
-        problems.append("device_code must be exactly 2 digits")
-    device_type = _text(raw, "type", problems, "type", check=check)
-    if not device_type:
-        problems.append("type is empty")
-    keys: dict[str, bytes] = {}
-    dek = _key(raw.get("dek") or "", "dek", problems)
-    if dek is not None:
-        keys["DEK"] = dek
-    for column in GPK_COLUMNS:
-        value = (raw.get(column) or "").strip()
-        if value:
-            gpk = _key(value, column, problems)
-            if gpk is not None:
-                keys[column.upper()] = gpk
-    year_text = (raw.get("production_year") or "").strip()
-    year = None
-    if year_text:
-        if year_text.isdigit() and 1980 <= int(year_text) <= 2100:
-            year = int(year_text)
-        else:
-            problems.append("production_year must be a year such as 2024")
-    kind = (raw.get("kind") or "").strip().lower() or Device.Kind.METER
-    if kind not in KINDS:
-        problems.append("kind must be meter or concentrator")
-    texts = {
-        name: _text(raw, name, problems, name, check=check)
-        for name in TEXT_LIMITS
-        if name != "type"
-    }
-    if problems:
-        return None, problems
-    return (
-        ImportRow(
-            line=line,
-            serial=serial,
-            device_code=code,
-            device_type=device_type,
-            keys=keys,
-            production_year=year,
-            kind=kind,
-            **texts,
-        ),
-        [],
-    )
+class CsvLayout:
+    """Where each known column sits in this file's rows: a row is parsed from its list of
+    values, without a dict per row (a factory file has a million rows)."""
+
+    def __init__(self, columns: list[str]) -> None:
+        self.width = len(columns)
+        position = {name: index for index, name in enumerate(columns)}
+        self.serial = position["serial"]
+        self.code = position["device_code"]
+        self.type = position["type"]
+        self.dek = position["dek"]
+        self.gpks = [(name, position[name]) for name in GPK_COLUMNS if name in position]
+        self.year = position.get("production_year")
+        self.kind = position.get("kind")
+        self.texts = [
+            (name, position[name]) for name in TEXT_LIMITS if name != "type" and name in position
+        ]
+
+    def parse(self, line: int, values: list[str]) -> tuple[ImportRow | None, list[str]]:
+        problems: list[str] = []
+        check = _CONTROL.search("".join(values)) is not None  # rare: then name the field
+        serial = values[self.serial].strip()
+        if not (len(serial) == 8 and _SERIAL.fullmatch(serial)):
+            problems.append("serial must be exactly 8 digits")
+        code = values[self.code].strip()
+        if not (len(code) == 2 and _CODE.fullmatch(code)):
+            problems.append("device_code must be exactly 2 digits")
+        device_type = _checked_text(values[self.type], "type", problems, check)
+        if not device_type:
+            problems.append("type is empty")
+        keys: dict[str, bytes] = {}
+        dek = _key(values[self.dek], "dek", problems)
+        if dek is not None:
+            keys["DEK"] = dek
+        for column, index in self.gpks:
+            value = values[index].strip()
+            if value:
+                gpk = _key(value, column, problems)
+                if gpk is not None:
+                    keys[column.upper()] = gpk
+        year = None
+        if self.year is not None:
+            year_text = values[self.year].strip()
+            if year_text:
+                if year_text.isdigit() and 1980 <= int(year_text) <= 2100:
+                    year = int(year_text)
+                else:
+                    problems.append("production_year must be a year such as 2024")
+        kind: str = Device.Kind.METER
+        if self.kind is not None:
+            kind = values[self.kind].strip().lower() or Device.Kind.METER
+            if kind not in KINDS:
+                problems.append("kind must be meter or concentrator")
+        texts = {
+            name: _checked_text(values[index], name, problems, check) for name, index in self.texts
+        }
+        if problems:
+            return None, problems
+        return (
+            ImportRow(
+                line=line,
+                serial=serial,
+                device_code=code,
+                device_type=device_type,
+                keys=keys,
+                production_year=year,
+                kind=kind,
+                **texts,
+            ),
+            [],
+        )
 
 
-def _csv_rows(handle: IO[bytes], report: ImportReport) -> Iterator[tuple[int, dict[str, str]]]:
+def _checked_text(raw: str, name: str, problems: list[str], check: bool) -> str:
+    value = raw.strip()
+    if check and _CONTROL.search(value):
+        problems.append(f"{name} contains control characters")
+    limit = TEXT_LIMITS[name]
+    if len(value) > limit:
+        problems.append(f"{name} is longer than {limit} characters")
+    return value
+
+
+def _csv_rows(
+    handle: IO[bytes], report: ImportReport
+) -> Iterator[tuple[CsvLayout, int, list[str]]]:
     handle.seek(0)
     text = io.TextIOWrapper(handle, encoding="utf-8-sig", errors="strict", newline="")
     try:
@@ -191,7 +223,7 @@ def _csv_rows(handle: IO[bytes], report: ImportReport) -> Iterator[tuple[int, di
         text.detach()  # leave the caller's file open
 
 
-def _csv_records(reader: Any, report: ImportReport) -> Iterator[tuple[int, dict[str, str]]]:
+def _csv_records(reader: Any, report: ImportReport) -> Iterator[tuple[CsvLayout, int, list[str]]]:
     try:
         header = next(reader, None)
     except (UnicodeDecodeError, csv.Error):
@@ -226,7 +258,8 @@ def _csv_records(reader: Any, report: ImportReport) -> Iterator[tuple[int, dict[
         expected = ", ".join(REQUIRED_COLUMNS) + " (optional: " + ", ".join(OPTIONAL_COLUMNS) + ")"
         report.add(1, "wrong header: " + "; ".join(problems) + f". Expected columns: {expected}")
         return
-    width = len(columns)
+    layout = CsvLayout(columns)
+    width = layout.width
     while True:
         try:
             values = next(reader)
@@ -243,13 +276,13 @@ def _csv_records(reader: Any, report: ImportReport) -> Iterator[tuple[int, dict[
         if len(values) != width:
             report.add(reader.line_num, f"expected {width} fields, found {len(values)}")
             continue
-        yield reader.line_num, dict(zip(columns, values, strict=True))
+        yield layout, reader.line_num, values
 
 
 def _csv_parsed(handle: IO[bytes], report: ImportReport) -> Iterator[ImportRow]:
-    for line, raw in _csv_rows(handle, report):
+    for layout, line, values in _csv_rows(handle, report):
         report.rows += 1
-        row, problems = parse_csv_row(line, raw)
+        row, problems = layout.parse(line, values)
         if row is None:
             report.add(line, "; ".join(problems))
         else:

@@ -1,18 +1,17 @@
 """Factory key import (CSV or KEM), all or nothing, in constant memory.
 
-Pass 1 streams the file once and checks every row (format, duplicates inside the file, serials
-already stored), staging the good rows with their keys already wrapped in an unlinked temporary
-file; pass 2 runs only when every row is good and streams the staged rows into the database in
-one transaction (COPY on PostgreSQL, batched bulk_create elsewhere). A serial already stored
-with the same keys is skipped, so importing the same file twice is harmless.
+One pass over the file inside one transaction: each batch of rows is checked (format,
+duplicates inside the file, serials already stored) and, while every row so far is good,
+written at once with its keys wrapped (COPY on PostgreSQL, bulk_create elsewhere), so the
+database maintains its indexes while the next batch is parsed. After the first bad row nothing
+more is written but checking goes on, so the report lists every problem; then the transaction
+is rolled back and nothing is imported. A serial already stored with the same keys is skipped,
+so importing the same file twice is harmless.
 """
 
 from __future__ import annotations
 
-import base64
-import csv
 import hmac
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from typing import IO, Any
@@ -54,8 +53,7 @@ __all__ = [
     "validate_import",
 ]
 
-CHECK_BATCH = 5_000
-WRITE_BATCH = 10_000
+WRITE_BATCH = 10_000  # rows checked, then written, at a time
 ANALYZE_AFTER_ROWS = 50_000
 
 
@@ -97,7 +95,7 @@ def resolve_owner(text: str) -> Organization:
     raise ImportInputError(f"several organizations are named {value!r}: use the customer number")
 
 
-# --- pass 1: validate and stage -----------------------------------------------------------
+# --- checking -----------------------------------------------------------------------------
 
 
 def _same_keys(stored: dict[str, bytes], new: dict[str, bytes]) -> bool:
@@ -131,7 +129,10 @@ def _new_rows(batch: list[ImportRow], report: ImportReport) -> list[ImportRow]:
     try:
         stored = stored_plain_keys({device.pk: device.serial for device in existing.values()})
     except KeyUnwrapError:
+        # Audited already, but inside the import's transaction, which this problem rolls
+        # back: import_keys records it again afterwards.
         stored = None
+        report.unwrap_failed_ids.extend(device.pk for device in existing.values())
     fresh = []
     for row in batch:
         device = existing.get((row.manufacturer, row.serial))
@@ -146,43 +147,36 @@ def _new_rows(batch: list[ImportRow], report: ImportReport) -> list[ImportRow]:
     return fresh
 
 
-class _Stage:
-    """Rows that passed every check, ready for the database: device code hashed, keys wrapped
-    under the newest KEK (never plain), in an unlinked temporary file, so pass 2 reads neither
-    the input again nor anything from memory."""
-
-    def __init__(self, handle: IO[str]) -> None:
-        self.handle = handle
-        self.writer = csv.writer(handle)
-        self.version, self.kek = get_kek_source().current()
-        self.rows = 0
-
-    def add(self, rows: list[ImportRow]) -> None:
-        kek, version = self.kek, self.version
-        lines = []
-        for row in rows:
-            line = [
-                row.manufacturer,
-                row.serial,
-                hash_device_code(row.serial, row.device_code) if row.device_code else "",
-                row.kind,
-                row.device_type,
-                row.type_no,
-                row.config_no,
-                row.consumption_type,
-                "" if row.production_year is None else str(row.production_year),
-                row.order_no,
-            ]
-            for name, key in row.keys.items():
-                wrapped = wrap_key(kek, version, row.serial, name, key)
-                line += [name, base64.b64encode(wrapped).decode("ascii")]
-            lines.append(line)
-        self.writer.writerows(lines)
-        self.rows += len(lines)
-
-    def __iter__(self) -> Iterator[list[str]]:
-        self.handle.seek(0)
-        return iter(csv.reader(self.handle))
+def checked_batches(
+    handle: IO[bytes],
+    fmt: str,
+    report: ImportReport,
+    *,
+    password: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[list[ImportRow]]:
+    """Every problem goes into the report; yields the good rows not yet stored, a batch at a
+    time. Stored serials are looked up when the batch is complete, so a caller that writes
+    each batch before asking for the next sees its own rows as stored (the file's duplicates
+    are caught before that, by the serial set)."""
+    seen = _SerialSet()
+    batch: list[ImportRow] = []
+    for row in parsed_rows(handle, fmt, password, report):
+        if not seen.add(row.serial):
+            report.add(row.line, f"serial {row.serial} appears more than once in the file")
+            continue
+        batch.append(row)
+        if len(batch) >= WRITE_BATCH:
+            yield _new_rows(batch, report)
+            if progress:
+                progress(len(batch))
+            batch = []
+    if batch:
+        yield _new_rows(batch, report)
+        if progress:
+            progress(len(batch))
+    if report.rows == 0 and report.ok:
+        report.add(0, "the file holds no rows")
 
 
 def validate_import(
@@ -192,35 +186,13 @@ def validate_import(
     *,
     password: str | None = None,
     progress: Callable[[int], None] | None = None,
-    stage: _Stage | None = None,
 ) -> None:
-    """Pass 1: every problem goes into the report; good new rows go to ``stage`` (until the
-    first problem: after that nothing will be written, so staging would be wasted work)."""
-    seen = _SerialSet()
-    batch: list[ImportRow] = []
-
-    def flush() -> None:
-        fresh = _new_rows(batch, report)
-        if stage is not None and report.ok:
-            stage.add(fresh)
-        if progress:
-            progress(len(batch))
-        batch.clear()
-
-    for row in parsed_rows(handle, fmt, password, report):
-        if not seen.add(row.serial):
-            report.add(row.line, f"serial {row.serial} appears more than once in the file")
-            continue
-        batch.append(row)
-        if len(batch) >= CHECK_BATCH:
-            flush()
-    if batch:
-        flush()
-    if report.rows == 0 and report.ok:
-        report.add(0, "the file holds no rows")
+    """Check a file without writing anything: every problem goes into the report."""
+    for _batch in checked_batches(handle, fmt, report, password=password, progress=progress):
+        pass
 
 
-# --- pass 2: write -------------------------------------------------------------------------
+# --- writing ------------------------------------------------------------------------------
 
 DEVICE_COLUMNS = (
     "manufacturer",
@@ -236,32 +208,43 @@ DEVICE_COLUMNS = (
     "owner_id",
     "created_at",
 )
-_STAGED_DEVICE_FIELDS = 10
+_DEVICE_COPY = f"COPY devices_device (id, {', '.join(DEVICE_COLUMNS)}) FROM STDIN"
+_KEY_COPY = "COPY keyvault_devicekey (device_id, name, wrapped, kek_version, updated_at) FROM STDIN"
 
 
 class _Writer:
-    """Writes staged rows: COPY with ids from the sequence on PostgreSQL, else bulk_create."""
+    """Writes checked rows: device code hashed, keys wrapped under the newest KEK (never
+    plain in the database). COPY with ids from the sequence on PostgreSQL, else bulk_create."""
 
-    def __init__(self, owner: Organization, kek_version: int) -> None:
+    def __init__(self, owner: Organization) -> None:
         self.owner_id = owner.pk
-        self.version = kek_version
+        self.version, self.kek = get_kek_source().current()
         self.now = timezone.now()
         self.ids: list[int] = []
         self.devices = 0
         self.keys = 0
 
-    def _device(self, line: list[str]) -> tuple[Any, ...]:
-        values: list[Any] = line[:_STAGED_DEVICE_FIELDS]
-        values[8] = int(values[8]) if values[8] else None
-        return (*values, self.owner_id, self.now)
+    def _device(self, row: ImportRow) -> tuple[Any, ...]:
+        return (
+            row.manufacturer,
+            row.serial,
+            hash_device_code(row.serial, row.device_code) if row.device_code else "",
+            row.kind,
+            row.device_type,
+            row.type_no,
+            row.config_no,
+            row.consumption_type,
+            row.production_year,
+            row.order_no,
+            self.owner_id,
+            self.now,
+        )
 
-    @staticmethod
-    def _keys(line: list[str]) -> Iterator[tuple[str, bytes]]:
-        rest = line[_STAGED_DEVICE_FIELDS:]
-        for index in range(0, len(rest), 2):
-            yield rest[index], base64.b64decode(rest[index + 1])
+    def _keys(self, row: ImportRow) -> Iterator[tuple[str, bytes]]:
+        for name, key in row.keys.items():
+            yield name, wrap_key(self.kek, self.version, row.serial, name, key)
 
-    def write(self, batch: list[list[str]]) -> None:
+    def write(self, batch: list[ImportRow]) -> None:
         if not batch:
             return
         if connection.vendor == "postgresql":
@@ -275,7 +258,7 @@ class _Writer:
         if room > 0:
             self.ids.extend(ids[:room])
 
-    def _copy(self, batch: list[list[str]]) -> None:
+    def _copy(self, batch: list[ImportRow]) -> None:
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT nextval(pg_get_serial_sequence('devices_device', 'id')) "
@@ -283,34 +266,36 @@ class _Writer:
                 [len(batch)],
             )
             ids = [value for (value,) in cursor.fetchall()]
-            device_sql = f"COPY devices_device (id, {', '.join(DEVICE_COLUMNS)}) FROM STDIN"
-            with cursor.copy(device_sql) as copy:
-                for device_id, line in zip(ids, batch, strict=True):
-                    copy.write_row((device_id, *self._device(line)))
-            key_sql = (
-                "COPY keyvault_devicekey (device_id, name, wrapped, kek_version, updated_at) "
-                "FROM STDIN"
-            )
-            with cursor.copy(key_sql) as copy:
-                for device_id, line in zip(ids, batch, strict=True):
-                    for name, wrapped in self._keys(line):
-                        copy.write_row((device_id, name, wrapped, self.version, self.now))
-                        self.keys += 1
+            key_rows = []
+            version, now = self.version, self.now
+            with cursor.copy(_DEVICE_COPY) as copy:
+                for device_id, row in zip(ids, batch, strict=True):
+                    copy.write_row((device_id, *self._device(row)))
+                    for name, wrapped in self._keys(row):
+                        key_rows.append((device_id, name, wrapped, version, now))
+            with cursor.copy(_KEY_COPY) as copy:
+                for key_row in key_rows:
+                    copy.write_row(key_row)
+            self.keys += len(key_rows)
         self._remember(ids)
 
-    def _bulk_create(self, batch: list[list[str]]) -> None:
+    def _bulk_create(self, batch: list[ImportRow]) -> None:
         devices = [
-            Device(**dict(zip(DEVICE_COLUMNS, self._device(line), strict=True))) for line in batch
+            Device(**dict(zip(DEVICE_COLUMNS, self._device(row), strict=True))) for row in batch
         ]
         Device.objects.bulk_create(devices, batch_size=1000)
         keys = [
             DeviceKey(device_id=device.pk, name=name, wrapped=wrapped, kek_version=self.version)
-            for device, line in zip(devices, batch, strict=True)
-            for name, wrapped in self._keys(line)
+            for device, row in zip(devices, batch, strict=True)
+            for name, wrapped in self._keys(row)
         ]
         DeviceKey.objects.bulk_create(keys, batch_size=1000)
         self.keys += len(keys)
         self._remember([device.pk for device in devices])
+
+
+class _NothingImported(Exception):
+    """Rolls the import's transaction back: the report holds the reasons."""
 
 
 def import_keys(
@@ -327,64 +312,58 @@ def import_keys(
 ) -> ImportReport:
     """Import a factory key file for ``owner``; nothing is written unless every row is good.
 
-    ``handle`` is a binary file, read once. ``progress(phase, rows)`` is called per batch with
-    phase "check" (pass 1) or "write" (pass 2)."""
+    ``handle`` is a binary file, read once. ``progress("import", rows)`` is called per batch."""
     if fmt not in {"csv", "kem"}:
         raise ImportInputError("the format is csv or kem")
     report = ImportReport(fmt=fmt, owner=owner.name)
-
-    def tick(phase: str) -> Callable[[int], None] | None:
-        return (lambda count: progress(phase, count)) if progress else None
-
-    with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as staged_file:
-        stage = _Stage(staged_file)
-        started = time.perf_counter()
-        validate_import(handle, fmt, report, password=password, progress=tick("check"), stage=stage)
-        report.seconds["check"] = round(time.perf_counter() - started, 2)
-        if not report.ok:
-            return report
-        started = time.perf_counter()
-        writer = _Writer(owner, stage.version)
-        on_write = tick("write")
-        try:
-            with transaction.atomic():
-                batch: list[list[str]] = []
-                for line in stage:
-                    batch.append(line)
-                    if len(batch) >= WRITE_BATCH:
-                        writer.write(batch)
-                        if on_write:
-                            on_write(len(batch))
-                        batch = []
-                writer.write(batch)
-                if on_write and batch:
-                    on_write(len(batch))
-                audit.record(
-                    "import",
-                    actor=actor,
-                    actor_label=actor_label,
-                    request=request,
-                    object_type="device",
-                    object_ids=writer.ids,
-                    count=writer.devices,
-                    detail={
-                        "format": fmt,
-                        "owner_id": owner.pk,
-                        "file": filename[:200],
-                        "skipped": report.skipped,
-                        "keys": writer.keys,
-                    },
-                )
-        except (IntegrityError, PsycopgIntegrityError):
-            report.add(
-                0,
-                "some serials were stored by someone else during the import; nothing was "
-                "imported (run it again to see which)",
+    on_batch = (lambda count: progress("import", count)) if progress else None
+    started = time.perf_counter()
+    writer = _Writer(owner)
+    try:
+        with transaction.atomic():
+            for batch in checked_batches(handle, fmt, report, password=password, progress=on_batch):
+                if report.ok:
+                    writer.write(batch)
+            if not report.ok:
+                raise _NothingImported
+            audit.record(
+                "import",
+                actor=actor,
+                actor_label=actor_label,
+                request=request,
+                object_type="device",
+                object_ids=writer.ids,
+                count=writer.devices,
+                detail={
+                    "format": fmt,
+                    "owner_id": owner.pk,
+                    "file": filename[:200],
+                    "skipped": report.skipped,
+                    "keys": writer.keys,
+                },
             )
-            return report
+    except _NothingImported:
+        if report.unwrap_failed_ids:
+            audit.record(
+                "unwrap_failed",
+                actor_label="system",
+                object_type="device",
+                object_ids=report.unwrap_failed_ids,
+                count=len(report.unwrap_failed_ids),
+                outcome="error",
+                detail={"reason": "a stored key failed its integrity check during an import"},
+            )
+        return report
+    except (IntegrityError, PsycopgIntegrityError):
+        report.add(
+            0,
+            "some serials were stored by someone else during the import; nothing was "
+            "imported (run it again to see which)",
+        )
+        return report
     report.imported = writer.devices
     report.keys = writer.keys
-    report.seconds["write"] = round(time.perf_counter() - started, 2)
+    report.seconds["import"] = round(time.perf_counter() - started, 2)
     if connection.vendor == "postgresql" and writer.devices >= ANALYZE_AFTER_ROWS:
         # Fresh statistics, so the planner does not treat a million new rows as a few hundred
         # until autovacuum gets round to it.

@@ -228,3 +228,15 @@ def test_a_header_less_file_never_echoes_key_material_in_the_report(org_x):
     assert "wrong header" in text
     assert rows[0]["dek"].lower() not in text.lower()
     assert nothing_written()
+
+
+@pytest.mark.django_db
+def test_a_reimport_meeting_a_tampered_stored_key_imports_nothing_and_audits_the_failure(org_x):
+    rows = factory_rows(3)
+    run_import(org_x, csv_bytes(rows[:1]))
+    DeviceKey.objects.update(wrapped=b"\x00" + b"\x01" * 24)
+    report = run_import(org_x, csv_bytes(rows))
+    assert not report.ok and "fail to unwrap" in str(report.problems[0])
+    assert Device.objects.count() == 1
+    failure = AuditEvent.objects.get(action="unwrap_failed", actor_label="system", count=1)
+    assert failure.object_ids == [Device.objects.get().pk]

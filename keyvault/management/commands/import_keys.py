@@ -64,8 +64,9 @@ class Command(BaseCommand):
 
         def progress(phase: str, count: int) -> None:
             if phase not in bars:
-                label = "checking" if phase == "check" else "writing"
-                bars[phase] = tqdm(desc=label, unit="row", disable=quiet, file=self.stderr._out)
+                bars[phase] = tqdm(
+                    desc="importing", unit="row", disable=quiet, file=self.stderr._out
+                )
             bars[phase].update(count)
 
         try:
