@@ -77,6 +77,23 @@ def key_unwrapper(kek: bytes, kek_version: int) -> Callable[[str, str, bytes], b
     return unwrap
 
 
+def key_wrapper(kek: bytes, kek_version: int) -> Callable[[str, str, bytes], bytes]:
+    """``wrap_key`` for many keys under one KEK (an import wraps a million)."""
+    base = _expand_mac(kek)
+    suffix = f"|kek={kek_version}".encode() + b"\x01"
+
+    def wrap(serial: str, name: str, key: bytes) -> bytes:
+        if not key:
+            raise ValueError("an empty key cannot be wrapped")
+        mac = base.copy()
+        mac.update(f"kamkeys/devicekey|serial={serial}|name={name}".encode() + suffix)
+        if len(key) % 8 == 0 and len(key) >= 16:
+            return _PLAIN_MARK + aes_key_wrap(mac.digest(), key)
+        return _PADDED_MARK + aes_key_wrap_with_padding(mac.digest(), key)
+
+    return wrap
+
+
 def wrap_key(kek: bytes, kek_version: int, serial: str, name: str, key: bytes) -> bytes:
     """Wrap ``key`` for one (serial, key name, KEK version); the result is safe to store."""
     if not key:

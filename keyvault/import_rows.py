@@ -92,6 +92,16 @@ class ImportReport:
             unit = "meter" if self.fmt == "kem" else "line"
             self.problems.append(RowProblem(line, reason, unit))
 
+    def merge(self, other: ImportReport) -> None:
+        """Take in the problems another thread found (the stored serial check), by line."""
+        if other.problem_count == 0 and not other.skipped and not other.unwrap_failed_ids:
+            return
+        self.problems = sorted(self.problems + other.problems, key=lambda problem: problem.line)
+        del self.problems[MAX_LISTED_PROBLEMS:]
+        self.problem_count += other.problem_count
+        self.skipped += other.skipped
+        self.unwrap_failed_ids.extend(other.unwrap_failed_ids)
+
     def summary(self) -> str:
         if not self.ok:
             listed = len(self.problems)

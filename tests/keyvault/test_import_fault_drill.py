@@ -10,6 +10,7 @@ from django.db import DatabaseError
 
 from devices.models import Device
 from keyvault import importer
+from keyvault.import_writer import ImportWriter
 from keyvault.importer import import_keys
 from keyvault.models import AuditEvent, DeviceKey
 from tests.keyvault.conftest import csv_bytes, factory_rows
@@ -21,7 +22,7 @@ def test_database_error_midway_through_an_import_leaves_nothing_imported(
     postgres, org_x, monkeypatch
 ):
     rows = factory_rows(importer.WRITE_BATCH + 500)
-    original = importer._Writer._device
+    original = ImportWriter._device
     calls = {"n": 0}
 
     def device_row_that_breaks_in_the_second_batch(self, line):  # noqa: ANN001, ANN202
@@ -32,7 +33,7 @@ def test_database_error_midway_through_an_import_leaves_nothing_imported(
             values = ("9" * 40, *values[1:])
         return values
 
-    monkeypatch.setattr(importer._Writer, "_device", device_row_that_breaks_in_the_second_batch)
+    monkeypatch.setattr(ImportWriter, "_device", device_row_that_breaks_in_the_second_batch)
     with pytest.raises((DatabaseError, psycopg.Error)):
         import_keys(io.BytesIO(csv_bytes(rows)), owner=org_x, actor_label="cli")
 

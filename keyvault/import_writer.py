@@ -1,0 +1,234 @@
+"""Writing checked import rows: device codes hashed, keys wrapped under the newest KEK (never
+plain in the database).
+
+On PostgreSQL the rows go by COPY from a second thread on the import's own connection and
+transaction: PostgreSQL spends about as long maintaining the device indexes as this process
+spends parsing, hashing and wrapping, so the two overlap (a million rows: the sum would be
+twice the time). The parsing thread hands over finished COPY text and does not touch the
+database until the copier has finished. Elsewhere (SQLite) rows are written with bulk_create,
+batch by batch, in the calling thread.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from django.db import connections
+from django.utils import timezone
+
+from accounts.models import Organization
+from devices.models import Device
+from keyvault.audit import MAX_OBJECT_IDS
+from keyvault.crypto import key_wrapper
+from keyvault.device_codes import device_code_hasher
+from keyvault.import_rows import ImportReport, ImportRow
+from keyvault.kek import get_kek_source
+from keyvault.models import DeviceKey
+
+DEVICE_COLUMNS = (
+    "manufacturer",
+    "serial",
+    "device_code_hash",
+    "kind",
+    "device_type",
+    "type_no",
+    "config_no",
+    "consumption_type",
+    "production_year",
+    "order_no",
+    "owner_id",
+    "created_at",
+)
+_DEVICE_COPY = f"COPY devices_device (id, {', '.join(DEVICE_COLUMNS)}) FROM STDIN"
+_KEY_COPY = "COPY keyvault_devicekey (device_id, name, wrapped, kek_version, updated_at) FROM STDIN"
+_COPY_NULL = "\\N"
+COPY_CHUNK = 1_000  # device rows per COPY message
+
+
+@lru_cache(maxsize=4096)
+def _copy_text(value: str) -> str:
+    """A text value in COPY's text format. Imported texts hold no control characters (the
+    parser refuses them), so only the backslash needs escaping. Types and order numbers
+    repeat: cached."""
+    return value.replace("\\", "\\\\")
+
+
+@dataclass
+class PreparedBatch:
+    """A batch of checked rows with their COPY lines, all but the device id (the copier takes
+    ids from the sequence for the rows it really writes)."""
+
+    rows: list[ImportRow]
+    device_lines: list[str]  # "manufacturer\t…\n" per row
+    key_lines: list[list[str]]  # per row: "name\t\\x…\t…\n" per key
+
+
+class ImportWriter:
+    def __init__(self, owner: Organization) -> None:
+        self.owner_id = owner.pk
+        self.version, kek = get_kek_source().current()
+        self.wrap = key_wrapper(kek, self.version)
+        self.hash_code = device_code_hasher()
+        self.now = timezone.now()
+        self.ids: list[int] = []
+        self.devices = 0
+        self.keys = 0
+
+    # --- the values of one row ---------------------------------------------------------------
+
+    def _device(self, row: ImportRow) -> tuple[Any, ...]:
+        return (
+            row.manufacturer,
+            row.serial,
+            self.hash_code(row.serial, row.device_code) if row.device_code else "",
+            row.kind,
+            row.device_type,
+            row.type_no,
+            row.config_no,
+            row.consumption_type,
+            row.production_year,
+            row.order_no,
+            self.owner_id,
+            self.now,
+        )
+
+    def _keys(self, row: ImportRow) -> list[tuple[str, bytes]]:
+        return [(name, self.wrap(row.serial, name, key)) for name, key in row.keys.items()]
+
+    def prepare(self, rows: list[ImportRow]) -> PreparedBatch:
+        """COPY text for these rows, built in the parsing thread."""
+        now = self.now.isoformat()
+        tail = f"\t{self.owner_id}\t{now}\n"
+        key_tail = f"\t{self.version}\t{now}\n"
+        device_lines = []
+        key_lines = []
+        for row in rows:
+            values = self._device(row)
+            year = _COPY_NULL if values[8] is None else values[8]
+            device_lines.append(
+                f"{values[0]}\t{values[1]}\t{values[2]}\t{values[3]}\t"
+                f"{_copy_text(values[4])}\t{_copy_text(values[5])}\t"
+                f"{_copy_text(values[6])}\t{_copy_text(values[7])}\t"
+                f"{year}\t{_copy_text(values[9])}{tail}"
+            )
+            key_lines.append(
+                [f"{name}\t\\\\x{wrapped.hex()}{key_tail}" for name, wrapped in self._keys(row)]
+            )
+        return PreparedBatch(rows, device_lines, key_lines)
+
+    def _remember(self, ids: list[int]) -> None:
+        room = MAX_OBJECT_IDS - len(self.ids)
+        if room > 0:
+            self.ids.extend(ids[:room])
+
+    # --- PostgreSQL ---------------------------------------------------------------------------
+
+    def copy(self, cursor: Any, batch: PreparedBatch, fresh: list[ImportRow]) -> None:
+        """COPY the ``fresh`` rows of a prepared batch (the others are stored already)."""
+        if not fresh:
+            return
+        if len(fresh) == len(batch.rows):
+            positions: range | list[int] = range(len(batch.rows))
+        else:
+            wanted = {id(row) for row in fresh}
+            positions = [i for i, row in enumerate(batch.rows) if id(row) in wanted]
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence('devices_device', 'id')) "
+            "FROM generate_series(1, %s)",
+            [len(positions)],
+        )
+        ids = [value for (value,) in cursor.fetchall()]
+        keys: list[str] = []
+        with cursor.copy(_DEVICE_COPY) as copy:
+            lines: list[str] = []
+            for device_id, position in zip(ids, positions, strict=True):
+                lines.append(f"{device_id}\t{batch.device_lines[position]}")
+                keys.extend(f"{device_id}\t{line}" for line in batch.key_lines[position])
+                if len(lines) >= COPY_CHUNK:
+                    copy.write("".join(lines).encode("utf-8"))
+                    lines.clear()
+            copy.write("".join(lines).encode("utf-8"))
+        with cursor.copy(_KEY_COPY) as copy:
+            copy.write("".join(keys).encode("ascii"))
+        self.devices += len(ids)
+        self.keys += len(keys)
+        self._remember(ids)
+
+    # --- elsewhere ----------------------------------------------------------------------------
+
+    def bulk_create(self, rows: list[ImportRow]) -> None:
+        if not rows:
+            return
+        devices = [
+            Device(**dict(zip(DEVICE_COLUMNS, self._device(row), strict=True))) for row in rows
+        ]
+        Device.objects.bulk_create(devices, batch_size=1000)
+        keys = [
+            DeviceKey(device_id=device.pk, name=name, wrapped=wrapped, kek_version=self.version)
+            for device, row in zip(devices, rows, strict=True)
+            for name, wrapped in self._keys(row)
+        ]
+        DeviceKey.objects.bulk_create(keys, batch_size=1000)
+        self.devices += len(devices)
+        self.keys += len(keys)
+        self._remember([device.pk for device in devices])
+
+
+class CopyThread(threading.Thread):
+    """Checks each prepared batch against the stored serials and COPYs its new rows, on the
+    connection (and so in the transaction) of the thread that started it, as Django's live
+    server thread shares a test connection. ``check(rows, report)`` is the importer's stored
+    serial check; its problems go into a report of this thread's own, merged at the end."""
+
+    def __init__(
+        self,
+        writer: ImportWriter,
+        check: Callable[[list[ImportRow], ImportReport], list[ImportRow]],
+        report: ImportReport,
+        alias: str = "default",
+    ) -> None:
+        super().__init__(name="kamkeys-import-copy", daemon=True)
+        self.writer = writer
+        self.check = check
+        self.main_report = report
+        self.report = ImportReport(fmt=report.fmt, owner=report.owner)
+        self.alias = alias
+        self.connection = connections[alias]
+        self.batches: queue.Queue[PreparedBatch | None] = queue.Queue(maxsize=2)
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        connections[self.alias] = self.connection
+        while (batch := self.batches.get()) is not None:
+            if self.error is not None:
+                continue  # drain: the parsing thread stops at its next put
+            try:
+                fresh = self.check(batch.rows, self.report)
+                if self.report.ok and self.main_report.ok:
+                    with self.connection.cursor() as cursor:
+                        self.writer.copy(cursor, batch, fresh)
+            except BaseException as exc:  # handed to the parsing thread, which re-raises it
+                self.error = exc
+
+    def put(self, batch: PreparedBatch) -> None:
+        if self.error is not None:
+            raise self.error
+        self.batches.put(batch)
+
+    def __enter__(self) -> CopyThread:
+        self.connection.ensure_connection()
+        self.connection.inc_thread_sharing()
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.batches.put(None)
+        self.join()
+        self.connection.dec_thread_sharing()
+        if self.error is not None and exc_info[0] is None:
+            raise self.error
