@@ -171,11 +171,11 @@ def _meter_file(device: dict[str, Any], dek: bytes) -> str:
     return f"name={name}\ndriver={driver}\nid={serial}\nkey={dek.hex().upper()}\n"
 
 
-def _zip_chunks(plain_keys: PlainKeys, password: str, meter_count: int) -> Iterator[bytes]:
+def _zip_chunks(plain_keys: PlainKeys, password: str, write_meter_files: bool) -> Iterator[bytes]:
+    """The archive; the meters are counted as they stream by, for the README written last."""
     limit = settings.KAMKEYS_ZIP_METER_FILES_LIMIT
-    write_meter_files = 0 < meter_count <= limit
     sink = _ChunkSink()
-    count = keys = without_keys = 0
+    count = keys = without_keys = meter_count = 0
     meter_files: list[tuple[str, str]] = []
     with (
         tempfile.SpooledTemporaryFile(max_size=8 << 20, mode="w+b") as json_buffer,
@@ -193,6 +193,8 @@ def _zip_chunks(plain_keys: PlainKeys, password: str, meter_count: int) -> Itera
             size = 0
             for device, plain in plain_keys:
                 count += 1
+                is_meter = device["kind"] == Device.Kind.METER
+                meter_count += is_meter
                 if not plain:
                     without_keys += 1
                     continue
@@ -211,7 +213,7 @@ def _zip_chunks(plain_keys: PlainKeys, password: str, meter_count: int) -> Itera
                     f'{{"serial": {serial_json}, {_json_device_fields(device)}, '
                     f'"keys": {{{", ".join(key_json)}}}}}'
                 )
-                if write_meter_files and device["kind"] == Device.Kind.METER and "DEK" in plain:
+                if write_meter_files and is_meter and "DEK" in plain:
                     meter_files.append((serial, _meter_file(device, plain["DEK"])))
                 size += 1
                 if size >= 1000:
@@ -306,8 +308,11 @@ def build_download(
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     meta: dict[str, Any] = {}
     if fmt == "zip":
-        meter_count = devices_qs.filter(kind=Device.Kind.METER).count()
-        meta["meter_files"] = 0 < meter_count <= settings.KAMKEYS_ZIP_METER_FILES_LIMIT
+        # Whether the meter files fit under the limit, from at most limit + 1 rows: an exact
+        # count would read every selected row (1.2 s for 100,000 here) before the first byte.
+        limit = settings.KAMKEYS_ZIP_METER_FILES_LIMIT
+        meters = devices_qs.filter(kind=Device.Kind.METER).values_list("pk", flat=True)
+        meta["meter_files"] = 0 < len(meters[: limit + 1]) <= limit
     audit.record(
         action,
         actor=actor,
@@ -321,7 +326,7 @@ def build_download(
     plain_keys = itertools.chain(head, iter_plain_keys(devices_qs, ids=rest_ids))
     if fmt == "zip":
         filename = f"kamkeys-keys-{stamp}.zip"
-        chunks = _zip_chunks(plain_keys, password, meter_count)
+        chunks = _zip_chunks(plain_keys, password, meta["meter_files"])
     else:
         filename = f"kamkeys-keys-{stamp}-kem.zip"
         chunks = _kem_chunks(plain_keys, password, f"kamkeys-keys-{stamp}.kem")
