@@ -139,19 +139,22 @@ def _csv_cell(value: str) -> str:
     return value
 
 
-_json = lru_cache(maxsize=4096)(lambda value: json.dumps(value, ensure_ascii=False))
-
-
 @lru_cache(maxsize=4096)
 def _json_fields(values: tuple[tuple[str, Any], ...]) -> str:
     return ", ".join(
-        f"{_json(name)}: {json.dumps(value, ensure_ascii=False)}" for name, value in values
+        f"{json.dumps(name)}: {json.dumps(value, ensure_ascii=False)}" for name, value in values
     )
 
 
+def _json_string(value: str) -> str:
+    """A JSON string; letters and digits alone need no escaping (serials, most order numbers)."""
+    return f'"{value}"' if value.isalnum() else json.dumps(value, ensure_ascii=False)
+
+
 def _json_device_fields(device: dict[str, Any]) -> str:
-    """The JSON members every device of one type and order shares, built once."""
-    return _json_fields(
+    """The JSON members of a device but its serial and keys: those of one type are built once
+    (the order number nearly always differs from one device to the next of a type)."""
+    shared = _json_fields(
         (
             ("manufacturer", device["manufacturer"]),
             ("kind", device["kind"]),
@@ -159,9 +162,9 @@ def _json_device_fields(device: dict[str, Any]) -> str:
             ("type_no", device["type_no"]),
             ("config_no", device["config_no"]),
             ("consumption_type", device["consumption_type"]),
-            ("order_no", device["order_no"]),
         )
     )
+    return f'{shared}, "order_no": {_json_string(device["order_no"])}'
 
 
 def _meter_file(device: dict[str, Any], dek: bytes) -> str:
@@ -200,14 +203,19 @@ def _zip_chunks(plain_keys: PlainKeys, password: str, write_meter_files: bool) -
                     continue
                 serial = device["serial"]
                 serial_csv = serial if serial.isalnum() else _csv_cell(serial)
-                row_middle = _csv_cell(device["device_type"]) + "," + _csv_cell(device["order_no"])
+                order = device["order_no"]
+                row_middle = (
+                    _csv_cell(device["device_type"])
+                    + ","
+                    + (order if order.isalnum() else _csv_cell(order))
+                )
                 key_json = []
                 for name, key in plain.items():
                     key_hex = key.hex().upper()
                     csv_lines.append(f"{serial_csv},{row_middle},{name},{key_hex}\r\n")
                     key_json.append(f'"{name}": "{key_hex}"')
                     keys += 1
-                serial_json = f'"{serial}"' if serial.isalnum() else _json(serial)
+                serial_json = _json_string(serial)
                 json_parts.append(
                     f"{',' if json_parts or count - without_keys > 1 else ''}\n "
                     f'{{"serial": {serial_json}, {_json_device_fields(device)}, '

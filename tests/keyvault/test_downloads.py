@@ -318,3 +318,22 @@ def test_the_download_form_rejects_a_password_built_from_the_users_email(super_u
     )
     assert not form.is_valid()
     assert "too easy to guess" in form.errors["password"][0]
+
+
+@pytest.mark.django_db
+def test_order_numbers_that_need_quoting_survive_the_csv_and_json_exactly(tmp_path, org_x):
+    rows = factory_rows(3)
+    import_rows(tmp_path, org_x, rows)
+    tricky = {
+        rows[0]["serial"]: 'PO "7", Århus\\2',
+        rows[1]["serial"]: "Ørsted-12",
+        rows[2]["serial"]: "4711",
+    }
+    for serial, order in tricky.items():
+        Device.objects.filter(serial=serial).update(order_no=order)
+    files = read_zip(export(tmp_path, "zip", ZIP_PASSWORD, "--all"), ZIP_PASSWORD)
+
+    table = list(csv.DictReader(io.StringIO(files["keys.csv"].decode())))
+    assert {r["serial"]: r["order_no"] for r in table} == tricky
+    documents = json.loads(files["keys.json"])
+    assert {d["serial"]: d["order_no"] for d in documents} == tricky
