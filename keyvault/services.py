@@ -34,7 +34,11 @@ DEVICE_FIELDS = (
     "owner_id",
 )
 KEY_NAMES = ("DEK", "GPK1", "GPK2", "GPK3", "GPK4")
-DEFAULT_BATCH_SIZE = 5000
+# Devices unwrapped at a time by iter_plain_keys. Small on purpose: a batch of 5,000 devices
+# (rows, dicts, keys) outgrows the CPU caches and survives into the collector's oldest generation,
+# so every few batches a full collection rescans the process; 100,000 keys streamed and
+# unwrapped took 1.3-1.7 s with 5,000 and 0.65 s with 500 here.
+DEFAULT_BATCH_SIZE = 500
 
 
 def _wrapped_rows(device: Device, keys: Mapping[str, bytes]) -> list[DeviceKey]:
