@@ -268,3 +268,23 @@ def test_the_stream_by_known_ids_skips_devices_removed_meanwhile():
     seen = list(iter_plain_keys(Device.objects.all(), batch_size=2, ids=ids))
     assert [row["id"] for row, _keys in seen] == [ids[0], ids[3], ids[4]]
     assert all(keys == {"DEK": DEK} for _row, keys in seen)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_download_stream_leaves_the_connection_as_it_found_it(postgres):
+    """The stream steers the planner for itself only: finished or abandoned midway, the
+    connection's next queries run with the normal settings and outside any transaction."""
+    from django.db import connection
+
+    devices = DeviceFactory.create_batch(6)
+    store_device_keys_bulk([(device, {"DEK": DEK}) for device in devices])
+    assert len(list(iter_plain_keys(Device.objects.all(), batch_size=2))) == 6
+    abandoned = iter_plain_keys(Device.objects.all(), batch_size=2)
+    next(abandoned)
+    abandoned.close()
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW enable_hashjoin")
+        assert cursor.fetchone() == ("on",)
+        cursor.execute("SHOW max_parallel_workers_per_gather")
+        assert cursor.fetchone()[0] != "0"
+    assert connection.connection.info.transaction_status == 0  # idle, not inside a transaction
