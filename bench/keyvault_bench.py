@@ -21,6 +21,7 @@ import io
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,6 +39,7 @@ KEK_V1 = base64.b64encode(b"\x01" * 32).decode()
 KEK_V2 = base64.b64encode(b"\x02" * 32).decode()
 OWNER = "Bench Distributor"
 EXPORT_OWNER = "Bench Export Customer"
+EXPORT_RUNS = 3  # each export in a fresh process; the median is reported
 PASSWORDS = {"zip": "quartz meadow lantern 1987", "kem": "Bench-Kem-2026"}
 
 
@@ -162,7 +164,15 @@ def main() -> None:
             run_child("prepare_export", ring_v1, str(options.export))
             for fmt in ("zip", "kem"):
                 target = Path(folder) / f"export.{fmt}.zip"
-                report[f"export_{fmt}"] = run_child("export", ring_v1, fmt, str(target))
+                runs = [run_child("export", ring_v1, fmt, str(target)) for _ in range(EXPORT_RUNS)]
+                walls = sorted(run["wall_s"] for run in runs)
+                report[f"export_{fmt}"] = {
+                    "devices": runs[0]["devices"],
+                    "file_mb": runs[0]["file_mb"],
+                    "wall_s": statistics.median(walls),  # each run a fresh process
+                    "wall_s_runs": walls,
+                    "peak_rss_mb": max(run["peak_rss_mb"] for run in runs),
+                }
             report["rotate"] = run_child("rotate", ring_v2)
             report["floors"] = run_child("floors", ring_v1, str(options.export))
             report["floors"]["note"] = "libraries alone, all data in memory, same run"
@@ -226,8 +236,10 @@ def case_prepare_export(count: str) -> dict[str, Any]:
             "(SELECT id FROM devices_device ORDER BY id LIMIT %s)",
             [customer.pk, int(count)],
         )
-        # Steady state, as autovacuum would leave it: no dead row versions from the UPDATE.
+        # Steady state, as autovacuum would leave it: no dead row versions from the UPDATE, and
+        # no autovacuum of the freshly imported tables running beside the exports.
         cursor.execute("VACUUM ANALYZE devices_device")
+        cursor.execute("VACUUM ANALYZE keyvault_devicekey")
     return {}
 
 
