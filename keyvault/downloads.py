@@ -131,9 +131,14 @@ def _readme(
     return "\r\n".join(lines)
 
 
-@lru_cache(maxsize=4096)
 def _csv_cell(value: str) -> str:
-    """A CSV field, quoted only when it must be (types and order numbers repeat: cached)."""
+    """A CSV field, quoted only when it must be; letters and digits alone never need it."""
+    return value if value.isalnum() else _quoted_csv_cell(value)
+
+
+@lru_cache(maxsize=4096)
+def _quoted_csv_cell(value: str) -> str:
+    """Types repeat from row to row: cached."""
     if any(char in value for char in ',"\r\n') or value != value.strip():
         return '"' + value.replace('"', '""') + '"'
     return value
@@ -202,12 +207,9 @@ def _zip_chunks(plain_keys: PlainKeys, password: str, write_meter_files: bool) -
                     without_keys += 1
                     continue
                 serial = device["serial"]
-                serial_csv = serial if serial.isalnum() else _csv_cell(serial)
-                order = device["order_no"]
+                serial_csv = _csv_cell(serial)
                 row_middle = (
-                    _csv_cell(device["device_type"])
-                    + ","
-                    + (order if order.isalnum() else _csv_cell(order))
+                    _quoted_csv_cell(device["device_type"]) + "," + _csv_cell(device["order_no"])
                 )
                 key_json = []
                 for name, key in plain.items():
