@@ -23,6 +23,7 @@ from django.utils import timezone
 from accounts import emails
 from accounts.models import AccessRequest, Membership, Organization, User
 from accounts.selectors import forget_roles
+from kamkeys.links import public_url
 from keyvault import audit
 
 ACTIVATION_SALT = "kamkeys.accounts.activation.v1"
@@ -52,10 +53,8 @@ class AccessRequestError(Exception):
 
 
 def absolute_url(request: HttpRequest | None, path: str) -> str:
-    """A link for an email: from the request when there is one, else from KAMKEYS_SITE_URL."""
-    if request is not None:
-        return request.build_absolute_uri(path)
-    return settings.KAMKEYS_SITE_URL + path
+    """A link for an email (see kamkeys.links, the one source of public links)."""
+    return public_url(path, request)
 
 
 def _devices_path() -> str:

@@ -8,20 +8,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.conf import settings
-from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
+from kamkeys.links import public_page_url
 from kamkeys.outbox import enqueue
 
 
 def site_url(name: str, *args: object) -> str:
-    """Absolute URL of a page, falling back to the start page if the page is not there."""
-    try:
-        path = reverse(name, args=args)
-    except NoReverseMatch:
-        path = reverse("home")
-    return settings.KAMKEYS_SITE_URL + path
+    """Absolute public URL of a page (see kamkeys.links, the one source of public links)."""
+    return public_page_url(name, *args)
 
 
 def day(value: datetime | None) -> str:
