@@ -1,6 +1,6 @@
 """The KEM format (Kamstrup READy, wmbusmeters' kem tools): streaming writer and reader.
 
-Format facts (see DESIGN.md "Download file formats"): a plain zip with one ``*.kem`` member at
+Format facts (docs/file-formats.md, "KEM"): a plain zip with one ``*.kem`` member at
 the root; the member is XML Encryption with an unprefixed ``<CipherValue>`` whose base64 sits on
 one line; AES-128-CBC with key = IV = the password's UTF-8 bytes zero-padded to 16; the bare
 ciphertext (no IV prepended); PKCS#7 padding; the plaintext is one line of UTF-8 XML starting
