@@ -21,6 +21,12 @@ def live_read_rights(user: Any) -> QuerySet[ReadRight]:
     )
 
 
+def active_registrations() -> QuerySet[DeviceRegistration]:
+    """Self-registrations (serial + device code) that still give access: not ended by the
+    device's owner. Ended ones stay as rows for the audit trail and give nothing."""
+    return DeviceRegistration.objects.filter(ended_at__isnull=True)
+
+
 # A Super User's own read rights and registrations on devices outside their organizations are
 # listed inline up to this many, so PostgreSQL keeps using the (owner, ...) indexes.
 MAX_INLINE_EXTRA_IDS = 1000
@@ -35,7 +41,7 @@ def visible_scope(user: Any) -> tuple[QuerySet[Device], list[int] | None]:
     personal = (
         live_read_rights(user)
         .values("device_id")
-        .union(DeviceRegistration.objects.filter(user=user).values("device_id"))
+        .union(active_registrations().filter(user=user).values("device_id"))
     )
     org_ids = super_user_organization_ids(user)
     if not org_ids:
@@ -55,7 +61,8 @@ def visible_scope(user: Any) -> tuple[QuerySet[Device], list[int] | None]:
 
 def visible_devices(user: Any) -> QuerySet[Device]:
     """Devices this user may see and download: their organization's (Super Users), those they
-    hold a live read right for, and those they registered themselves.
+    hold a live read right for, and those they registered themselves (unless the owner ended
+    the registration).
 
     Written for the planner: an ``owner_id IN (...)`` alone for a Super User (plus a short inline
     id list when they also hold rights elsewhere), and one ``id IN (... UNION ...)`` semi-join for
@@ -73,18 +80,40 @@ def manageable_devices(user: Any) -> QuerySet[Device]:
 
 
 def reader_counts(device_ids: list[int]) -> dict[int, int]:
-    """How many customers hold a live read right, per device: one query for a page of rows."""
+    """How many customers can read each device: a live read right or a self-registration the
+    owner has not ended, a customer with both counted once. Two queries for a page of rows (a
+    third only when some of its devices are self-registered), whatever the page size."""
     if not device_ids:
         return {}
     now = timezone.now()
+    live = ReadRight.objects.filter(revoked_at__isnull=True).filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    )
     rows = (
-        ReadRight.objects.filter(device_id__in=device_ids, revoked_at__isnull=True)
-        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        live.filter(device_id__in=device_ids)
         .order_by()
         .values("device_id")
         .annotate(n=Count("grantee_id", distinct=True))
     )
-    return {row["device_id"]: row["n"] for row in rows}
+    counts = {row["device_id"]: row["n"] for row in rows}
+    registered = set(
+        active_registrations()
+        .filter(device_id__in=device_ids)
+        .order_by()
+        .values_list("device_id", "user_id")
+    )
+    if registered:
+        also_readers = set(
+            live.filter(
+                device_id__in={device for device, _ in registered},
+                grantee_id__in={user for _, user in registered},
+            )
+            .order_by()
+            .values_list("device_id", "grantee_id")
+        )
+        for device_id, _user_id in registered - also_readers:
+            counts[device_id] = counts.get(device_id, 0) + 1
+    return counts
 
 
 def count_devices(

@@ -51,6 +51,7 @@ def registered(client_for, customer, meter) -> Client:  # noqa: ANN001
     response = client.post(reverse("devices:register"), {"serial": SERIAL, "code": CODE})
     assert response.status_code == 302
     assert meter in visible_devices(customer)
+    assert SERIAL in client.get(reverse("devices:list")).content.decode()  # and the message read
     return client
 
 
@@ -129,6 +130,8 @@ def test_the_owner_ends_a_registration_and_the_customer_loses_the_device_everywh
     forged = _forged_download(customer_client, meter)
     assert forged.status_code == 302 and not getattr(forged, "streaming", False)
     assert AuditEvent.objects.filter(action="download").count() == downloads_before
+    told = owner.get(response["Location"]).content.decode()  # the confirmation, read once
+    assert f"{customer.email} no longer has access to device {SERIAL}" in told
     assert customer.email not in owner.get(USER_ADMIN).content.decode()
     assert _customers_cell(owner, meter) == ""
 
