@@ -116,7 +116,6 @@ def register_device(
                 "device.register",
                 outcome="refused",
                 count=0,
-                object_ids=[device.pk],
                 detail={"serial": serial, "reason": "registration ended by the owner"},
                 **audit,
             )

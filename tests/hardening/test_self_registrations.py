@@ -165,6 +165,8 @@ def test_a_customer_whose_registration_was_ended_cannot_register_the_device_agai
     again = registered.post(reverse("devices:register"), {"serial": SERIAL, "code": CODE})
     assert again.status_code == 403
     assert "ended your registration" in again.content.decode()
+    refused = AuditEvent.objects.filter(action="device.register", actor=customer).latest("pk")
+    assert refused.outcome == "refused" and refused.detail["serial"] == SERIAL
     assert not visible_devices(customer).exists()
     assert _registration(customer, meter).ended_at is not None
     # Another customer with the code still can: the block is for the one whose access ended.

@@ -450,7 +450,7 @@ def test_edit_read_rights_lists_self_registrations_of_the_selected_devices_to_en
     client = client_for(super_user_x)
     select(client, devices_x[:1])
     page = client.get(EDIT).content.decode()
-    assert "Customers who registered the selected devices themselves" in page
+    assert "Selected devices customers registered themselves" in page
     assert customer.email in page and devices_x[0].serial in page
     assert outsider.email not in page
     end = reverse("readrights:end_registration", args=[on_selected.pk])
@@ -471,7 +471,7 @@ def test_user_administration_searches_self_registrations_too(
     DeviceRegistration.objects.create(user=outsider, device=devices_x[1])
     client = client_for(super_user_x)
     everyone = client.get(USERS).content.decode()
-    assert "Customers who registered devices themselves (2)" in everyone
+    assert "Devices customers registered themselves (2)" in everyone
     found = client.get(USERS, {"q": "outsider"}).content.decode()
-    assert "Customers who registered devices themselves (1)" in found
+    assert "Devices customers registered themselves (1)" in found
     assert outsider.email in found and customer.email not in found
