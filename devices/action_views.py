@@ -23,6 +23,12 @@ WRONG_CODE = (
 )
 
 
+ENDED = (
+    "The owner of this device ended your registration of it, so it cannot be registered again "
+    "with its code. Ask the distributor who owns it for read rights if you still need its keys."
+)
+
+
 def _locked_message(retry_after: datetime | None) -> str:
     when = f" after {retry_after:%Y-%m-%d %H:%M} UTC" if retry_after else " later"
     return f"Too many wrong attempts for this serial number or account. Try again{when}."
@@ -49,6 +55,9 @@ def register(request: HttpRequest) -> HttpResponse:
             if result.status == "locked":
                 form.add_error(None, _locked_message(result.retry_after))
                 status = 429
+            elif result.status == "ended":
+                form.add_error(None, ENDED)
+                status = 403
             else:
                 form.add_error(None, WRONG_CODE)
                 status = 400

@@ -57,13 +57,27 @@ class Device(models.Model):
 
 
 class DeviceRegistration(models.Model):
-    """A user added a device to their own list with its serial and device code."""
+    """A user added a device to their own list with its serial and device code.
+
+    The owning organization's Super Users see it beside read rights and may end it. An ended
+    registration stays (``ended_at``/``ended_by``, the audit trail) and gives no access; because
+    the row is unique per user and device, it also keeps that user from registering the device
+    again with the same code: after an owner ended it, access comes back only as a read right."""
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="device_registrations"
     )
     device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="registrations")
     created_at = models.DateTimeField(auto_now_add=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The Super User of the owning organization who ended the registration.",
+    )
 
     class Meta:
         constraints = [
@@ -71,7 +85,8 @@ class DeviceRegistration(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.user} registered {self.device}"
+        ended = " (ended)" if self.ended_at else ""
+        return f"{self.user} registered {self.device}{ended}"
 
 
 class RegistrationAttempt(models.Model):
@@ -82,6 +97,7 @@ class RegistrationAttempt(models.Model):
         OK = "ok", "Registered"
         FAILED = "failed", "Wrong serial number or code"
         LOCKED = "locked", "Refused while locked"
+        ENDED = "ended", "Refused: the owner ended this user's registration"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     serial = models.CharField(max_length=8)

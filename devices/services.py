@@ -29,7 +29,8 @@ def _limit(name: str, default: int) -> int:
 
 @dataclass(frozen=True)
 class RegisterResult:
-    """``status``: "registered", "already" (already in the list), "wrong" or "locked"."""
+    """``status``: "registered", "already" (already in the list), "wrong", "locked", or
+    "ended" (the owner ended this user's registration of the device; see register_device)."""
 
     status: str
     device: Device | None = None
@@ -104,10 +105,27 @@ def register_device(
                 **audit,
             )
             return RegisterResult("wrong")
+        earlier = DeviceRegistration.objects.filter(user=user, device=device).first()
+        if earlier is not None and earlier.ended_at is not None:
+            # The owner ended this user's registration: knowing the code does not bring it back
+            # (the owner can give a read right instead). Not a failure: the code was right.
+            RegistrationAttempt.objects.create(
+                user=user, serial=serial, outcome=RegistrationAttempt.Outcome.ENDED
+            )
+            record(
+                "device.register",
+                outcome="refused",
+                count=0,
+                detail={"serial": serial, "reason": "registration ended by the owner"},
+                **audit,
+            )
+            return RegisterResult("ended")
         RegistrationAttempt.objects.create(
             user=user, serial=serial, outcome=RegistrationAttempt.Outcome.OK
         )
-        _registration, created = DeviceRegistration.objects.get_or_create(user=user, device=device)
+        created = earlier is None
+        if created:
+            DeviceRegistration.objects.create(user=user, device=device)
         record(
             "device.register",
             object_ids=[device.pk],
@@ -154,7 +172,11 @@ def remove_devices(
         now = timezone.now()
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start : start + CHUNK]
-            DeviceRegistration.objects.filter(user=user, device_id__in=chunk).delete()
+            # Only registrations that still work: one the owner ended stays, with who ended it,
+            # and keeps blocking a silent re-registration.
+            DeviceRegistration.objects.filter(
+                user=user, device_id__in=chunk, ended_at__isnull=True
+            ).delete()
             ReadRight.objects.filter(
                 grantee=user, device_id__in=chunk, revoked_at__isnull=True
             ).update(revoked_at=now, revoked_by=user)

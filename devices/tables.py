@@ -53,7 +53,11 @@ class DeviceTable(tables.Table):
         verbose_name="Customers",
         empty_values=(),
         orderable=False,
-        attrs={"th": {"title": "Customers holding a read right"}},
+        attrs={
+            "th": {
+                "title": "Customers holding a read right, or who registered the device themselves"
+            }
+        },
     )
 
     class Meta:

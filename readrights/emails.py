@@ -99,3 +99,21 @@ def rights_revoked(to: str, *, revoked_by: object, organization: str, count: int
             "devices_url": site_url("devices:list"),
         },
     )
+
+
+def registration_ended(
+    to: str, *, ended_by: object, organization: str, serial: str, device_type: str
+) -> None:
+    """The owner of a device ended the customer's own registration of it (serial + code). The
+    customer typed that serial themselves; it tells them which of their devices went."""
+    enqueue(
+        to,
+        "readrights_registration_ended",
+        {
+            "ended_by": person(ended_by),
+            "organization": organization,
+            "serial": serial,
+            "device_type": device_type,
+            "devices_url": site_url("devices:list"),
+        },
+    )

@@ -17,8 +17,8 @@ from django.utils import timezone
 
 from accounts.models import Organization, User
 from accounts.selectors import super_user_organization_ids
-from devices.models import Device
-from devices.selectors import manageable_devices
+from devices.models import Device, DeviceRegistration
+from devices.selectors import active_registrations, manageable_devices
 from keyvault.models import AuditEvent
 from readrights.models import Invitation, ReadRight
 
@@ -196,6 +196,41 @@ def managed_grantee(user: Any, grantee_id: object) -> User:
     if not org_ids or not holds.exists():
         raise Http404("No such customer")
     return User.objects.get(pk=pk)
+
+
+def registrations_of(
+    user: Any, devices: QuerySet[Device] | None = None, search: str = ""
+) -> QuerySet[DeviceRegistration]:
+    """Self-registrations (serial + device code) that still give access to the user's
+    organizations' devices, newest first, optionally only on ``devices`` or for customers whose
+    email or name contains ``search``. Shown beside read rights so the owner can end them."""
+    org_ids = super_user_organization_ids(user)
+    if not org_ids:
+        return DeviceRegistration.objects.none()
+    registrations = active_registrations().filter(device__owner_id__in=org_ids)
+    if devices is not None:
+        registrations = registrations.filter(device_id__in=devices.order_by().values("pk"))
+    search = search.strip()
+    if search:
+        registrations = registrations.filter(
+            Q(user__email__icontains=search) | Q(user__name__icontains=search)
+        )
+    # Newest first by id (ids grow with created_at): PostgreSQL walks the primary key backwards
+    # and stops after a page, instead of joining every registration to a million devices.
+    return registrations.select_related("user", "device").order_by("-pk")
+
+
+def managed_registration(user: Any, registration_id: object) -> DeviceRegistration:
+    """A registration that still works, of a device one of the user's organizations owns; 404
+    for anything else (foreign, ended, unknown), so the id reveals nothing."""
+    try:
+        pk = int(str(registration_id))
+    except (TypeError, ValueError):
+        raise Http404("No such registration") from None
+    registration = registrations_of(user).filter(pk=pk).first()
+    if registration is None:
+        raise Http404("No such registration")
+    return registration
 
 
 def managed_invitation(user: Any, invitation_id: object) -> Invitation:

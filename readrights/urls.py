@@ -10,6 +10,7 @@ urlpatterns = [
     path("assign/done/", views.assign_done, name="assign_done"),
     path("revoke/", views.revoke, name="revoke"),
     path("users/", views.user_admin, name="user_admin"),
+    path("registrations/<int:pk>/end/", views.end_registration, name="end_registration"),
     path("invitations/<int:pk>/resend/", views.resend_invitation, name="resend_invitation"),
     path("invitations/<int:pk>/cancel/", views.cancel_invitation, name="cancel_invitation"),
     path("invitation/accept/", invitation_views.accept, name="accept"),

@@ -1,4 +1,5 @@
-"""Pages of a distributor: Edit read rights, Assign read rights, revoke, User Administration.
+"""Pages of a distributor: Edit read rights, Assign read rights, revoke, User Administration,
+and ending a customer's self-registration of one of the organization's devices.
 
 Thin views: parse the request, call one selector or service, render. Every change is guarded by
 ``key_action`` (MFA for Super Users plus a recent authentication); anybody who is not a Super User
@@ -65,11 +66,16 @@ def edit(request: HttpRequest) -> HttpResponse:
     selected_count = selectors.selected_devices(request).order_by().count()
     devices = selectors.selected_manageable_devices(request)
     count = devices.count()
+    registrations = (
+        list(selectors.registrations_of(request.user, devices)[: PAGE_SIZE + 1]) if count else []
+    )
     context = {
         "selected_count": selected_count,
         "device_count": count,
         "foreign_count": selected_count - count,
         "holders": selectors.holders_of(devices) if count else [],
+        "registrations": registrations[:PAGE_SIZE],
+        "more_registrations": len(registrations) > PAGE_SIZE,
         "invitations": selectors.pending_invitations(request.user, devices) if count else [],
         "my_devices_url": my_devices_url(),
         "now_dt": timezone.now(),
@@ -211,17 +217,43 @@ def cancel_invitation(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(_back(request))
 
 
+@require_POST
+@key_action
+def end_registration(request: HttpRequest, pk: int) -> HttpResponse:
+    """End one customer's self-registration (serial + device code) of an own device."""
+    _require_super_user(request)
+    registration = selectors.managed_registration(request.user, pk)
+    try:
+        ended = services.end_registration(
+            ended_by=request.user, registration=registration, request=request
+        )
+    except services.NotManageable:
+        raise Http404("No such registration") from None
+    email, serial = registration.user.email, registration.device.serial
+    if ended:
+        messages.success(
+            request,
+            f"{email} no longer has access to device {serial} and cannot register it again with "
+            "its code. They were told by email.",
+        )
+    else:
+        messages.info(request, f"The registration of device {serial} by {email} had ended.")
+    return redirect(_back(request))
+
+
 @login_required
 def user_admin(request: HttpRequest) -> HttpResponse:
-    """User Administration: customers holding rights on the organization's devices, and pending
-    invitations, with device counts and last download."""
+    """User Administration: customers holding rights on the organization's devices, customers
+    who registered its devices themselves, and pending invitations."""
     _require_super_user(request)
     search = request.GET.get("q", "")[:200].replace("\x00", "")  # PostgreSQL refuses NUL
     holders = selectors.customers_of(request.user, search)
     page = Paginator(holders, PAGE_SIZE).get_page(request.GET.get("page"))
+    registrations = selectors.registrations_of(request.user, search=search)
     context: dict[str, Any] = {
         "page": page,
         "customer_count": len(holders),
+        "registrations": Paginator(registrations, PAGE_SIZE).get_page(request.GET.get("rpage")),
         "invitations": selectors.pending_invitations(request.user, search=search)[:200],
         "q": search,
         "now_dt": timezone.now(),

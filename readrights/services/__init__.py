@@ -1,4 +1,5 @@
-"""Writes about read rights: assign, invite, accept, revoke, resend, cancel.
+"""Writes about read rights: assign, invite, accept, revoke, resend, cancel; and ending a
+customer's self-registration of a device (the owner's other way of ending access).
 
 Every change runs in one transaction with its audit event and its email (the outbox row), so a
 failure leaves nothing half-written. Device sets arrive as querysets and are inserted with one
@@ -22,6 +23,7 @@ from readrights.services.invitations import (
     invitation_for_token,
     resend_invitation,
 )
+from readrights.services.registrations import end_registration
 from readrights.services.revoke import revoke_read_rights
 
 __all__ = [
@@ -36,6 +38,7 @@ __all__ = [
     "check_expiry",
     "clean_emails",
     "emails",
+    "end_registration",
     "expiry_from_date",
     "invitation_for_token",
     "resend_invitation",

@@ -73,3 +73,22 @@ def test_foreign_devices_cannot_be_removed_by_injecting_ids(
     assert response.status_code == 302
     other_right.refresh_from_db()
     assert other_right.revoked_at is None
+
+
+@pytest.mark.django_db
+def test_removing_devices_keeps_a_registration_the_owner_ended(customer, super_user_x, devices_x):
+    from django.utils import timezone
+
+    from devices.models import Device
+    from devices.services import remove_devices
+
+    ended = DeviceRegistration.objects.create(
+        user=customer, device=devices_x[0], ended_at=timezone.now(), ended_by=super_user_x
+    )
+    DeviceRegistration.objects.create(user=customer, device=devices_x[1])
+    # Even a selection that names the ended one (the views never pass such a selection:
+    # it is not visible) leaves it, with who ended it: it keeps blocking a re-registration.
+    remove_devices(customer, Device.objects.filter(pk__in=[devices_x[0].pk, devices_x[1].pk]))
+    assert list(DeviceRegistration.objects.filter(user=customer)) == [ended]
+    ended.refresh_from_db()
+    assert ended.ended_by == super_user_x

@@ -57,8 +57,8 @@ class World:
     users: dict[str, Any]
     devices_x: list[Any]
     devices_y: list[Any]
-    device_a: Any  # registered by user A himself
-    device_b: Any  # registered by user B himself
+    device_a: Any  # registered by user A himself (owned by Y)
+    device_b: Any  # registered by user B himself (owned by X)
     key_hex: list[str]
     invitation_x: Any
     invitation_y: Any
@@ -66,6 +66,8 @@ class World:
     token_y: str
     invitee_x: str = "invitee.x@utility-new.example"
     invitee_y: str = "invitee.y@utility-new.example"
+    registration_a: Any = None  # user A's registration of device_a: Y's Super User may end it
+    registration_b: Any = None  # user B's registration of device_b: X's Super User may end it
     extra: dict[str, Any] = field(default_factory=dict)
 
     def all_devices(self) -> list[Any]:
@@ -132,8 +134,8 @@ def build_world() -> World:
         key_hex.append(key.hex())
         device.device_code_hash = hash_device_code(device.serial, f"{number + 10:02d}")
         device.save(update_fields=["device_code_hash"])
-    DeviceRegistration.objects.create(user=users["user_a"], device=device_a)
-    DeviceRegistration.objects.create(user=users["user_b"], device=device_b)
+    registration_a = DeviceRegistration.objects.create(user=users["user_a"], device=device_a)
+    registration_b = DeviceRegistration.objects.create(user=users["user_b"], device=device_b)
     now = timezone.now()
     sx, sy = users["super_x"], users["super_y"]
     ReadRight.objects.create(device=devices_x[0], grantee=users["customer_live"], granted_by=sx)
@@ -165,6 +167,8 @@ def build_world() -> World:
         invitation_y=invitation_y,
         token_x=_token_of(invitation_x),
         token_y=_token_of(invitation_y),
+        registration_a=registration_a,
+        registration_b=registration_b,
     )
 
 

@@ -17,7 +17,7 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from devices.models import Device
+from devices.models import Device, DeviceRegistration
 from keyvault.models import AuditEvent
 from readrights.models import Invitation, ReadRight
 from tests.factories import login
@@ -92,15 +92,18 @@ def own_emails(world: World, role: str) -> set[str]:
     user = world.users[role]
     mine = {user.email} if user else set()
     u = world.users
+    # A Super User sees their organization's customers: read rights, invitations, and who
+    # registered one of its devices themselves (user B registered X's device_b, user A Y's).
     if role == "super_x":
         mine |= {
             u["customer_live"].email,
             u["customer_revoked"].email,
             u["customer_expired"].email,
+            u["user_b"].email,
             world.invitee_x,
         }
     if role == "super_y":
-        mine |= {u["customer_y"].email, world.invitee_y}
+        mine |= {u["customer_y"].email, u["user_a"].email, world.invitee_y}
     return mine
 
 
@@ -118,6 +121,15 @@ def own_grantee(world: World, role: str) -> Any:
 
 def foreign_grantee(world: World, role: str) -> Any:
     return world.users["customer_live" if role == "super_y" else "customer_y"]
+
+
+def own_registration(world: World, role: str) -> DeviceRegistration:
+    """The self-registration of a device the role's organization owns (for others: X's)."""
+    return world.registration_a if role == "super_y" else world.registration_b
+
+
+def foreign_registration(world: World, role: str) -> DeviceRegistration:
+    return world.registration_b if role == "super_y" else world.registration_a
 
 
 def manageable_count(world: World, role: str) -> int:
@@ -364,6 +376,35 @@ PROBES: list[Probe] = [
         label="own invitation",
         kwargs=lambda w, r: {"pk": own_invitation(w, r).pk},
     ),
+    Probe(
+        "readrights:end_registration",
+        "GET",
+        by_role(405, 405),
+        kwargs=lambda w, r: {"pk": own_registration(w, r).pk},
+    ),
+    Probe(
+        "readrights:end_registration",
+        "POST",
+        by_role(LOGIN, 403, 404),
+        label="a registration of a foreign device",
+        kwargs=lambda w, r: {"pk": foreign_registration(w, r).pk},
+        data=lambda w, r: {"next": "user_admin"},
+    ),
+    Probe(
+        "readrights:end_registration",
+        "POST",
+        by_role(LOGIN, 403, 404),
+        label="an unknown registration id",
+        kwargs=lambda w, r: {"pk": 987654321},
+    ),
+    Probe(
+        "readrights:end_registration",
+        "POST",
+        by_role(LOGIN, 403, 302),
+        label="a registration of an own device",
+        kwargs=lambda w, r: {"pk": own_registration(w, r).pk},
+        data=lambda w, r: {"next": "user_admin"},
+    ),
     # --- key disclosure and removal last: they change the world
     Probe(
         "devices:download",
@@ -530,6 +571,17 @@ def _nothing_foreign_acted_on(world: World, role: str) -> list[str]:
     other.refresh_from_db()
     if other.revoked_at:
         problems.append("a foreign invitation was cancelled")
+    ended = DeviceRegistration.objects.filter(ended_by=user)
+    if ended.filter(device_id__in=foreign).exists():
+        problems.append(f"registrations of foreign devices ended: {list(ended)}")
+    if DeviceRegistration.objects.filter(pk=foreign_registration(world, role).pk).exclude(
+        ended_at=None
+    ):
+        problems.append("a registration of a device of another organization was ended")
+    if role in SUPER and not ended.filter(pk=own_registration(world, role).pk).exists():
+        problems.append("the own registration was not ended (the probe did not act)")
+    if role not in SUPER and ended.exists():
+        problems.append(f"a non-Super User ended registrations: {list(ended)}")
     invited = Invitation.objects.filter(email="new.customer@utility.example", invited_by=user)
     if role in SUPER:
         if not invited.exists():

@@ -365,3 +365,25 @@ def test_the_database_refuses_moving_a_right_to_a_missing_device_or_revoker(
         ReadRight.objects.update(revoked_by_id=987654321, revoked_at=timezone.now())
     ReadRight.objects.update(device_id=devices_x[1].pk)
     assert ReadRight.objects.get().device_id == devices_x[1].pk
+
+
+@pytest.mark.django_db
+def test_ending_a_registration_is_for_the_owning_organization_and_happens_once(
+    super_user_x, super_user_y, customer, devices_x, outbox
+):
+    from devices.models import DeviceRegistration
+
+    registration = DeviceRegistration.objects.create(user=customer, device=devices_x[0])
+    with pytest.raises(services.NotManageable):
+        services.end_registration(ended_by=super_user_y, registration=registration)
+    with pytest.raises(services.NotManageable):
+        services.end_registration(ended_by=customer, registration=registration)
+    assert devices_x[0].pk in visible_ids(customer)
+    with outbox():
+        assert services.end_registration(ended_by=super_user_x, registration=registration)
+        assert not services.end_registration(ended_by=super_user_x, registration=registration)
+    assert visible_ids(customer) == set()
+    assert len(outbox.to(customer.email)) == 1
+    assert AuditEvent.objects.filter(action="device.registration_end").count() == 1
+    with pytest.raises(TypeError):
+        services.end_registration(super_user_x, registration)  # type: ignore[misc]

@@ -436,3 +436,42 @@ def test_no_read_rights_page_answers_with_a_server_error_for_any_role_or_empty_f
         for url in urls:
             for response in (each.get(url), each.post(url), each.post(url, junk)):
                 assert response.status_code < 500, (url, response.status_code)
+
+
+@pytest.mark.django_db
+def test_edit_read_rights_lists_self_registrations_of_the_selected_devices_to_end(
+    client_for, super_user_x, customer, outsider, devices_x, devices_y
+):
+    from devices.models import DeviceRegistration
+
+    on_selected = DeviceRegistration.objects.create(user=customer, device=devices_x[0])
+    DeviceRegistration.objects.create(user=outsider, device=devices_x[1])  # not selected
+    DeviceRegistration.objects.create(user=outsider, device=devices_y[0])  # not ours
+    client = client_for(super_user_x)
+    select(client, devices_x[:1])
+    page = client.get(EDIT).content.decode()
+    assert "Selected devices customers registered themselves" in page
+    assert customer.email in page and devices_x[0].serial in page
+    assert outsider.email not in page
+    end = reverse("readrights:end_registration", args=[on_selected.pk])
+    assert end in page
+    response = client.post(end, {"next": "edit"})
+    assert response.status_code == 302 and response["Location"] == EDIT
+    on_selected.refresh_from_db()
+    assert on_selected.ended_by == super_user_x
+
+
+@pytest.mark.django_db
+def test_user_administration_searches_self_registrations_too(
+    client_for, super_user_x, customer, outsider, devices_x
+):
+    from devices.models import DeviceRegistration
+
+    DeviceRegistration.objects.create(user=customer, device=devices_x[0])
+    DeviceRegistration.objects.create(user=outsider, device=devices_x[1])
+    client = client_for(super_user_x)
+    everyone = client.get(USERS).content.decode()
+    assert "Devices customers registered themselves (2)" in everyone
+    found = client.get(USERS, {"q": "outsider"}).content.decode()
+    assert "Devices customers registered themselves (1)" in found
+    assert outsider.email in found and customer.email not in found

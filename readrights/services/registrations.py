@@ -1,0 +1,70 @@
+"""Ending a customer's self-registration of a device: access ends at once, and they are told."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from accounts.selectors import super_user_organization_ids
+from devices.models import DeviceRegistration
+from keyvault.audit import record
+from readrights import emails
+from readrights.services.common import NotManageable, _org_name
+
+
+def end_registration(
+    *,
+    ended_by: Any,
+    registration: DeviceRegistration,
+    request: HttpRequest | None = None,
+) -> bool:
+    """End a registration a customer made with serial + device code on a device one of
+    ``ended_by``'s organizations owns. Like a revoked read right, the row stays (ended_at,
+    ended_by) and ``visible_devices`` stops counting it, so every page, count and download
+    loses the device at once; the same customer cannot register it again with the code.
+    Audited, and the customer is told by email, in the same transaction.
+
+    Returns False when it had already ended; raises NotManageable when the device is not the
+    Super User's organization's (the views answer 404)."""
+    org_ids = super_user_organization_ids(ended_by)
+    if not org_ids:
+        raise NotManageable("Only Super Users of the owning organization may end registrations.")
+    with transaction.atomic():
+        row = (
+            DeviceRegistration.objects.select_for_update(of=("self",))
+            .select_related("user", "device")
+            .filter(pk=registration.pk, device__owner_id__in=org_ids)
+            .first()
+        )
+        if row is None:
+            raise NotManageable("This registration is not on a device of your organization.")
+        if row.ended_at is not None:
+            return False
+        row.ended_at = timezone.now()
+        row.ended_by = ended_by
+        row.save(update_fields=["ended_at", "ended_by"])
+        organization = _org_name([row.device.owner_id])
+        emails.registration_ended(
+            row.user.email,
+            ended_by=ended_by,
+            organization=organization,
+            serial=row.device.serial,
+            device_type=row.device.device_type,
+        )
+        record(
+            "device.registration_end",
+            actor=ended_by,
+            request=request,
+            object_type="device",
+            object_ids=[row.device_id],
+            count=1,
+            detail={
+                "user": row.user.email,
+                "serial": row.device.serial,
+                "registered_at": row.created_at.isoformat(),
+            },
+        )
+    return True
