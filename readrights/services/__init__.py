@@ -18,6 +18,7 @@ from readrights.services.common import (
 from readrights.services.invitations import (
     Acceptance,
     accept_invitation,
+    account_for_invitation,
     cancel_invitation,
     invitation_for_token,
     resend_invitation,
@@ -31,6 +32,7 @@ __all__ = [
     "NotManageable",
     "ReadRightsError",
     "accept_invitation",
+    "account_for_invitation",
     "assign_read_rights",
     "cancel_invitation",
     "check_expiry",
