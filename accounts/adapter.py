@@ -38,6 +38,9 @@ class AccountAdapter(DefaultAccountAdapter):
         """One way in: "Register here" (accounts:register); allauth's sign-up form stays closed."""
         return False
 
+    def _current_request(self) -> HttpRequest | None:
+        return allauth_context.request or getattr(self, "request", None)
+
     def send_notification_mail(
         self,
         template_prefix: str,
@@ -55,12 +58,15 @@ class AccountAdapter(DefaultAccountAdapter):
         super().send_notification_mail(template_prefix, user, ctx, email=email)
 
     def send_mail(self, template_prefix: str, email: str, context: dict[str, Any]) -> None:
-        """Render allauth's templates now and hand the result to the outbox."""
-        request = allauth_context.request
+        """Render allauth's templates now and hand the result to the outbox.
+
+        allauth sends some notices (MFA changes) after the commit, outside its request context:
+        then the request the adapter was made for stands in."""
+        request = self._current_request()
         ctx: dict[str, Any] = {
             "request": request,
             "email": email,
-            "current_site": get_current_site(request),
+            "current_site": get_current_site(request) if request is not None else None,
             "site_name": "kamkeys",
             "site_url": settings.KAMKEYS_SITE_URL,
         }

@@ -334,6 +334,9 @@ ACCOUNT_CHANGE_EMAIL = True
 ACCOUNT_EMAIL_VERIFICATION_BY_CODE_ENABLED = True
 ACCOUNT_REAUTHENTICATION_REQUIRED = True
 ACCOUNT_FORMS = {"reset_password": "accounts.adapter.VerifiedEmailResetPasswordForm"}
+# Security notices by email (through the outbox): password changed or reset, address changed,
+# authenticator app added or removed, recovery codes regenerated.
+ACCOUNT_EMAIL_NOTIFICATIONS = True
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "kamkeys"
 
