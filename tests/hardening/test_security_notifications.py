@@ -22,7 +22,6 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import User
-from accounts.selectors import user_for_verified_email
 from kamkeys.models import OutboundEmail
 from kamkeys.outbox import open_context
 from tests.factories import DEFAULT_PASSWORD, UserFactory, login
@@ -114,6 +113,8 @@ def test_resetting_the_password_tells_the_owner_once_after_the_reset(carla, comm
 
 
 def test_changing_the_login_address_tells_the_old_address_once(carla, committed):
+    from accounts.selectors import user_for_verified_email
+
     old = carla.email
     client = reauthenticated(login(Client(), carla))
     committed(client.post, reverse("account_email"), {"email": NEW_ADDRESS, "action_add": ""})
