@@ -52,7 +52,7 @@ class AccountAdapter(DefaultAccountAdapter):
         the change was not the user's: reset the password. The notice names no token, code or
         password, and leaves out the browser string (it is the sender's to choose)."""
         ctx = {
-            "reset_url": public_page_url("account_reset_password", request=allauth_context.request),
+            "reset_url": public_page_url("account_reset_password", request=self._current_request()),
             **(context or {}),
         }
         super().send_notification_mail(template_prefix, user, ctx, email=email)
