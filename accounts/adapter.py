@@ -5,13 +5,22 @@
 - Every email allauth sends (password reset, "you already have an account", MFA notices, …) is
   rendered here and written to the outbox, so it is an OutboundEmail row sent by Celery after
   the transaction commits, like every other email of the service.
+- One address per account, and only a verified one identifies anybody
+  (accounts.selectors.user_for_verified_email): allauth's login by email and its password reset
+  ask that rule instead of allauth's own lookup, which also matches unverified extra addresses.
+  Changing the address is allauth's change-email flow (ACCOUNT_CHANGE_EMAIL, verification by
+  code, re-authentication first, notice to the old address): the new address is written only
+  once its code is entered, so no unverified address is ever stored against an account.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from allauth.account import app_settings as allauth_settings
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.account.auth_backends import AuthenticationBackend
+from allauth.account.forms import ResetPasswordForm
 from allauth.core import context as allauth_context
 from django.conf import settings
 from django.contrib.sites.shortcuts import get_current_site
@@ -20,6 +29,8 @@ from django.template import TemplateDoesNotExist
 from django.template.loader import render_to_string
 
 from accounts import emails
+from accounts.selectors import user_for_verified_email
+from kamkeys.links import public_page_url
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -27,13 +38,35 @@ class AccountAdapter(DefaultAccountAdapter):
         """One way in: "Register here" (accounts:register); allauth's sign-up form stays closed."""
         return False
 
+    def _current_request(self) -> HttpRequest | None:
+        return allauth_context.request or getattr(self, "request", None)
+
+    def send_notification_mail(
+        self,
+        template_prefix: str,
+        user: Any,
+        context: dict[str, Any] | None = None,
+        email: str | None = None,
+    ) -> None:
+        """allauth's security notices (ACCOUNT_EMAIL_NOTIFICATIONS), with the one thing to do if
+        the change was not the user's: reset the password. The notice names no token, code or
+        password, and leaves out the browser string (it is the sender's to choose)."""
+        ctx = {
+            "reset_url": public_page_url("account_reset_password", request=self._current_request()),
+            **(context or {}),
+        }
+        super().send_notification_mail(template_prefix, user, ctx, email=email)
+
     def send_mail(self, template_prefix: str, email: str, context: dict[str, Any]) -> None:
-        """Render allauth's templates now and hand the result to the outbox."""
-        request = allauth_context.request
+        """Render allauth's templates now and hand the result to the outbox.
+
+        allauth sends some notices (MFA changes) after the commit, outside its request context:
+        then the request the adapter was made for stands in."""
+        request = self._current_request()
         ctx: dict[str, Any] = {
             "request": request,
             "email": email,
-            "current_site": get_current_site(request),
+            "current_site": get_current_site(request) if request is not None else None,
             "site_name": "kamkeys",
             "site_url": settings.KAMKEYS_SITE_URL,
         }
@@ -46,3 +79,24 @@ class AccountAdapter(DefaultAccountAdapter):
         except TemplateDoesNotExist:
             html = ""
         emails.allauth_email(email, subject=subject, text=text, html=html)
+
+
+class VerifiedEmailAuthenticationBackend(AuthenticationBackend):
+    """allauth's backend, but an email login finds only the account whose verified login
+    address it is (allauth's own lookup also matches unverified extra addresses)."""
+
+    def _authenticate_by_email(self, email: str, password: str) -> Any:
+        if not email or allauth_settings.LoginMethod.EMAIL not in allauth_settings.LOGIN_METHODS:
+            return None
+        return self._check_password(user_for_verified_email(email), password)
+
+
+class VerifiedEmailResetPasswordForm(ResetPasswordForm):
+    """A reset link resets only the account whose verified login address was entered; any
+    other address gets allauth's "no account with this address" email, as before."""
+
+    def clean_email(self) -> str:
+        email = super().clean_email()
+        user = user_for_verified_email(email)
+        self.users = [user] if user is not None and user.is_active else []
+        return email

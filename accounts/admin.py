@@ -122,6 +122,10 @@ class UserCreationForm(forms.ModelForm):
             user.save()
         return user
 
+    def _save_m2m(self) -> None:  # runs once the new user is saved, with or without commit
+        super()._save_m2m()  # type: ignore[misc]
+        services.record_staff_chosen_address(self.instance)
+
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):

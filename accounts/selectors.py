@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from accounts.models import AccessRequest, Membership, Organization
+from allauth.account.models import EmailAddress
+from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models.functions import Lower
+
+from accounts.models import AccessRequest, Membership, Organization, User
 
 # One request asks "is this user a Super User, of what?" from the middleware, the navigation and
 # the view. The middleware asks first and keeps the answer on request.user (an object that lives
@@ -41,6 +46,34 @@ def forget_roles(user: Any) -> None:
     """Drop the kept answer after the user's memberships change."""
     if user is not None and hasattr(user, _ROLE_CACHE):
         delattr(user, _ROLE_CACHE)
+
+
+# --- which user an address identifies ----------------------------------------------------------
+
+
+def users_with_verified_emails(addresses: Iterable[str]) -> QuerySet[User]:
+    """The users whose verified login address is one of these addresses.
+
+    The one rule for "who is this address?" (registration, login, password reset, read-right
+    assignment, invitations): an address identifies a user only if it is their login address
+    (``User.email``) AND they proved it — a verified primary ``EmailAddress`` row for that same
+    address, written by registration, an invitation link, the emailed code of the change-address
+    flow, or a staff member creating the account. Any other address row identifies nobody.
+    """
+    wanted = sorted({(address or "").strip().lower() for address in addresses} - {""})
+    if not wanted:
+        return User.objects.none()
+    proven = EmailAddress.objects.annotate(address=Lower("email")).filter(
+        user_id=OuterRef("pk"), address=Lower(OuterRef("email")), verified=True, primary=True
+    )
+    return (
+        User.objects.annotate(login=Lower("email")).filter(login__in=wanted).filter(Exists(proven))
+    )
+
+
+def user_for_verified_email(email: str) -> User | None:
+    """The user this address identifies, or None (see users_with_verified_emails)."""
+    return users_with_verified_emails([email]).first()
 
 
 def is_super_user(user: Any) -> bool:

@@ -12,7 +12,6 @@ from datetime import timedelta
 from typing import Any
 
 from allauth.account.models import EmailAddress
-from allauth.account.utils import filter_users_by_email
 from django.conf import settings
 from django.core import signing
 from django.db import IntegrityError, transaction
@@ -22,7 +21,7 @@ from django.utils import timezone
 
 from accounts import emails
 from accounts.models import AccessRequest, Membership, Organization, User
-from accounts.selectors import forget_roles
+from accounts.selectors import forget_roles, user_for_verified_email
 from kamkeys.links import public_url
 from keyvault import audit
 
@@ -69,8 +68,9 @@ def normalize_email(email: str) -> str:
 
 
 def email_has_account(email: str) -> bool:
-    """Whether the address belongs to a user, as login or as another address of theirs."""
-    return bool(filter_users_by_email(normalize_email(email)))
+    """Whether the address is the verified login of an account (an unverified address that
+    someone attached to their account does not count: see user_for_verified_email)."""
+    return user_for_verified_email(normalize_email(email)) is not None
 
 
 # --- registration -----------------------------------------------------------------------------
@@ -143,6 +143,15 @@ def complete_registration(account: NewAccount) -> User:
     except IntegrityError as exc:  # a double submit or a parallel registration won the race
         raise AlreadyRegistered from exc
     return user
+
+
+def record_staff_chosen_address(user: User) -> None:
+    """Staff created this account for its address: record the address as the verified login,
+    so "Forgot password" (how such an account sets its first password) finds it. Self-service
+    ways in prove the address with a link or code instead (user_for_verified_email)."""
+    EmailAddress.objects.update_or_create(
+        user=user, email=normalize_email(user.email), defaults={"verified": True, "primary": True}
+    )
 
 
 # --- Super User: grants and revokes -------------------------------------------------------------

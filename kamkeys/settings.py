@@ -211,7 +211,8 @@ TEMPLATES = [
 
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
-    "allauth.account.auth_backends.AuthenticationBackend",
+    # allauth's backend, asking accounts.selectors.user_for_verified_email (issue 12 §3).
+    "accounts.adapter.VerifiedEmailAuthenticationBackend",
 ]
 
 PASSWORD_HASHERS = [
@@ -325,6 +326,17 @@ ACCOUNT_RATE_LIMITS = {
     "password_check": "120/m/ip",
 }
 ACCOUNT_REAUTHENTICATION_TIMEOUT = env_int("KAMKEYS_REAUTHENTICATION_TIMEOUT", 300)
+# One address per account: "Email address" changes it (no extra addresses). The new address is
+# proven by a code typed into the asking browser, and is stored only then; asking needs a fresh
+# re-authentication; the old address is told. Only a verified login address identifies anyone
+# (accounts.selectors.user_for_verified_email); the reset form asks that rule.
+ACCOUNT_CHANGE_EMAIL = True
+ACCOUNT_EMAIL_VERIFICATION_BY_CODE_ENABLED = True
+ACCOUNT_REAUTHENTICATION_REQUIRED = True
+ACCOUNT_FORMS = {"reset_password": "accounts.adapter.VerifiedEmailResetPasswordForm"}
+# Security notices by email (through the outbox): password changed or reset, address changed,
+# authenticator app added or removed, recovery codes regenerated.
+ACCOUNT_EMAIL_NOTIFICATIONS = True
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "kamkeys"
 

@@ -15,7 +15,6 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 
-from accounts.models import User
 from readrights import services
 from readrights.forms import AcceptInvitationForm
 from readrights.views import my_devices_url
@@ -28,12 +27,16 @@ REASONS = {
     "used": "This invitation was already accepted. Log in with your email address and password.",
     "expired": "This invitation link has expired. Ask the sender to send the invitation again.",
     "cancelled": "This invitation was withdrawn by the sender.",
+    "unconfirmed": "An account with this email address exists, but the address was never "
+    "confirmed. Log in with it once (we email a code to the address to confirm it), then open "
+    "the invitation link from the email again.",
 }
+STATUS = {"invalid": 400, "unconfirmed": 409}
 
 
 def _invalid(request: HttpRequest, reason: str) -> HttpResponse:
     request.session.pop(SESSION_LINK_KEY, None)
-    status = 400 if reason == "invalid" else 410
+    status = STATUS.get(reason, 410)
     return render(
         request,
         "readrights/invitation_invalid.html",
@@ -65,7 +68,10 @@ def accept(request: HttpRequest) -> HttpResponse:
     signed_in = request.user.is_authenticated
     if signed_in and request.user.email != email:
         return render(request, "readrights/invitation_other_user.html", {"email": email})
-    has_account = User.objects.filter(email__iexact=email).exists()
+    try:
+        has_account = services.account_for_invitation(email) is not None
+    except services.InvitationInvalid as exc:
+        return _invalid(request, exc.reason)
     form = AcceptInvitationForm(request.POST or None, email=email)
     if request.method == "POST" and (has_account or form.is_valid()):
         data = form.cleaned_data if not has_account else {}

@@ -22,8 +22,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.access import key_action
-from accounts.models import User
-from accounts.selectors import is_super_user
+from accounts.selectors import is_super_user, users_with_verified_emails
 from devices.models import Device
 from readrights import selectors, services
 from readrights.forms import AssignForm
@@ -139,7 +138,7 @@ def _confirm_page(
     request: HttpRequest, form: AssignForm, count: int, ids: list[str]
 ) -> HttpResponse:
     addresses = form.cleaned_data["emails"]
-    known = set(User.objects.filter(email__in=addresses).values_list("email", flat=True))
+    known = set(users_with_verified_emails(addresses).values_list("email", flat=True))
     context = {
         "form": form,
         "device_count": count,

@@ -19,6 +19,7 @@ from readrights.services.common import (
 from readrights.services.invitations import (
     Acceptance,
     accept_invitation,
+    account_for_invitation,
     cancel_invitation,
     invitation_for_token,
     resend_invitation,
@@ -33,6 +34,7 @@ __all__ = [
     "NotManageable",
     "ReadRightsError",
     "accept_invitation",
+    "account_for_invitation",
     "assign_read_rights",
     "cancel_invitation",
     "check_expiry",

@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.selectors import users_with_verified_emails
 from devices.models import Device
 from keyvault.audit import record
 from readrights import emails
@@ -71,7 +71,8 @@ def assign_read_rights(
     org_name = _org_name(owner_ids)
 
     with transaction.atomic():
-        users = {u.email: u for u in User.objects.filter(email__in=addresses)}
+        # Only a verified login address is an account; any other address gets an invitation.
+        users = {u.email: u for u in users_with_verified_emails(addresses)}
         for email in addresses:
             user = users.get(email)
             if user is None:

@@ -15,7 +15,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.selectors import super_user_organization_ids
+from accounts.selectors import super_user_organization_ids, user_for_verified_email
 from devices.models import Device
 from keyvault.audit import record
 from readrights import emails, tokens
@@ -163,24 +163,34 @@ class Acceptance:
     device_count: int
 
 
+def account_for_invitation(email: str) -> User | None:
+    """The account an invitation to this address goes into: the one whose verified login it is,
+    or None (accepting creates one). An account holding the address as a login nobody verified
+    gets nothing: InvitationInvalid("unconfirmed") — its owner logs in once (allauth emails a
+    code to the address) and opens the link again."""
+    user = user_for_verified_email(email)
+    if user is None and User.objects.filter(email__iexact=email).exists():
+        raise InvitationInvalid("unconfirmed")
+    return user
+
+
 def accept_invitation(
     token: str, name: str = "", password: str = "", request: HttpRequest | None = None
 ) -> Acceptance:
     """Accept an invitation: the link proves the address, so the account is created active with
     a verified email, and every pending invitation to that address becomes read rights.
-    An address that already has an account keeps its password; it just gains the rights."""
+    The account whose verified login the address is keeps its password; it just gains the
+    rights (see account_for_invitation)."""
     name = (name or "").strip()[:150]
     with transaction.atomic():
         invitation = invitation_for_token(token, lock=True)
         email = invitation.email
-        user = User.objects.filter(email__iexact=email).first()
+        user = account_for_invitation(email)
         created = user is None
         if created:
             validate_password(password, user=User(email=email, name=name))
             user = User.objects.create_user(email, password, name=name)
             EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
-        else:
-            EmailAddress.objects.filter(user=user, email__iexact=email).update(verified=True)
         now = timezone.now()
         pending = (
             Invitation.objects.select_for_update()

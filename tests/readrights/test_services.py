@@ -15,7 +15,7 @@ from kamkeys.models import OutboundEmail
 from keyvault.models import AuditEvent
 from readrights import services
 from readrights.models import Invitation, ReadRight
-from tests.factories import DEFAULT_PASSWORD
+from tests.factories import DEFAULT_PASSWORD, UserFactory
 from tests.readrights.conftest import invitation_token
 
 NEW_PASSWORD = "Meter-Keys-2026-Blue!"
@@ -176,7 +176,7 @@ def test_an_invitation_to_an_address_that_registered_meanwhile_adds_rights_to_th
     with outbox():
         services.assign_read_rights(super_user_x, qs(devices_x[:2]), ["late@utility.dk"])
     token = invitation_token(outbox.to("late@utility.dk")[0])
-    existing = User.objects.create_user("late@utility.dk", DEFAULT_PASSWORD)
+    existing = UserFactory(email="late@utility.dk")  # registered: a verified login address
     acceptance = services.accept_invitation(token, "Ignored", "ignored")
     assert not acceptance.created and acceptance.user == existing
     existing.refresh_from_db()
