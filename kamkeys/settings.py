@@ -21,6 +21,7 @@ from kamkeys.config import (
     env_list,
     fail,
     parse_database_url,
+    parse_site_url,
     require_reachable_redis,
 )
 
@@ -130,7 +131,14 @@ try:
     KAMKEYS_OUTBOX_BACKOFF_SECONDS = env_int("KAMKEYS_OUTBOX_BACKOFF_SECONDS", 30)
     KAMKEYS_OUTBOX_CLAIM_SECONDS = env_int("KAMKEYS_OUTBOX_CLAIM_SECONDS", 300)
     KAMKEYS_OUTBOX_RESEND_EVERY_SECONDS = env_int("KAMKEYS_OUTBOX_RESEND_EVERY_SECONDS", 60)
-    KAMKEYS_SITE_URL = os.environ.get("KAMKEYS_SITE_URL", "http://localhost:8000").rstrip("/")
+    # The public origin of every link in an email (kamkeys.links). Required in production, so a
+    # spoofed Host header can never put an attacker's host in a password-reset link; unset in
+    # the embedded default, where links follow the request's host (else http://localhost:8000).
+    KAMKEYS_SITE_URL = os.environ.get("KAMKEYS_SITE_URL", "").strip()
+    if KAMKEYS_SITE_URL:
+        KAMKEYS_SITE_URL = parse_site_url(KAMKEYS_SITE_URL, require_https=PRODUCTION)
+    elif PRODUCTION:
+        fail("KAMKEYS_SITE_URL must be set in production (https://keys.example.com, no path)")
 
     # --- celery -------------------------------------------------------------------------------
     CELERY_BROKER_URL = REDIS_URL or "memory://"

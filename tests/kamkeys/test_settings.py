@@ -50,6 +50,7 @@ def production_env(kek_file: str, tmp_path: Path) -> dict[str, str]:
         "REDIS_URL": "redis://127.0.0.1:6379/0",
         "KAMKEYS_KEK_FILE": kek_file,
         "EMAIL_HOST": "127.0.0.1",
+        "KAMKEYS_SITE_URL": "https://keys.example.com",
         "KAMKEYS_SKIP_REDIS_CHECK": "true",
         "KAMKEYS_VAR_DIR": str(tmp_path / "var"),
     }
@@ -81,12 +82,22 @@ def test_database_url_without_a_database_name_gives_one_clear_line():
         ("KAMKEYS_KEK_FILE", "KEK"),
         ("DATABASE_URL", "DATABASE_URL"),
         ("REDIS_URL", "REDIS_URL"),
+        ("KAMKEYS_SITE_URL", "KAMKEYS_SITE_URL"),
     ],
 )
 def test_production_refuses_to_start_without_its_secrets(production_env, missing, word):
     env = dict(production_env)
     env.pop(missing)
     assert_one_clear_line(run_manage(env), word)
+
+
+@pytest.mark.parametrize(
+    "site_url",
+    ["http://keys.example.com", "https://keys.example.com/portal", "keys.example.com", "https://"],
+)
+def test_production_refuses_a_site_url_that_is_not_an_https_origin(production_env, site_url):
+    env = {**production_env, "KAMKEYS_SITE_URL": site_url}
+    assert_one_clear_line(run_manage(env), "KAMKEYS_SITE_URL")
 
 
 def test_production_refuses_a_kek_file_that_does_not_exist(production_env, tmp_path):
