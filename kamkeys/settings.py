@@ -275,8 +275,21 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
-if PRODUCTION:
+# --- reverse proxies ----------------------------------------------------------------------------
+# How many proxies of ours stand in front, each appending to X-Forwarded-For (kamkeys.clientip).
+# Only then is X-Forwarded-Proto believed: without a proxy a client could send it and pose as
+# HTTPS. allauth's rate limits use the same count, so they limit the real client, not the proxy.
+try:
+    KAMKEYS_TRUSTED_PROXY_COUNT = env_int("KAMKEYS_TRUSTED_PROXY_COUNT", 0)
+except ConfigError as exc:
+    fail(str(exc))
+if KAMKEYS_TRUSTED_PROXY_COUNT < 0:
+    fail("KAMKEYS_TRUSTED_PROXY_COUNT must be 0 or more (the reverse proxies in front)")
+ALLAUTH_TRUSTED_PROXY_COUNT = KAMKEYS_TRUSTED_PROXY_COUNT
+if KAMKEYS_TRUSTED_PROXY_COUNT > 0:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+if PRODUCTION:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=True)
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import os
 import subprocess
 import sys
@@ -11,7 +10,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-GOOD_SECRET = "q7!Vx" * 12
 
 
 def run_manage(env_overrides: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -30,30 +28,6 @@ def run_manage(env_overrides: dict[str, str], *args: str) -> subprocess.Complete
         text=True,
         timeout=120,
     )
-
-
-@pytest.fixture
-def kek_file(tmp_path: Path) -> str:
-    path = tmp_path / "prod.kek"
-    path.write_text("1:" + base64.b64encode(os.urandom(32)).decode() + "\n")
-    path.chmod(0o600)
-    return str(path)
-
-
-@pytest.fixture
-def production_env(kek_file: str, tmp_path: Path) -> dict[str, str]:
-    return {
-        "KAMKEYS_ENV": "production",
-        "SECRET_KEY": GOOD_SECRET,
-        "ALLOWED_HOSTS": "keys.example.com",
-        "DATABASE_URL": "postgres://kamkeys@127.0.0.1:5432/kamkeys",
-        "REDIS_URL": "redis://127.0.0.1:6379/0",
-        "KAMKEYS_KEK_FILE": kek_file,
-        "EMAIL_HOST": "127.0.0.1",
-        "KAMKEYS_SITE_URL": "https://keys.example.com",
-        "KAMKEYS_SKIP_REDIS_CHECK": "true",
-        "KAMKEYS_VAR_DIR": str(tmp_path / "var"),
-    }
 
 
 def assert_one_clear_line(result: subprocess.CompletedProcess[str], *words: str) -> None:
