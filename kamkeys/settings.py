@@ -353,13 +353,29 @@ KAMKEYS_SUPERUSER_MFA_REQUIRED = env_bool("KAMKEYS_SUPERUSER_MFA_REQUIRED", defa
 KAMKEYS_ZIP_METER_FILES_LIMIT = env_int("KAMKEYS_ZIP_METER_FILES_LIMIT", 1000)
 
 # --- logging: no key, password or token is ever passed to a logger ----------------------------
+LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    # Paths are logged without query string and with the secret of a token link replaced
+    # (kamkeys.logredact): django.request logs every 4xx with its path.
+    "filters": {"redact_tokens": {"()": "kamkeys.logredact.RedactTokens"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_tokens"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Replaces Django's default handlers of "django" (an unfiltered console when DEBUG).
+        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        # runserver's request lines (embedded default) go through the same redaction.
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }
 
 # --- readrights -------------------------------------------------------------------------------
