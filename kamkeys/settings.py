@@ -84,6 +84,8 @@ try:
                 "BACKEND": "django.core.cache.backends.redis.RedisCache",
                 "LOCATION": REDIS_URL,
                 "KEY_PREFIX": os.environ.get("KAMKEYS_CACHE_PREFIX", "kamkeys"),
+                # A stopped Redis fails fast (a 503 page, kamkeys.outage), never hangs a page.
+                "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 5},
             }
         }
     else:
@@ -131,6 +133,8 @@ try:
     KAMKEYS_OUTBOX_BACKOFF_SECONDS = env_int("KAMKEYS_OUTBOX_BACKOFF_SECONDS", 30)
     KAMKEYS_OUTBOX_CLAIM_SECONDS = env_int("KAMKEYS_OUTBOX_CLAIM_SECONDS", 300)
     KAMKEYS_OUTBOX_RESEND_EVERY_SECONDS = env_int("KAMKEYS_OUTBOX_RESEND_EVERY_SECONDS", 60)
+    # A worker writes a heartbeat this often (beat); /healthz reports its age.
+    KAMKEYS_HEARTBEAT_SECONDS = env_int("KAMKEYS_HEARTBEAT_SECONDS", 30)
     # The public origin of every link in an email (kamkeys.links). Required in production, so a
     # spoofed Host header can never put an attacker's host in a password-reset link; unset in
     # the embedded default, where links follow the request's host (else http://localhost:8000).
@@ -154,6 +158,12 @@ try:
         "resend-pending-email": {
             "task": "kamkeys.tasks.resend_pending_email",
             "schedule": timedelta(seconds=KAMKEYS_OUTBOX_RESEND_EVERY_SECONDS),
+        },
+        "worker-heartbeat": {
+            "task": "kamkeys.tasks.worker_heartbeat",
+            "schedule": timedelta(seconds=KAMKEYS_HEARTBEAT_SECONDS),
+            # A heartbeat queued while no worker ran is stale: it must not pose as fresh.
+            "options": {"expires": KAMKEYS_HEARTBEAT_SECONDS},
         },
     }
 except ConfigError as exc:  # pragma: no cover - exercised through subprocess tests
@@ -181,6 +191,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /healthz answers here, before host validation and the HTTPS redirect (kamkeys.health).
+    "kamkeys.health.HealthzMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -194,7 +206,7 @@ MIDDLEWARE = [
 ]
 
 if PRODUCTION:  # the embedded default serves static files through runserver
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+    MIDDLEWARE.insert(2, "whitenoise.middleware.WhiteNoiseMiddleware")  # after SecurityMiddleware
 
 ROOT_URLCONF = "kamkeys.urls"
 WSGI_APPLICATION = "kamkeys.wsgi.application"
