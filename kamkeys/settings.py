@@ -8,7 +8,10 @@ one clear line (see ``kamkeys.config``).
 
 from __future__ import annotations
 
+import base64
 import os
+import secrets
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -33,6 +36,27 @@ if ENV not in {"embedded", "production"}:
     fail(f"KAMKEYS_ENV must be 'embedded' or 'production', not {ENV!r}")
 PRODUCTION = ENV == "production"
 EMBEDDED = not PRODUCTION
+
+# Image build: `KAMKEYS_ENV=production KAMKEYS_BUILD_STEP=1 python manage.py collectstatic` runs
+# with the production static-files storage (hashed names) but without the secrets, which an
+# image must not contain: throwaway values stand in for them, in this process only. Anything
+# but collectstatic refuses to run in this mode, so a leftover flag cannot start a server.
+BUILD_STEP = os.environ.get("KAMKEYS_BUILD_STEP", "").strip().lower() in {"1", "true", "yes"}
+if BUILD_STEP:
+    if Path(sys.argv[0]).name != "manage.py" or sys.argv[1:2] != ["collectstatic"]:
+        fail("KAMKEYS_BUILD_STEP=1 is only for 'manage.py collectstatic' while building the image")
+    for name, value in {
+        "SECRET_KEY": secrets.token_urlsafe(64),
+        "ALLOWED_HOSTS": "build.invalid",
+        "DATABASE_URL": "postgres://build@build.invalid:5432/build",  # never connected
+        "REDIS_URL": "redis://build.invalid:6379/0",  # never connected
+        "KAMKEYS_SKIP_REDIS_CHECK": "true",
+        "KAMKEYS_KEKS": "1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+        "KAMKEYS_KEK_FILE": "",
+        "EMAIL_HOST": "build.invalid",
+        "KAMKEYS_SITE_URL": "https://build.invalid",
+    }.items():
+        os.environ[name] = value
 
 try:
     # --- core -------------------------------------------------------------------------------
