@@ -68,11 +68,16 @@ def test_a_malformed_gunicorn_setting_gives_one_line(production_env, tmp_path):
 def test_gunicorn_config_reads_bind_and_workers_from_the_environment(production_env, tmp_path):
     code = (
         "import runpy; c = runpy.run_path('deploy/gunicorn.conf.py'); "
-        "print(c['bind'], c['workers'], c['accesslog'], c['logger_class'].__name__)"
+        "from django.db import connection; "
+        "print(c['bind'], c['workers'], c['accesslog'], c['logger_class'].__name__, "
+        "connection.connection is None)"
     )
     env = {**production_env, "GUNICORN_BIND": "127.0.0.1:9000", "GUNICORN_WORKERS": "5"}
     result = run([sys.executable, "-c", code], env, tmp_path)
-    assert result.stdout.split() == ["127.0.0.1:9000", "5", "-", "RedactingLogger"], result.stderr
+    # The master loads Django but opens no database connection its workers would share.
+    assert result.stdout.split() == ["127.0.0.1:9000", "5", "-", "RedactingLogger", "True"], (
+        result.stderr
+    )
     env.pop("GUNICORN_BIND")
     env.pop("GUNICORN_WORKERS")
     clean = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), **env}
