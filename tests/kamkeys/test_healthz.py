@@ -124,3 +124,26 @@ def test_a_running_worker_reports_its_heartbeat(start_worker, client):
             break
         time.sleep(0.5)
     assert worker["age_seconds"] is not None and worker["age_seconds"] < 30
+
+
+@pytest.mark.services
+def test_beat_keeps_the_heartbeat_fresh(start_worker, client, tmp_path, smtp_sink):
+    from django.core.cache import cache
+
+    from tests.kamkeys.realservices import Beat, service_env
+
+    _, port = smtp_sink
+    start_worker(KAMKEYS_HEARTBEAT_SECONDS="2")
+    cache.delete(health.HEARTBEAT_KEY)  # forget the worker's start-up heartbeat
+    beat = Beat(service_env(port, KAMKEYS_HEARTBEAT_SECONDS="2"), tmp_path)
+    try:
+        seen: set[str] = set()
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline and len(seen) < 2:
+            stamp = client.get("/healthz").json()["worker"]["last_heartbeat"]
+            if stamp:
+                seen.add(stamp)
+            time.sleep(0.5)
+    finally:
+        beat.stop()
+    assert len(seen) >= 2, "beat did not have the worker write two heartbeats"

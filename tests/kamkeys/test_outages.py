@@ -3,7 +3,14 @@ the site recovers by itself when the service returns."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 
 import pytest
 from django.db import OperationalError, connection
@@ -11,7 +18,7 @@ from django.test import Client, override_settings
 
 from tests.conftest import require_service
 from tests.factories import DEFAULT_PASSWORD
-from tests.kamkeys.realservices import PrivateRedis, free_port
+from tests.kamkeys.realservices import ROOT, PrivateRedis, free_port
 
 LOGIN = "/accounts/login/"
 
@@ -109,3 +116,67 @@ def test_postgresql_unreachable_is_a_503_page_and_the_site_recovers(postgres, cu
 
     assert client.get("/devices/").status_code == 200
     assert Client().get("/healthz").json()["database"] == "ok"
+
+
+def get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_gunicorn_reconnects_by_itself_after_postgresql_drops_its_connections(
+    postgres, redis_url, tmp_path
+):
+    """Like a PostgreSQL restart: every server-side connection is killed. The next request
+    notices (CONN_HEALTH_CHECKS) and reconnects; no 500, no restart of the web process."""
+    db = connection.settings_dict
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": (
+            f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST'] or '127.0.0.1'}:"
+            f"{db['PORT'] or 5432}/{db['NAME']}"
+        ),
+        "REDIS_URL": redis_url,
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "GUNICORN_WORKERS": "1",
+        "GUNICORN_THREADS": "1",  # one thread: one kept-alive connection, the one killed
+        "HOME": str(tmp_path),
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--config", "deploy/gunicorn.conf.py"]
+        + ["kamkeys.wsgi:application"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if get(base + "/healthz")[0] == 200:
+                    break
+            except OSError:
+                assert server.poll() is None, server.stderr.read().decode()[-2000:]
+            time.sleep(0.3)
+        assert get(base + LOGIN)[0] == 200
+
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            assert cursor.fetchone()[0] >= 1
+
+        status, body = get(base + LOGIN)
+        assert status == 200, body[:500]
+        assert json.loads(get(base + "/healthz")[1])["database"] == "ok"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
