@@ -18,10 +18,15 @@ COPY keyvault ./keyvault
 COPY templates ./templates
 COPY static ./static
 COPY manage.py ./
+COPY deploy ./deploy
+# Static files with the production storage (hashed names, compressed; WhiteNoise serves them
+# with a one-year immutable Cache-Control). KAMKEYS_BUILD_STEP=1 stands throwaway values in
+# for the secrets, in this step only, and lets nothing but collectstatic run: no secret is
+# needed to build the image, and none ends up in it.
 RUN pip install . \
- && KAMKEYS_VAR_DIR=/tmp/build-var python manage.py collectstatic --noinput \
- && rm -rf /tmp/build-var
+ && KAMKEYS_ENV=production KAMKEYS_BUILD_STEP=1 python manage.py collectstatic --noinput
 
 USER kamkeys
 EXPOSE 8000
-CMD ["gunicorn", "kamkeys.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+# GUNICORN_BIND (0.0.0.0:8000), GUNICORN_WORKERS (2): see deploy/gunicorn.conf.py.
+CMD ["gunicorn", "--config", "deploy/gunicorn.conf.py", "kamkeys.wsgi:application"]

@@ -15,22 +15,38 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from allauth.account import app_settings as allauth_settings
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.auth_backends import AuthenticationBackend
 from allauth.account.forms import ResetPasswordForm
 from allauth.core import context as allauth_context
-from django.conf import settings
-from django.contrib.sites.shortcuts import get_current_site
 from django.http import HttpRequest
 from django.template import TemplateDoesNotExist
 from django.template.loader import render_to_string
+from django.urls import reverse
 
 from accounts import emails
 from accounts.selectors import user_for_verified_email
+from kamkeys import links
 from kamkeys.links import public_page_url
+
+if TYPE_CHECKING:
+    from allauth.account.models import EmailConfirmation
+
+
+class PublicSite:
+    """What allauth's templates read as ``current_site``: the public host, not the Host header."""
+
+    name = "kamkeys"
+
+    def __init__(self, request: HttpRequest | None) -> None:
+        self.domain = links.site_origin(request).split("://", 1)[1]
+
+    def __str__(self) -> str:
+        return self.domain
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -66,11 +82,15 @@ class AccountAdapter(DefaultAccountAdapter):
         ctx: dict[str, Any] = {
             "request": request,
             "email": email,
-            "current_site": get_current_site(request) if request is not None else None,
+            "current_site": PublicSite(request),
             "site_name": "kamkeys",
-            "site_url": settings.KAMKEYS_SITE_URL,
+            "site_url": links.public_url("/", request),
         }
         ctx.update(context)
+        # Links allauth built itself (sign-up, password reset, …) go through kamkeys.links too.
+        for name, value in list(ctx.items()):
+            if name.endswith("_url") and isinstance(value, str) and "://" in value:
+                ctx[name] = links.rebase(value, request)
         subject = render_to_string(f"{template_prefix}_subject.txt", ctx, request)
         subject = " ".join(subject.splitlines()).strip()
         text = render_to_string(f"{template_prefix}_message.txt", ctx, request).strip()
@@ -79,6 +99,17 @@ class AccountAdapter(DefaultAccountAdapter):
         except TemplateDoesNotExist:
             html = ""
         emails.allauth_email(email, subject=subject, text=text, html=html)
+
+    # --- links in allauth's emails: built by kamkeys.links, never from the Host header ---------
+    def get_reset_password_from_key_url(self, key: str) -> str:
+        path = reverse("account_reset_password_from_key", kwargs={"uidb36": "UID", "key": "KEY"})
+        return links.public_url(path.replace("UID-KEY", quote(key)), allauth_context.request)
+
+    def get_email_confirmation_url(
+        self, request: HttpRequest | None, emailconfirmation: EmailConfirmation
+    ) -> str:
+        path = reverse("account_confirm_email", args=[emailconfirmation.key])
+        return links.public_url(path, request or allauth_context.request)
 
 
 class VerifiedEmailAuthenticationBackend(AuthenticationBackend):

@@ -81,3 +81,28 @@ def require_reachable_redis(url: str) -> None:
         raise ConfigError(
             f"Redis at {parts.hostname}:{parts.port or 6379} is unreachable ({exc.strerror or exc})"
         ) from None
+
+
+def parse_site_url(raw: str, *, require_https: bool) -> str:
+    """The public origin, ``https://host[:port]``: links in emails point here, never at the
+    Host header of whatever request caused them (which a client chooses)."""
+    value = raw.strip()
+    parts = urlsplit(value)
+    schemes = {"https"} if require_https else {"http", "https"}
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if (
+        parts.scheme not in schemes
+        or not parts.hostname
+        or port == -1
+        or parts.username is not None
+        or parts.path not in {"", "/"}
+        or parts.query
+        or parts.fragment
+        or any(ch.isspace() for ch in value)
+    ):
+        wanted = "https://host[:port]" if require_https else "http(s)://host[:port]"
+        raise ConfigError(f"KAMKEYS_SITE_URL must look like {wanted} without a path, not {raw!r}")
+    return f"{parts.scheme}://{parts.netloc.lower()}"

@@ -23,6 +23,7 @@ from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from kamkeys import links
 from kamkeys.models import OutboundEmail
 
 logger = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ def dispatch(email_id: int) -> None:
 
 
 def render(template: str, context: dict[str, Any]) -> tuple[str, str, str]:
-    ctx = {"site_url": settings.KAMKEYS_SITE_URL, **context}
+    ctx = {"site_url": links.site_origin(), **context}
     subject = render_to_string(f"emails/{template}/subject.txt", ctx).strip().replace("\n", " ")
     text = render_to_string(f"emails/{template}/body.txt", ctx)
     html = render_to_string(f"emails/{template}/body.html", ctx)

@@ -8,7 +8,10 @@ one clear line (see ``kamkeys.config``).
 
 from __future__ import annotations
 
+import base64
 import os
+import secrets
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,6 +24,7 @@ from kamkeys.config import (
     env_list,
     fail,
     parse_database_url,
+    parse_site_url,
     require_reachable_redis,
 )
 
@@ -32,6 +36,27 @@ if ENV not in {"embedded", "production"}:
     fail(f"KAMKEYS_ENV must be 'embedded' or 'production', not {ENV!r}")
 PRODUCTION = ENV == "production"
 EMBEDDED = not PRODUCTION
+
+# Image build: `KAMKEYS_ENV=production KAMKEYS_BUILD_STEP=1 python manage.py collectstatic` runs
+# with the production static-files storage (hashed names) but without the secrets, which an
+# image must not contain: throwaway values stand in for them, in this process only. Anything
+# but collectstatic refuses to run in this mode, so a leftover flag cannot start a server.
+BUILD_STEP = os.environ.get("KAMKEYS_BUILD_STEP", "").strip().lower() in {"1", "true", "yes"}
+if BUILD_STEP:
+    if Path(sys.argv[0]).name != "manage.py" or sys.argv[1:2] != ["collectstatic"]:
+        fail("KAMKEYS_BUILD_STEP=1 is only for 'manage.py collectstatic' while building the image")
+    for name, value in {
+        "SECRET_KEY": secrets.token_urlsafe(64),
+        "ALLOWED_HOSTS": "build.invalid",
+        "DATABASE_URL": "postgres://build@build.invalid:5432/build",  # never connected
+        "REDIS_URL": "redis://build.invalid:6379/0",  # never connected
+        "KAMKEYS_SKIP_REDIS_CHECK": "true",
+        "KAMKEYS_KEKS": "1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+        "KAMKEYS_KEK_FILE": "",
+        "EMAIL_HOST": "build.invalid",
+        "KAMKEYS_SITE_URL": "https://build.invalid",
+    }.items():
+        os.environ[name] = value
 
 try:
     # --- core -------------------------------------------------------------------------------
@@ -83,6 +108,8 @@ try:
                 "BACKEND": "django.core.cache.backends.redis.RedisCache",
                 "LOCATION": REDIS_URL,
                 "KEY_PREFIX": os.environ.get("KAMKEYS_CACHE_PREFIX", "kamkeys"),
+                # A stopped Redis fails fast (a 503 page, kamkeys.outage), never hangs a page.
+                "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 5},
             }
         }
     else:
@@ -130,7 +157,16 @@ try:
     KAMKEYS_OUTBOX_BACKOFF_SECONDS = env_int("KAMKEYS_OUTBOX_BACKOFF_SECONDS", 30)
     KAMKEYS_OUTBOX_CLAIM_SECONDS = env_int("KAMKEYS_OUTBOX_CLAIM_SECONDS", 300)
     KAMKEYS_OUTBOX_RESEND_EVERY_SECONDS = env_int("KAMKEYS_OUTBOX_RESEND_EVERY_SECONDS", 60)
-    KAMKEYS_SITE_URL = os.environ.get("KAMKEYS_SITE_URL", "http://localhost:8000").rstrip("/")
+    # A worker writes a heartbeat this often (beat); /healthz reports its age.
+    KAMKEYS_HEARTBEAT_SECONDS = env_int("KAMKEYS_HEARTBEAT_SECONDS", 30)
+    # The public origin of every link in an email (kamkeys.links). Required in production, so a
+    # spoofed Host header can never put an attacker's host in a password-reset link; unset in
+    # the embedded default, where links follow the request's host (else http://localhost:8000).
+    KAMKEYS_SITE_URL = os.environ.get("KAMKEYS_SITE_URL", "").strip()
+    if KAMKEYS_SITE_URL:
+        KAMKEYS_SITE_URL = parse_site_url(KAMKEYS_SITE_URL, require_https=PRODUCTION)
+    elif PRODUCTION:
+        fail("KAMKEYS_SITE_URL must be set in production (https://keys.example.com, no path)")
 
     # --- celery -------------------------------------------------------------------------------
     CELERY_BROKER_URL = REDIS_URL or "memory://"
@@ -146,6 +182,12 @@ try:
         "resend-pending-email": {
             "task": "kamkeys.tasks.resend_pending_email",
             "schedule": timedelta(seconds=KAMKEYS_OUTBOX_RESEND_EVERY_SECONDS),
+        },
+        "worker-heartbeat": {
+            "task": "kamkeys.tasks.worker_heartbeat",
+            "schedule": timedelta(seconds=KAMKEYS_HEARTBEAT_SECONDS),
+            # A heartbeat queued while no worker ran is stale: it must not pose as fresh.
+            "options": {"expires": KAMKEYS_HEARTBEAT_SECONDS},
         },
     }
 except ConfigError as exc:  # pragma: no cover - exercised through subprocess tests
@@ -173,6 +215,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /healthz answers here, before host validation and the HTTPS redirect (kamkeys.health).
+    "kamkeys.health.HealthzMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -186,7 +230,7 @@ MIDDLEWARE = [
 ]
 
 if PRODUCTION:  # the embedded default serves static files through runserver
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+    MIDDLEWARE.insert(2, "whitenoise.middleware.WhiteNoiseMiddleware")  # after SecurityMiddleware
 
 ROOT_URLCONF = "kamkeys.urls"
 WSGI_APPLICATION = "kamkeys.wsgi.application"
@@ -268,8 +312,21 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
-if PRODUCTION:
+# --- reverse proxies ----------------------------------------------------------------------------
+# How many proxies of ours stand in front, each appending to X-Forwarded-For (kamkeys.clientip).
+# Only then is X-Forwarded-Proto believed: without a proxy a client could send it and pose as
+# HTTPS. allauth's rate limits use the same count, so they limit the real client, not the proxy.
+try:
+    KAMKEYS_TRUSTED_PROXY_COUNT = env_int("KAMKEYS_TRUSTED_PROXY_COUNT", 0)
+except ConfigError as exc:
+    fail(str(exc))
+if KAMKEYS_TRUSTED_PROXY_COUNT < 0:
+    fail("KAMKEYS_TRUSTED_PROXY_COUNT must be 0 or more (the reverse proxies in front)")
+ALLAUTH_TRUSTED_PROXY_COUNT = KAMKEYS_TRUSTED_PROXY_COUNT
+if KAMKEYS_TRUSTED_PROXY_COUNT > 0:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+if PRODUCTION:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=True)
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
@@ -344,13 +401,29 @@ KAMKEYS_SUPERUSER_MFA_REQUIRED = env_bool("KAMKEYS_SUPERUSER_MFA_REQUIRED", defa
 KAMKEYS_ZIP_METER_FILES_LIMIT = env_int("KAMKEYS_ZIP_METER_FILES_LIMIT", 1000)
 
 # --- logging: no key, password or token is ever passed to a logger ----------------------------
+LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    # Paths are logged without query string and with the secret of a token link replaced
+    # (kamkeys.logredact): django.request logs every 4xx with its path.
+    "filters": {"redact_tokens": {"()": "kamkeys.logredact.RedactTokens"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_tokens"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Replaces Django's default handlers of "django" (an unfiltered console when DEBUG).
+        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        # runserver's request lines (embedded default) go through the same redaction.
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }
 
 # --- readrights -------------------------------------------------------------------------------

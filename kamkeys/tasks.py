@@ -15,3 +15,11 @@ def send_outbound_email(email_id: int) -> bool:
 @shared_task(name="kamkeys.tasks.resend_pending_email", ignore_result=True)
 def resend_pending_email() -> int:
     return outbox.resend_due()
+
+
+@shared_task(name="kamkeys.tasks.worker_heartbeat", ignore_result=True)
+def worker_heartbeat() -> str:
+    """Run by a worker every KAMKEYS_HEARTBEAT_SECONDS (beat): /healthz shows how long ago."""
+    from kamkeys.health import record_heartbeat
+
+    return record_heartbeat()

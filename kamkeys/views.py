@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from django.db import connection
+import sys
+
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.cache import never_cache
+
+from kamkeys.health import health
+from kamkeys.outage import is_outage, unavailable_response
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -20,9 +24,9 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return JsonResponse({"status": "ok"})
+    """Normally answered by kamkeys.health.HealthzMiddleware before this view is reached."""
+    body, status = health()
+    return JsonResponse(body, status=status)
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
@@ -38,4 +42,7 @@ def page_not_found(request: HttpRequest, exception: Exception | None = None) -> 
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
+    """Called while Django handles the exception: an unreachable database or Redis is a 503."""
+    if is_outage(sys.exc_info()[1]):
+        return unavailable_response()
     return render(request, "errors/500.html", status=500)

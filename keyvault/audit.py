@@ -7,6 +7,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
+from kamkeys.clientip import client_address
 from keyvault.models import AuditEvent
 
 # Device ids kept per event: enough to answer "who downloaded this meter" for ordinary
@@ -15,9 +16,8 @@ MAX_OBJECT_IDS = 100_000
 
 
 def client_ip(request: HttpRequest | None) -> str | None:
-    if request is None:
-        return None
-    return request.META.get("REMOTE_ADDR") or None
+    """The client's address by the project's one rule (trusted proxies, X-Forwarded-For)."""
+    return client_address(request)
 
 
 def record(

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import base64
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -46,3 +48,31 @@ def real_broker() -> Iterator[None]:
     app.conf.task_always_eager = False
     yield
     app.conf.task_always_eager = True
+
+
+# --- production settings for subprocess tests (tests/kamkeys/test_settings.py runs them) -------
+GOOD_SECRET = "q7!Vx" * 12
+
+
+@pytest.fixture
+def kek_file(tmp_path: Path) -> str:
+    path = tmp_path / "prod.kek"
+    path.write_text("1:" + base64.b64encode(os.urandom(32)).decode() + "\n")
+    path.chmod(0o600)
+    return str(path)
+
+
+@pytest.fixture
+def production_env(kek_file: str, tmp_path: Path) -> dict[str, str]:
+    return {
+        "KAMKEYS_ENV": "production",
+        "SECRET_KEY": GOOD_SECRET,
+        "ALLOWED_HOSTS": "keys.example.com",
+        "DATABASE_URL": "postgres://kamkeys@127.0.0.1:5432/kamkeys",
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
+        "KAMKEYS_KEK_FILE": kek_file,
+        "EMAIL_HOST": "127.0.0.1",
+        "KAMKEYS_SITE_URL": "https://keys.example.com",
+        "KAMKEYS_SKIP_REDIS_CHECK": "true",
+        "KAMKEYS_VAR_DIR": str(tmp_path / "var"),
+    }

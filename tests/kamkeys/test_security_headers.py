@@ -26,12 +26,12 @@ def test_pages_cannot_be_framed_or_sniffed(client):
 
 def test_super_user_session_expires_after_a_short_idle_time(client_for, super_user_x, settings):
     client = client_for(super_user_x)
-    client.get("/healthz")
+    client.get("/accounts/request-access/")
     assert client.session.get_expiry_age() == settings.KAMKEYS_SUPERUSER_IDLE_SECONDS
     assert settings.KAMKEYS_SUPERUSER_IDLE_SECONDS < settings.SESSION_COOKIE_AGE
 
 
 def test_customer_session_keeps_the_ordinary_idle_time(client_for, customer, settings):
     client = client_for(customer)
-    client.get("/healthz")
+    client.get("/accounts/request-access/")
     assert client.session.get_expiry_age() == settings.SESSION_COOKIE_AGE

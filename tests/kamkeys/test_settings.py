@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import os
 import subprocess
 import sys
@@ -11,7 +10,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-GOOD_SECRET = "q7!Vx" * 12
 
 
 def run_manage(env_overrides: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -30,29 +28,6 @@ def run_manage(env_overrides: dict[str, str], *args: str) -> subprocess.Complete
         text=True,
         timeout=120,
     )
-
-
-@pytest.fixture
-def kek_file(tmp_path: Path) -> str:
-    path = tmp_path / "prod.kek"
-    path.write_text("1:" + base64.b64encode(os.urandom(32)).decode() + "\n")
-    path.chmod(0o600)
-    return str(path)
-
-
-@pytest.fixture
-def production_env(kek_file: str, tmp_path: Path) -> dict[str, str]:
-    return {
-        "KAMKEYS_ENV": "production",
-        "SECRET_KEY": GOOD_SECRET,
-        "ALLOWED_HOSTS": "keys.example.com",
-        "DATABASE_URL": "postgres://kamkeys@127.0.0.1:5432/kamkeys",
-        "REDIS_URL": "redis://127.0.0.1:6379/0",
-        "KAMKEYS_KEK_FILE": kek_file,
-        "EMAIL_HOST": "127.0.0.1",
-        "KAMKEYS_SKIP_REDIS_CHECK": "true",
-        "KAMKEYS_VAR_DIR": str(tmp_path / "var"),
-    }
 
 
 def assert_one_clear_line(result: subprocess.CompletedProcess[str], *words: str) -> None:
@@ -81,12 +56,22 @@ def test_database_url_without_a_database_name_gives_one_clear_line():
         ("KAMKEYS_KEK_FILE", "KEK"),
         ("DATABASE_URL", "DATABASE_URL"),
         ("REDIS_URL", "REDIS_URL"),
+        ("KAMKEYS_SITE_URL", "KAMKEYS_SITE_URL"),
     ],
 )
 def test_production_refuses_to_start_without_its_secrets(production_env, missing, word):
     env = dict(production_env)
     env.pop(missing)
     assert_one_clear_line(run_manage(env), word)
+
+
+@pytest.mark.parametrize(
+    "site_url",
+    ["http://keys.example.com", "https://keys.example.com/portal", "keys.example.com", "https://"],
+)
+def test_production_refuses_a_site_url_that_is_not_an_https_origin(production_env, site_url):
+    env = {**production_env, "KAMKEYS_SITE_URL": site_url}
+    assert_one_clear_line(run_manage(env), "KAMKEYS_SITE_URL")
 
 
 def test_production_refuses_a_kek_file_that_does_not_exist(production_env, tmp_path):

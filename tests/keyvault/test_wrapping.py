@@ -207,6 +207,7 @@ def test_production_refuses_to_start_without_a_usable_kek(tmp_path, ring):
         "REDIS_URL": "redis://127.0.0.1:6379/9",
         "KAMKEYS_SKIP_REDIS_CHECK": "1",
         "EMAIL_HOST": "smtp.example",
+        "KAMKEYS_SITE_URL": "https://keys.example",
         "DJANGO_SETTINGS_MODULE": "kamkeys.settings",
         "KAMKEYS_VAR_DIR": str(tmp_path),
     }
