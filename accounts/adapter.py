@@ -34,7 +34,7 @@ from kamkeys import links
 from kamkeys.links import public_page_url
 
 if TYPE_CHECKING:
-    from allauth.account.models import EmailConfirmation
+    pass
 
 
 class PublicSite:
@@ -104,12 +104,6 @@ class AccountAdapter(DefaultAccountAdapter):
     def get_reset_password_from_key_url(self, key: str) -> str:
         path = reverse("account_reset_password_from_key", kwargs={"uidb36": "UID", "key": "KEY"})
         return links.public_url(path.replace("UID-KEY", quote(key)), allauth_context.request)
-
-    def get_email_confirmation_url(
-        self, request: HttpRequest | None, emailconfirmation: EmailConfirmation
-    ) -> str:
-        path = reverse("account_confirm_email", args=[emailconfirmation.key])
-        return links.public_url(path, request or allauth_context.request)
 
 
 class VerifiedEmailAuthenticationBackend(AuthenticationBackend):

@@ -1,6 +1,6 @@
 """No token in a log line: the one list of token-bearing paths and the redaction of them.
 
-A password-reset, activation, email-confirmation or invitation link works for whoever holds it,
+A password-reset, activation or invitation link works for whoever holds it,
 so its token must not land in an access log, a Django log or a proxy log. Every logger that
 writes a request path (gunicorn's access log, Django's ``django.request`` and ``django.server``,
 and nginx through :func:`nginx_map`) redacts with the rules below; query strings are never
@@ -37,8 +37,6 @@ class TokenPath:
 TOKEN_PATHS: tuple[TokenPath, ...] = (
     # allauth's password reset: /accounts/password/reset/key/<uidb36>-<key>/
     TokenPath("/accounts/password/reset/key/", pages=("done/",)),
-    # allauth's email confirmation: /accounts/confirm-email/<key>/
-    TokenPath("/accounts/confirm-email/"),
     # our registration: /accounts/register/activate/<signed token>/
     TokenPath("/accounts/register/activate/"),
     # read-rights invitations: /read-rights/invitation/<token>/ (accept/ is a fixed page)

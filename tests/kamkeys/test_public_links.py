@@ -12,12 +12,10 @@ import re
 from datetime import date, timedelta
 
 import pytest
-from allauth.account.models import EmailAddress, EmailConfirmationHMAC
 from django.core import mail
-from django.test import Client, RequestFactory
+from django.test import Client
 from django.urls import reverse
 
-from accounts.adapter import AccountAdapter
 from kamkeys import links
 from tests.readrights.conftest import select
 
@@ -103,16 +101,6 @@ def test_invitation_link_points_at_the_public_site_despite_a_spoofed_host(
     assert done.status_code == 302
     (message,) = [m for m in mail.outbox if "invitee@utility.example" in m.to]
     assert_only_public_links(message, "/read-rights/invitation/")
-
-
-@pytest.mark.django_db
-def test_allauth_email_confirmation_link_ignores_the_request_host(public_site, customer):
-    address = EmailAddress.objects.create(user=customer, email="second@utility.example")
-    request = RequestFactory().get("/", HTTP_HOST=EVIL)
-    url = AccountAdapter(request).get_email_confirmation_url(
-        request, EmailConfirmationHMAC(address)
-    )
-    assert url.startswith(PUBLIC + "/accounts/confirm-email/")
 
 
 def test_embedded_default_links_follow_the_request_host_else_localhost(settings, rf):
