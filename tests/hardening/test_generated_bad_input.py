@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from allauth.account.models import EmailAddress
 from django.core.cache import cache
-from django.db.models import Model
+from django.db.models import Model, Q
 from django.test import Client
 from django.urls import reverse
 from hypothesis import HealthCheck, example, given, settings
@@ -558,6 +558,11 @@ def _check_import(tally: Tally, data: bytes, owner: Organization, fmt: str, pw: 
     assert after[1] - before[1] == report.keys
     if report.imported:
         assert after[2] - before[2] == 1, "an import is audited once"
+    formulas = Q()
+    for start in ("=", "+", "-", "@"):
+        for field in ("device_type", "order_no", "type_no", "config_no", "consumption_type"):
+            formulas |= Q(**{f"{field}__startswith": start})
+    assert not Device.objects.filter(formulas).exists(), "an import stored a spreadsheet formula"
 
 
 @pytest.mark.django_db
