@@ -111,6 +111,12 @@ def _readme(
         lines.append("wmbusmeters/  a wmbusmeters meter file per meter (for /etc/wmbusmeters.d/)")
     lines.append("README.txt    this file")
     lines.append("")
+    lines += [
+        "In keys.csv a value starting with = + - or @ has a ' in front, so that spreadsheet",
+        "programs show it as text instead of running it as a formula. keys.json holds every",
+        "value exactly as stored.",
+        "",
+    ]
     if not meter_files and meters:
         lines += [
             f"The selection holds {meters} meters, more than the {limit} for which wmbusmeters",

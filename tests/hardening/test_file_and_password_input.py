@@ -72,7 +72,11 @@ def test_a_formula_stored_in_any_column_reaches_keys_csv_as_plain_text(org_x) ->
         devices.append(device)
     stored = Device.objects.filter(pk__in=[d.pk for d in devices])
     download = build_download(stored, "zip", ZIP_PASSWORD, actor_label="cli", action="export")
-    header, *rows = _keys_csv(b"".join(download.chunks), ZIP_PASSWORD)
+    data = b"".join(download.chunks)
+    header, *rows = _keys_csv(data, ZIP_PASSWORD)
+    with pyzipper.AESZipFile(io.BytesIO(data)) as archive:
+        archive.setpassword(ZIP_PASSWORD.encode())
+        assert "has a ' in front" in archive.read("README.txt").decode()
 
     assert header == ["serial", "type", "order_no", "key_name", "key_hex"]
     assert len(rows) == 2 * len(devices)
