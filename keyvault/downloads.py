@@ -143,9 +143,9 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _csv_cell(value: str) -> str:
-    """Every keys.csv cell goes through here: quoted only when it must be, and text a
-    spreadsheet would run as a formula gets a leading apostrophe. Letters and digits alone
-    (serials, most order numbers, key names and hex) need neither."""
+    """Every keys.csv cell of stored text goes through here: quoted only when it must be, and
+    text a spreadsheet would run as a formula gets a leading apostrophe. Letters and digits
+    alone (serials, most order numbers, key names) need neither."""
     return value if value.isalnum() else _quoted_csv_cell(value)
 
 
@@ -200,6 +200,7 @@ def _zip_chunks(plain_keys: PlainKeys, password: str, write_meter_files: bool) -
     sink = _ChunkSink()
     count = keys = without_keys = meter_count = 0
     meter_files: list[tuple[str, str]] = []
+    key_name_cells: dict[str, tuple[str, str]] = {}  # a handful of names: CSV and JSON forms
     with (
         tempfile.SpooledTemporaryFile(max_size=8 << 20, mode="w+b") as json_buffer,
         pyzipper.AESZipFile(
@@ -228,11 +229,13 @@ def _zip_chunks(plain_keys: PlainKeys, password: str, write_meter_files: bool) -
                 )
                 key_json = []
                 for name, key in plain.items():
+                    # key_hex is written here from bytes: [0-9A-F] only, never a formula.
                     key_hex = key.hex().upper()
-                    csv_lines.append(
-                        f"{serial_csv},{row_middle},{_csv_cell(name)},{_csv_cell(key_hex)}\r\n"
-                    )
-                    key_json.append(f'{_json_string(name)}: "{key_hex}"')
+                    name_cells = key_name_cells.get(name)
+                    if name_cells is None:
+                        name_cells = key_name_cells[name] = (_csv_cell(name), _json_string(name))
+                    csv_lines.append(f"{serial_csv},{row_middle},{name_cells[0]},{key_hex}\r\n")
+                    key_json.append(f'{name_cells[1]}: "{key_hex}"')
                     keys += 1
                 serial_json = _json_string(serial)
                 json_parts.append(
