@@ -14,9 +14,8 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-# zxcvbn refuses more than 72 characters (its matching is slow on long input); beyond that the
-# first 72 characters are judged, and a password that long is strong by length anyway.
-ZXCVBN_MAX_LENGTH = 72
+from kamkeys.password_strength import MAX_PASSWORD_LENGTH, Strength, password_strength
+
 # Name parts and the email local part shorter than this are too common to forbid.
 MIN_INFO_PART = 3
 
@@ -132,10 +131,8 @@ class CharacterClassesValidator:
         return _("Must contain lowercase and uppercase letters, digits and special characters.")
 
 
-def zxcvbn_result(password: str, user: Any = None) -> dict[str, Any]:
-    """zxcvbn's verdict with the user's email and name parts as known words."""
-    from zxcvbn import zxcvbn
-
+def zxcvbn_result(password: str, user: Any = None) -> Strength:
+    """The strength verdict with the user's email and name parts as known words."""
     # zxcvbn ranks user inputs by position: the pieces people put in passwords come first.
     inputs: list[str] = []
     email = _user_email(user)
@@ -147,21 +144,12 @@ def zxcvbn_result(password: str, user: Any = None) -> dict[str, Any]:
         inputs += [*re.split(r"[.+_-]+", local), local, email]
     if name:
         inputs.append(name)
-    inputs = [i for i in inputs if i]
-    return zxcvbn(password[:ZXCVBN_MAX_LENGTH], user_inputs=inputs)
-
-
-def zxcvbn_feedback(result: dict[str, Any]) -> list[str]:
-    feedback = result.get("feedback") or {}
-    lines = []
-    if feedback.get("warning"):
-        lines.append(str(feedback["warning"]))
-    lines += [str(s) for s in feedback.get("suggestions") or []]
-    return lines
+    return password_strength(password, [i for i in inputs if i])
 
 
 class ZxcvbnStrengthValidator:
-    """Strong enough by zxcvbn (score 3 of 4 by default), with zxcvbn's advice in the error."""
+    """Strong enough by zxcvbn (score 3 of 4 by default), with zxcvbn's advice in the error,
+    and no longer than the one cap every password policy shares."""
 
     def __init__(self, min_score: int = 3) -> None:
         self.min_score = min_score
@@ -170,17 +158,19 @@ class ZxcvbnStrengthValidator:
         if not password:
             return
         result = zxcvbn_result(password, user)
-        if result["score"] >= self.min_score:
+        if result.refusal:
+            raise ValidationError(result.refusal, code="password_refused")
+        if result.score >= self.min_score:
             return
-        advice = " ".join(zxcvbn_feedback(result)) or _("Add more words or characters.")
+        advice = " ".join(result.advice) or _("Add more words or characters.")
         raise ValidationError(
             _("Too easy to guess (strength %(score)d of 4, at least %(min)d needed). %(advice)s")
-            % {"score": result["score"], "min": self.min_score, "advice": advice},
+            % {"score": result.score, "min": self.min_score, "advice": advice},
             code="password_too_weak",
         )
 
     def get_help_text(self) -> str:
         return _(
             "Hard to guess: strength at least %(min)d of 4 (no common words, names, dates, "
-            "keyboard patterns or repeats)."
-        ) % {"min": self.min_score}
+            "keyboard patterns or repeats); at most %(max)d characters."
+        ) % {"min": self.min_score, "max": MAX_PASSWORD_LENGTH}

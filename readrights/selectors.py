@@ -192,6 +192,8 @@ def managed_grantee(user: Any, grantee_id: object) -> User:
         pk = int(str(grantee_id))
     except (TypeError, ValueError):
         raise Http404("No such customer") from None
+    if not 0 < pk < 2**63:  # beyond a database id: SQLite raised OverflowError (a 500)
+        raise Http404("No such customer")
     holds = ReadRight.objects.filter(grantee_id=pk, device__owner_id__in=org_ids)
     if not org_ids or not holds.exists():
         raise Http404("No such customer")

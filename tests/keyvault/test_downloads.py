@@ -279,15 +279,20 @@ def test_a_zip_password_must_be_long_and_hard_to_guess_and_says_why():
 @pytest.mark.parametrize(
     ("password", "fragment"),
     [
-        ("", "1 to 16"),
-        ("a" * 17, "at most 16 bytes"),
-        ("æøåæøåæøå", "at most 16 bytes"),
+        ("", "at least 8 characters"),
+        ("Kem-7ch", "at least 8 characters"),
+        ("a" * 17, "at most 16 characters"),
+        ("æøåæøåæøå", "at most 16 characters"),
+        ("football", "common password"),
+        ("Baseball1", "common password"),
         ("-startsWithDash", 'not start with "-"'),
         ("blåbær", "printable ASCII"),
     ],
 )
 def test_a_kem_password_breaking_a_rule_is_refused_with_the_reason(password, fragment):
-    assert any(fragment in message for message in messages_for("kem", password))
+    messages = messages_for("kem", password)
+    assert any(fragment in message for message in messages)
+    assert "choose the encrypted ZIP" in messages[-1]
 
 
 def test_a_sixteen_character_ascii_kem_password_is_accepted():
@@ -306,7 +311,7 @@ def test_the_download_form_offers_both_formats_with_zip_first_and_explains_kem()
 def test_the_download_form_lists_every_failing_rule_and_a_mismatch():
     form = DownloadForm(data={"format": "kem", "password": "-" + "x" * 20, "password_repeat": "y"})
     assert not form.is_valid()
-    assert len(form.errors["password"]) == 2
+    assert len(form.errors["password"]) == 3  # too long, starts with "-", why the ZIP is safer
     assert form.errors["password_repeat"] == ["The two passwords differ."]
 
 
