@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable
+import os
+import tempfile
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from typing import Any
 
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.keywrap import (
     InvalidUnwrap,
     aes_key_unwrap,
@@ -119,3 +122,35 @@ def unwrap_key(kek: bytes, kek_version: int, serial: str, name: str, wrapped: by
             f"key {name} of serial {serial} failed its integrity check under KEK v{kek_version}"
         ) from None
     raise KeyUnwrapError(f"key {name} of serial {serial} has an unknown wrapping format")
+
+
+class SealedScratch:
+    """Scratch space for plain key text that must wait (keys.json while keys.csv streams).
+
+    A big one spills from memory to a temporary file, so everything written is encrypted first
+    (AES-256-CTR) under a random key that lives only in this object: what reaches the disk, or
+    stays there after a crash, is ciphertext nobody can read."""
+
+    def __init__(self, max_memory: int) -> None:
+        self._cipher = Cipher(algorithms.AES(os.urandom(32)), modes.CTR(os.urandom(16)))
+        self._encryptor = self._cipher.encryptor()
+        self._file = tempfile.SpooledTemporaryFile(max_size=max_memory, mode="w+b")  # noqa: SIM115
+
+    def write(self, text: str) -> None:
+        self._file.write(self._encryptor.update(text.encode("utf-8")))
+
+    def read_back(self, block_size: int) -> Iterator[bytes]:
+        """Everything written, as UTF-8 bytes, in blocks."""
+        self._file.seek(0)
+        decryptor = self._cipher.decryptor()
+        while block := self._file.read(block_size):
+            yield decryptor.update(block)
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> SealedScratch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -11,7 +11,6 @@ import io
 import itertools
 import json
 import os
-import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from django.utils import timezone
 
 from devices.models import Device
 from keyvault import audit
+from keyvault.crypto import SealedScratch
 from keyvault.kem import iter_kem_document, meter_element
 from keyvault.meter_types import ascii_text, kem_name, wmbusmeters_driver
 from keyvault.passwords import validate_file_password
@@ -39,6 +39,8 @@ FORMAT_CODES = {code for code, _label in FORMATS}
 KEM_COMPRESSLEVEL = 0
 CSV_HEADER = ["serial", "type", "order_no", "key_name", "key_hex"]
 FLUSH_BYTES = 1 << 16
+# keys.json waits in memory up to this size, then in a temporary file: sealed either way.
+JSON_SCRATCH_MEMORY = 8 << 20
 HEAD_DEVICES = 1000  # unwrapped before the download is audited and its response starts
 PlainKeys = Iterable[tuple[dict[str, Any], dict[str, bytes]]]
 
@@ -202,14 +204,13 @@ def _zip_chunks(plain_keys: PlainKeys, password: str, write_meter_files: bool) -
     meter_files: list[tuple[str, str]] = []
     key_name_cells: dict[str, tuple[str, str]] = {}  # a handful of names: CSV and JSON forms
     with (
-        tempfile.SpooledTemporaryFile(max_size=8 << 20, mode="w+b") as json_buffer,
+        SealedScratch(max_memory=JSON_SCRATCH_MEMORY) as json_text,
         pyzipper.AESZipFile(
             sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1
         ) as archive,
     ):
         archive.setpassword(password.encode("utf-8"))
         archive.setencryption(pyzipper.WZ_AES, nbits=256)
-        json_text = io.TextIOWrapper(json_buffer, encoding="utf-8", newline="")
         json_text.write("[")
         with archive.open("keys.csv", "w") as member:
             csv_lines: list[str] = [",".join(CSV_HEADER) + "\r\n"]
@@ -257,14 +258,11 @@ def _zip_chunks(plain_keys: PlainKeys, password: str, write_meter_files: bool) -
             member.write("".join(csv_lines).encode("utf-8"))
             json_text.write("".join(json_parts))
         json_text.write("\n]\n")
-        json_text.flush()
-        json_buffer.seek(0)
         with archive.open("keys.json", "w") as member:
-            while block := json_buffer.read(FLUSH_BYTES):
+            for block in json_text.read_back(FLUSH_BYTES):
                 member.write(block)
                 if sink.ready():
                     yield sink.drain()
-        json_text.detach()
         for serial, content in meter_files:
             archive.writestr(f"wmbusmeters/{serial}", content)
             if sink.ready():

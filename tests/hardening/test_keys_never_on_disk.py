@@ -1,0 +1,48 @@
+"""A large ZIP download keeps keys.json aside while keys.csv streams. Above a few megabytes that
+scratch space is a file on the server's disk: it must never hold a plain key."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from tests.keyvault.conftest import csv_bytes, factory_rows
+from tests.keyvault.test_downloads import ZIP_PASSWORD, export, read_zip
+
+
+@pytest.fixture
+def scratch_files_on_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every spooled scratch buffer goes straight to a file we keep, as a big download's does."""
+    kept = tmp_path / "scratch"
+    kept.mkdir()
+
+    def on_disk(*args: object, **kwargs: object) -> object:
+        return tempfile.NamedTemporaryFile(dir=kept, delete=False, mode="w+b")  # noqa: SIM115
+
+    monkeypatch.setattr(tempfile, "SpooledTemporaryFile", on_disk)
+    return kept
+
+
+@pytest.mark.django_db
+def test_a_zip_download_leaves_no_plain_key_in_its_scratch_files(
+    tmp_path, org_x, settings, scratch_files_on_disk
+):
+    settings.KAMKEYS_ZIP_METER_FILES_LIMIT = 0
+    rows = factory_rows(50)
+    source = tmp_path / "factory.csv"
+    source.write_bytes(csv_bytes(rows))
+    call_command(
+        "import_keys", str(source), "--owner", org_x.name, "--no-progress", stdout=io.StringIO()
+    )
+
+    files = read_zip(export(tmp_path, "zip", ZIP_PASSWORD, "--owner", org_x.name), ZIP_PASSWORD)
+
+    assert all(r["dek"].upper() in files["keys.json"].decode() for r in rows)
+    scratch = b"".join(p.read_bytes() for p in scratch_files_on_disk.iterdir())
+    assert scratch, "the download spooled nothing: this test no longer covers keys.json"
+    leaked = [r["serial"] for r in rows if r["dek"].upper().encode() in scratch.upper()]
+    assert leaked == []
