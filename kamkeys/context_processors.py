@@ -5,20 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 
 from accounts.selectors import is_super_user
 
 # (label, url name, who sees it): "user" any signed-in user, "super_user" distributors only.
 KEY_SERVICE_ITEMS = [("My devices", "devices:list", "user")]
 TOP_ITEMS = [("User Administration", "readrights:user_admin", "super_user")]
-
-
-def _resolve(name: str) -> str | None:
-    try:
-        return reverse(name)
-    except NoReverseMatch:
-        return None
 
 
 def navigation(request: HttpRequest) -> dict[str, Any]:
@@ -32,9 +25,8 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         for label, name, audience in items:
             if audience == "super_user" and not super_user:
                 continue
-            url = _resolve(name)
-            if url:
-                out.append({"label": label, "url": url, "active": request.path.startswith(url)})
+            url = reverse(name)
+            out.append({"label": label, "url": url, "active": request.path.startswith(url)})
         return out
 
     return {

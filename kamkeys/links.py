@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
 from django.http import HttpRequest
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 
 EMBEDDED_ORIGIN = "http://localhost:8000"
 
@@ -38,12 +38,8 @@ def public_url(path: str, request: HttpRequest | None = None) -> str:
 
 
 def public_page_url(name: str, *args: object, request: HttpRequest | None = None) -> str:
-    """The absolute public URL of a named page, or of the start page if it is not there."""
-    try:
-        path = reverse(name, args=args)
-    except NoReverseMatch:
-        path = reverse("home")
-    return public_url(path, request)
+    """The absolute public URL of a named page."""
+    return public_url(reverse(name, args=args), request)
 
 
 def rebase(url: str, request: HttpRequest | None = None) -> str:

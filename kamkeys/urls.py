@@ -11,7 +11,6 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("devices/", include("devices.urls")),
     path("read-rights/", include("readrights.urls")),
-    path("keys/", include("keyvault.urls")),
 ]
 
 handler400 = "kamkeys.views.bad_request"

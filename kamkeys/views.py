@@ -6,7 +6,6 @@ import sys
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
 from django.views.decorators.cache import never_cache
 
 from kamkeys.health import health
@@ -16,10 +15,7 @@ from kamkeys.outage import is_outage, unavailable_response
 def home(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
         return redirect("account_login")
-    try:
-        return redirect(reverse("devices:list"))
-    except NoReverseMatch:
-        return render(request, "kamkeys/home.html")
+    return redirect("devices:list")
 
 
 @never_cache
