@@ -127,6 +127,14 @@ def render_nginx_conf(shipped: str, values: dict[str, str]) -> str:
     return "".join(lines)
 
 
+def nginx_binary() -> str | None:
+    """Debian installs nginx in /usr/sbin, which is not on every user's PATH."""
+    found = shutil.which("nginx")
+    if found:
+        return found
+    return "/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -42,6 +42,7 @@ from tests.production.stack import (
     free_port,
     local_command,
     make_certificates,
+    nginx_binary,
     private_tmpdir,
     remove_tree,
     render_nginx_conf,
@@ -143,7 +144,7 @@ def stack(chromium_path: str) -> Iterator[Stack]:  # noqa: C901 - one place that
 
     server_url = _database_server()
     require_service(shutil.which("redis-server") is not None, "needs redis-server")
-    require_service(shutil.which("nginx") is not None, "needs Debian's nginx (nginx-light)")
+    require_service(nginx_binary() is not None, "needs Debian's nginx (nginx-light)")
     for tool in ("pg_dump", "pg_restore"):
         require_service(shutil.which(tool) is not None, f"needs {tool} (postgresql-client)")
 
@@ -236,7 +237,7 @@ def stack(chromium_path: str) -> Iterator[Stack]:  # noqa: C901 - one place that
         the_stack.processes["nginx"] = Process(
             "nginx",
             [
-                shutil.which("nginx") or "nginx",
+                nginx_binary() or "nginx",
                 "-p",
                 str(workdir),
                 "-c",
