@@ -441,11 +441,11 @@ class Stack:
         finally:
             conn.close()
 
-    def healthz(self) -> Response | None:
+    def healthz(self, host: str = HOST) -> Response | None:
         """/healthz straight from gunicorn (as docker-compose's healthcheck asks it)."""
         conn = http.client.HTTPConnection("127.0.0.1", self.web_port, timeout=10)
         try:
-            conn.request("GET", "/healthz", headers={"Host": HOST})
+            conn.request("GET", "/healthz", headers={"Host": host})
             response = conn.getresponse()
             return Response(response.status, response.headers, response.read())
         except OSError:
