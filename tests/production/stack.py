@@ -353,13 +353,25 @@ class Process:
 
 def run(argv: list[str], env: dict[str, str], *, timeout: float = 120) -> str:
     """A one-shot command (migrate, collectstatic, createsuperuser...); its output or a failure."""
-    result = subprocess.run(
-        argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
-    assert result.returncode == 0, (
-        f"{argv[1:4]} failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}"
-    )
-    return result.stdout
+    return run_together([(argv, env)], timeout=timeout)[0]
+
+
+def run_together(
+    commands: list[tuple[list[str], dict[str, str]]], *, timeout: float = 120
+) -> list[str]:
+    """Independent one-shot commands side by side (each is mostly Django's start-up)."""
+    started = [
+        subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for argv, env in commands
+    ]
+    outputs = []
+    for (argv, _), process in zip(commands, started, strict=True):
+        stdout, stderr = process.communicate(timeout=timeout)
+        assert process.returncode == 0, f"{argv[1:4]} failed:\n{stdout[-3000:]}{stderr[-3000:]}"
+        outputs.append(stdout)
+    return outputs
 
 
 # --- https through the proxy, from a chosen loopback address ------------------------------------
