@@ -82,6 +82,9 @@ JOURNEY_ONLY_ENV = {
     "KAMKEYS_CACHE_PREFIX": "journey",
 }
 
+JOURNEY_ONLY_NAMES = frozenset({*JOURNEY_ONLY_ENV, "STATIC_ROOT", "KAMKEYS_VAR_DIR"})
+PROCESS_NAMES = frozenset({"PATH", "HOME", "LANG", "PYTHONUNBUFFERED"})
+
 # The lines of deploy/nginx.conf the journey replaces: marker → the shipped line's value part.
 NGINX_SUBSTITUTIONS = (
     "error_log",

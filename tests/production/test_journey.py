@@ -13,6 +13,7 @@ stack grepped for tokens, session ids, passwords and keys.
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import os
@@ -24,6 +25,7 @@ import sys
 import time
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 import pytest
@@ -32,8 +34,11 @@ from tests.conftest import require_service
 from tests.production.stack import (
     COLLECTSTATIC,
     COMMANDS,
+    ENV_NAMES,
     HOST,
     JOURNEY_ONLY_ENV,
+    JOURNEY_ONLY_NAMES,
+    PROCESS_NAMES,
     SHIPPED_NGINX_CONF,
     Process,
     Relay,
@@ -137,38 +142,47 @@ def _admin(url: str, *statements: str) -> None:
 
 
 @pytest.fixture
-def stack(chromium_path: str) -> Iterator[Stack]:  # noqa: C901 - one place that starts it all
-    from aiosmtpd.controller import Controller
-
-    from tests.kamkeys.realservices import PrivateRedis, Sink
-
+def stack(chromium_path: str) -> Iterator[Stack]:
     server_url = _database_server()
     require_service(shutil.which("redis-server") is not None, "needs redis-server")
     require_service(nginx_binary() is not None, "needs Debian's nginx (nginx-light)")
     for tool in ("pg_dump", "pg_restore"):
         require_service(shutil.which(tool) is not None, f"needs {tool} (postgresql-client)")
 
+    with contextlib.ExitStack() as cleanup:
+        yield from _started_stack(server_url, cleanup)
+
+
+def _started_stack(server_url: str, cleanup: contextlib.ExitStack) -> Iterator[Stack]:
+    """Start everything; ``cleanup`` stops whatever was started, in reverse order."""
+    from aiosmtpd.controller import Controller
+
+    from tests.kamkeys.realservices import PrivateRedis, Sink
+
     workdir = private_tmpdir("kamkeys-journey-")
+    cleanup.callback(_remove_or_keep, workdir)
     (workdir / "logs").mkdir()
     (workdir / "logs").chmod(0o755)
     base_name = urlsplit(server_url).path.strip("/")
     database = f"{base_name}_prod"
     host, port, user, password = server_of(server_url)
-    _admin(
-        server_url,
+    drop = (
         f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)',
         f'DROP DATABASE IF EXISTS "{database}_restore" WITH (FORCE)',
-        f'CREATE DATABASE "{database}"',
     )
+    _admin(server_url, *drop, f'CREATE DATABASE "{database}"')
+    cleanup.callback(_admin, server_url, *drop)
     relay = Relay((host, port))
     relay.start()
+    cleanup.callback(relay.stop)
     redis = PrivateRedis(workdir)
     redis.start()
+    cleanup.callback(redis.stop)
     sink = Sink()
     smtp_port = free_port()
     controller = Controller(sink, hostname="127.0.0.1", port=smtp_port)
     controller.start()
-
+    cleanup.callback(controller.stop)
     https_port, http_port, web_port = free_port(), free_port(), free_port()
     site_url = f"https://{HOST}:{https_port}"
     credentials = f"{user}:{password}@" if password else f"{user}@"
@@ -198,6 +212,8 @@ def stack(chromium_path: str) -> Iterator[Stack]:  # noqa: C901 - one place that
         "STATIC_ROOT": str(workdir / "static"),
         "KAMKEYS_VAR_DIR": str(workdir / "var"),
     }
+    # Exactly docker-compose's names, plus the journey's own (test_parity.py holds compose to it).
+    assert set(env) - JOURNEY_ONLY_NAMES - PROCESS_NAMES == ENV_NAMES
     certs = make_certificates(workdir)
     the_stack = Stack(
         workdir=workdir,
@@ -213,61 +229,52 @@ def stack(chromium_path: str) -> Iterator[Stack]:  # noqa: C901 - one place that
         redis=redis,
         smtp=sink,
     )
-    try:
-        run_together(
-            [(local_command(COMMANDS["migrate"]), env), (local_command(COLLECTSTATIC), env)]
+    cleanup.callback(the_stack.stop)
+    run_together([(local_command(COMMANDS["migrate"]), env), (local_command(COLLECTSTATIC), env)])
+    the_stack.start_web()
+    the_stack.start_celery()
+    conf = workdir / "nginx.conf"
+    conf.write_text(
+        render_nginx_conf(
+            SHIPPED_NGINX_CONF.read_text(),
+            {
+                "error_log": f"error_log {workdir}/logs/nginx-error.log crit",
+                "access_log": f"access_log {workdir}/logs/nginx-access.log kamkeys",
+                "upstream": f"server 127.0.0.1:{web_port}",
+                "http_listen": f"listen 127.0.0.1:{http_port}",
+                "server_name": f"server_name {HOST}",
+                "https_listen": f"listen 127.0.0.1:{https_port} ssl http2",
+                "ssl_certificate": f"ssl_certificate {certs.cert_file}",
+                "ssl_certificate_key": f"ssl_certificate_key {certs.key_file}",
+            },
         )
-        the_stack.start_web()
-        the_stack.start_celery()
-        conf = workdir / "nginx.conf"
-        conf.write_text(
-            render_nginx_conf(
-                SHIPPED_NGINX_CONF.read_text(),
-                {
-                    "error_log": f"error_log {workdir}/logs/nginx-error.log crit",
-                    "access_log": f"access_log {workdir}/logs/nginx-access.log kamkeys",
-                    "upstream": f"server 127.0.0.1:{web_port}",
-                    "http_listen": f"listen 127.0.0.1:{http_port}",
-                    "server_name": f"server_name {HOST}",
-                    "https_listen": f"listen 127.0.0.1:{https_port} ssl http2",
-                    "ssl_certificate": f"ssl_certificate {certs.cert_file}",
-                    "ssl_certificate_key": f"ssl_certificate_key {certs.key_file}",
-                },
-            )
-        )
-        the_stack.processes["nginx"] = Process(
-            "nginx",
-            [
-                nginx_binary() or "nginx",
-                "-p",
-                str(workdir),
-                "-c",
-                str(conf),
-                "-e",
-                str(workdir / "logs" / "nginx-startup.log"),
-                "-g",
-                f"daemon off; pid {workdir}/nginx.pid;",
-            ],
-            env,
-            workdir / "logs" / "nginx-stdout.log",
-        ).start()
-        assert wait_for_port(https_port), the_stack.processes["nginx"].output()
-        the_stack.wait_healthy()
-        yield the_stack
-    finally:
-        the_stack.stop()
-        controller.stop()
-        redis.stop()
-        relay.stop()
-        _admin(
-            server_url,
-            f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)',
-            f'DROP DATABASE IF EXISTS "{database}_restore" WITH (FORCE)',
-        )
-        if os.environ.get("KAMKEYS_KEEP_JOURNEY_DIR"):
-            print(f"journey files kept in {workdir}")
-        else:
-            remove_tree(workdir)
+    )
+    the_stack.processes["nginx"] = Process(
+        "nginx",
+        [
+            nginx_binary() or "nginx",
+            "-p",
+            str(workdir),
+            "-c",
+            str(conf),
+            "-e",
+            str(workdir / "logs" / "nginx-startup.log"),
+            "-g",
+            f"daemon off; pid {workdir}/nginx.pid;",
+        ],
+        env,
+        workdir / "logs" / "nginx-stdout.log",
+    ).start()
+    assert wait_for_port(https_port), the_stack.processes["nginx"].output()
+    the_stack.wait_healthy()
+    yield the_stack
+
+
+def _remove_or_keep(workdir: Path) -> None:
+    if os.environ.get("KAMKEYS_KEEP_JOURNEY_DIR"):
+        print(f"journey files kept in {workdir}")
+    else:
+        remove_tree(workdir)
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -608,6 +615,8 @@ def test_production_journey_over_https_through_the_proxy(stack: Stack, chromium_
                 [csrf] = [c for c in login.cookies() if c.startswith("csrftoken=")]
                 assert "Secure" in csrf and "HttpOnly" in csrf, csrf
                 assert login.headers["Server"] == "nginx"  # no version
+                assert login.headers["X-Content-Type-Options"] == "nosniff"
+                assert login.headers["X-Frame-Options"] == "DENY"
                 # /healthz answers whatever the Host (docker-compose's check uses 127.0.0.1:8000)
                 health = stack.healthz(host="127.0.0.1:8000")
                 steps.needs_app_side(
