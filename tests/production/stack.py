@@ -11,14 +11,9 @@ The commands and environment names below are the ones docker-compose.yml runs;
 
 from __future__ import annotations
 
-import base64
-import contextlib
-import datetime
-import hashlib
 import http.client
 import os
 import re
-import secrets
 import shutil
 import signal
 import socket
@@ -26,16 +21,17 @@ import ssl
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from tests.production.certs import HOST, Certificates
+from tests.production.relay import Relay
+
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_NGINX_CONF = ROOT / "deploy" / "nginx.conf"
 GUNICORN_CONF = ROOT / "deploy" / "gunicorn.conf.py"
-HOST = "keys.kamkeys.test"
 
 # --- what docker-compose.yml runs (compared by test_parity.py) ---------------------------------
 
@@ -136,178 +132,6 @@ def nginx_binary() -> str | None:
     if found:
         return found
     return "/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for_port(port: int, timeout: float = 30) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return True
-        except OSError:
-            time.sleep(0.1)
-    return False
-
-
-# --- a throwaway certificate authority and a certificate for the test host ---------------------
-
-
-@dataclass
-class Certificates:
-    ca_file: Path
-    cert_file: Path
-    key_file: Path
-    spki_sha256_b64: str  # what Chromium's --ignore-certificate-errors-spki-list trusts
-
-
-def make_certificates(directory: Path) -> Certificates:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kamkeys journey test CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(HOST)]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    pem = serialization.Encoding.PEM
-    ca_file = directory / "ca.pem"
-    ca_file.write_bytes(ca.public_bytes(pem))
-    cert_file = directory / "fullchain.pem"
-    cert_file.write_bytes(cert.public_bytes(pem) + ca.public_bytes(pem))
-    key_file = directory / "privkey.pem"
-    key_file.write_bytes(
-        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    key_file.chmod(0o600)
-    spki = cert.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return Certificates(
-        ca_file, cert_file, key_file, base64.b64encode(hashlib.sha256(spki).digest()).decode()
-    )
-
-
-# --- a TCP relay in front of PostgreSQL: cut it to make the database vanish for the stack only -
-
-
-class Relay:
-    """Forwards 127.0.0.1:<port> to the real server. ``stop`` refuses new connections and
-    breaks the open ones, as a database that went away would; ``start`` brings it back on the
-    same port. Other users of the shared server notice nothing."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self.port = free_port()
-        self._listener: socket.socket | None = None
-        self._open: set[socket.socket] = set()
-        self._lock = threading.Lock()
-        self._running = threading.Event()
-
-    def start(self) -> None:
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        listener.listen(128)
-        listener.settimeout(0.2)
-        self._listener = listener
-        self._running.set()
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
-
-    def _accept(self, listener: socket.socket) -> None:
-        while self._running.is_set():
-            try:
-                client, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            try:
-                upstream = socket.create_connection(self.target, timeout=5)
-            except OSError:
-                client.close()
-                continue
-            client.settimeout(None)
-            upstream.settimeout(None)
-            with self._lock:
-                self._open.update({client, upstream})
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (source, sink):
-                self._close(sock)
-
-    def _close(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._open.discard(sock)
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-        sock.close()
-
-    def stop(self) -> None:
-        self._running.clear()
-        if self._listener is not None:
-            self._listener.close()
-            self._listener = None
-        with self._lock:
-            sockets = list(self._open)
-        for sock in sockets:
-            self._close(sock)
 
 
 # --- processes ----------------------------------------------------------------------------------
@@ -556,10 +380,6 @@ def remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def random_secret(length: int = 64) -> str:
-    return secrets.token_urlsafe(length)[:length]
-
-
 def server_of(database_url: str) -> tuple[str, int, str, str]:
     """(host, port, user, password) of a postgres:// URL."""
     parts = urlsplit(database_url)
@@ -569,3 +389,14 @@ def server_of(database_url: str) -> tuple[str, int, str, str]:
         parts.username or "",
         parts.password or "",
     )
+
+
+def admin_sql(url: str, *statements: str) -> None:
+    import psycopg
+
+    host, port, user, password = server_of(url)
+    with psycopg.connect(
+        host=host, port=port, user=user, password=password, dbname="postgres", autocommit=True
+    ) as conn:
+        for statement in statements:
+            conn.execute(statement)

@@ -13,412 +13,49 @@ stack grepped for tokens, session ids, passwords and keys.
 from __future__ import annotations
 
 import base64
-import contextlib
 import io
 import json
-import os
 import re
 import secrets
-import shutil
-import subprocess
 import sys
-import time
-import warnings
-from collections.abc import Iterator
-from pathlib import Path
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import require_service
-from tests.production.stack import (
-    COLLECTSTATIC,
-    COMMANDS,
-    ENV_NAMES,
-    HOST,
-    JOURNEY_ONLY_ENV,
-    JOURNEY_ONLY_NAMES,
-    PROCESS_NAMES,
-    SHIPPED_NGINX_CONF,
-    Process,
-    Relay,
-    Stack,
-    app_side_present,
-    free_port,
-    local_command,
-    make_certificates,
-    nginx_binary,
-    private_tmpdir,
-    remove_tree,
-    render_nginx_conf,
-    run_together,
-    server_of,
-    wait_for_port,
+from tests.production.certs import HOST
+from tests.production.drills import (
+    backup_drill,
+    no_secret_in_any_log,
+    postgres_outage,
+    rate_limits,
+    redis_outage,
 )
+from tests.production.journey import (
+    ACTIVATION,
+    CHOSEN,
+    CUSTOMER,
+    CUSTOMER_NEW_PASSWORD,
+    CUSTOMER_PASSWORD,
+    INVITATION,
+    ORG,
+    RESET,
+    SERIALS,
+    SETUP_SCRIPT,
+    STAFF,
+    STAFF_PASSWORD,
+    SUPER,
+    SUPER_PASSWORD,
+    ZIP_PASSWORD,
+    Steps,
+    mail_to,
+    manage_json,
+    reauthenticate,
+    session_ids,
+    totp_code,
+)
+from tests.production.stack import Stack
 
 pytestmark = [pytest.mark.production, pytest.mark.browser]
-
-ORG = "Journey Meters A/S"
-STAFF = "staff@journey.kamkeys.test"
-STAFF_PASSWORD = "Staff-Journey-Granite-2026!"
-SUPER = "distributor@journey-meters.example"
-SUPER_PASSWORD = "Quartz-Lantern-Meadow-47!"
-CUSTOMER = "plant.manager@journey-utility.example"
-CUSTOMER_PASSWORD = "Harbour-Kettle-Violet-83!"
-CUSTOMER_NEW_PASSWORD = "Orchard-Tunnel-Saffron-61!"
-ZIP_PASSWORD = "Harbour lanterns drift past nine quiet meters"
-SERIALS = ["71000101", "71000102", "71000103", "71000104", "71000105", "71000106"]
-CHOSEN = ["71000102", "71000105"]
-
-LINK = r"https?://[^\s\"<>]+{path}[^/\s\"<>]+/"
-ACTIVATION = re.compile(LINK.format(path="/accounts/register/activate/"))
-INVITATION = re.compile(LINK.format(path="/read-rights/invitation/"))
-RESET = re.compile(LINK.format(path="/accounts/password/reset/key/"))
-
-
-# --- bookkeeping: wall time per step, and assertions waiting for the app side ------------------
-
-
-class Steps:
-    """Times each step of the journey and says what it checked."""
-
-    def __init__(self) -> None:
-        self.rows: list[tuple[str, float]] = []
-        self.pending: list[str] = []
-        self._started = time.monotonic()
-
-    def step(self, name: str) -> _Timer:
-        return _Timer(self, name)
-
-    def needs_app_side(self, ok: bool, what: str) -> None:
-        """An assertion that needs the app side of issue 13 (another branch). Strict once
-        deploy/gunicorn.conf.py is there; until then it is reported, not failed."""
-        if ok:
-            return
-        if app_side_present():
-            raise AssertionError(what)
-        self.pending.append(what)
-        warnings.warn(f"pending the app side of issue 13: {what}", stacklevel=2)
-
-    def report(self) -> str:
-        lines = [f"{seconds:7.1f}s  {name}" for name, seconds in self.rows]
-        lines.append(f"{time.monotonic() - self._started:7.1f}s  total")
-        lines += [f"PENDING (app side): {what}" for what in self.pending]
-        return "\n".join(lines)
-
-
-class _Timer:
-    def __init__(self, steps: Steps, name: str) -> None:
-        self.steps, self.name = steps, name
-
-    def __enter__(self) -> None:
-        self.started = time.monotonic()
-
-    def __exit__(self, *exc: object) -> None:
-        self.steps.rows.append((self.name, time.monotonic() - self.started))
-
-
-# --- the stack -------------------------------------------------------------------------------
-
-
-def _database_server() -> str:
-    url = os.environ.get("DATABASE_URL", "")
-    require_service(
-        url.startswith(("postgres://", "postgresql://")),
-        "the production journey needs PostgreSQL: set DATABASE_URL=postgres://…",
-    )
-    return url
-
-
-def _admin(url: str, *statements: str) -> None:
-    import psycopg
-
-    host, port, user, password = server_of(url)
-    with psycopg.connect(
-        host=host, port=port, user=user, password=password, dbname="postgres", autocommit=True
-    ) as conn:
-        for statement in statements:
-            conn.execute(statement)
-
-
-@pytest.fixture
-def stack(chromium_path: str) -> Iterator[Stack]:
-    server_url = _database_server()
-    require_service(shutil.which("redis-server") is not None, "needs redis-server")
-    require_service(nginx_binary() is not None, "needs Debian's nginx (nginx-light)")
-    for tool in ("pg_dump", "pg_restore"):
-        require_service(shutil.which(tool) is not None, f"needs {tool} (postgresql-client)")
-
-    with contextlib.ExitStack() as cleanup:
-        yield from _started_stack(server_url, cleanup)
-
-
-def _started_stack(server_url: str, cleanup: contextlib.ExitStack) -> Iterator[Stack]:
-    """Start everything; ``cleanup`` stops whatever was started, in reverse order."""
-    from aiosmtpd.controller import Controller
-
-    from tests.kamkeys.realservices import PrivateRedis, Sink
-
-    workdir = private_tmpdir("kamkeys-journey-")
-    cleanup.callback(_remove_or_keep, workdir)
-    (workdir / "logs").mkdir()
-    (workdir / "logs").chmod(0o755)
-    base_name = urlsplit(server_url).path.strip("/")
-    database = f"{base_name}_prod"
-    host, port, user, password = server_of(server_url)
-    drop = (
-        f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)',
-        f'DROP DATABASE IF EXISTS "{database}_restore" WITH (FORCE)',
-    )
-    _admin(server_url, *drop, f'CREATE DATABASE "{database}"')
-    cleanup.callback(_admin, server_url, *drop)
-    relay = Relay((host, port))
-    relay.start()
-    cleanup.callback(relay.stop)
-    redis = PrivateRedis(workdir)
-    redis.start()
-    cleanup.callback(redis.stop)
-    sink = Sink()
-    smtp_port = free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=smtp_port)
-    controller.start()
-    cleanup.callback(controller.stop)
-    https_port, http_port, web_port = free_port(), free_port(), free_port()
-    site_url = f"https://{HOST}:{https_port}"
-    credentials = f"{user}:{password}@" if password else f"{user}@"
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": os.environ.get("HOME", "/root"),
-        "LANG": "C.UTF-8",
-        "PYTHONUNBUFFERED": "1",
-        # docker-compose.yml's x-kamkeys-env, with this machine's values
-        "KAMKEYS_ENV": "production",
-        "SECRET_KEY": secrets.token_urlsafe(60),
-        "ALLOWED_HOSTS": HOST,
-        "CSRF_TRUSTED_ORIGINS": site_url,
-        "DATABASE_URL": f"postgres://{credentials}127.0.0.1:{relay.port}/{database}",
-        "REDIS_URL": redis.url,
-        "KAMKEYS_KEKS": "1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
-        "KAMKEYS_SITE_URL": site_url,
-        "KAMKEYS_TRUSTED_PROXY_COUNT": "1",
-        "EMAIL_HOST": "127.0.0.1",
-        "EMAIL_PORT": str(smtp_port),
-        "EMAIL_HOST_USER": "",
-        "EMAIL_HOST_PASSWORD": "",
-        "EMAIL_USE_TLS": "false",
-        "DEFAULT_FROM_EMAIL": "kamkeys <no-reply@journey.kamkeys.test>",
-        # the journey's own files and speed knobs
-        **JOURNEY_ONLY_ENV,
-        "STATIC_ROOT": str(workdir / "static"),
-        "KAMKEYS_VAR_DIR": str(workdir / "var"),
-    }
-    # Exactly docker-compose's names, plus the journey's own (test_parity.py holds compose to it).
-    assert set(env) - JOURNEY_ONLY_NAMES - PROCESS_NAMES == ENV_NAMES
-    certs = make_certificates(workdir)
-    the_stack = Stack(
-        workdir=workdir,
-        site_url=site_url,
-        https_port=https_port,
-        http_port=http_port,
-        web_port=web_port,
-        env=env,
-        certs=certs,
-        database=database,
-        admin_dsn=server_url,
-        relay=relay,
-        redis=redis,
-        smtp=sink,
-    )
-    cleanup.callback(the_stack.stop)
-    run_together([(local_command(COMMANDS["migrate"]), env), (local_command(COLLECTSTATIC), env)])
-    the_stack.start_web()
-    the_stack.start_celery()
-    conf = workdir / "nginx.conf"
-    conf.write_text(
-        render_nginx_conf(
-            SHIPPED_NGINX_CONF.read_text(),
-            {
-                "error_log": f"error_log {workdir}/logs/nginx-error.log crit",
-                "access_log": f"access_log {workdir}/logs/nginx-access.log kamkeys",
-                "upstream": f"server 127.0.0.1:{web_port}",
-                "http_listen": f"listen 127.0.0.1:{http_port}",
-                "server_name": f"server_name {HOST}",
-                "https_listen": f"listen 127.0.0.1:{https_port} ssl http2",
-                "ssl_certificate": f"ssl_certificate {certs.cert_file}",
-                "ssl_certificate_key": f"ssl_certificate_key {certs.key_file}",
-            },
-        )
-    )
-    the_stack.processes["nginx"] = Process(
-        "nginx",
-        [
-            nginx_binary() or "nginx",
-            "-p",
-            str(workdir),
-            "-c",
-            str(conf),
-            "-e",
-            str(workdir / "logs" / "nginx-startup.log"),
-            "-g",
-            f"daemon off; pid {workdir}/nginx.pid;",
-        ],
-        env,
-        workdir / "logs" / "nginx-stdout.log",
-    ).start()
-    assert wait_for_port(https_port), the_stack.processes["nginx"].output()
-    the_stack.wait_healthy()
-    yield the_stack
-
-
-def _remove_or_keep(workdir: Path) -> None:
-    if os.environ.get("KAMKEYS_KEEP_JOURNEY_DIR"):
-        print(f"journey files kept in {workdir}")
-    else:
-        remove_tree(workdir)
-
-
-# --- helpers ---------------------------------------------------------------------------------
-
-
-def totp_code(secret: str, *, not_in: set[str] | None = None) -> str:
-    """The current TOTP code; waits for the next period if this one was already used (allauth
-    refuses a code twice)."""
-    from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
-
-    while True:
-        now = time.time()
-        if 30 - now % 30 < 3:  # about to expire before the server sees it: take the next one
-            time.sleep(30 - now % 30 + 0.1)
-            continue
-        code = format_hotp_value(hotp_value(secret, int(now) // 30))
-        if not not_in or code not in not_in:
-            return code
-        time.sleep(1)
-
-
-def mail_to(stack: Stack, address: str, pattern: re.Pattern, timeout: float = 40) -> str:
-    """The one link matching ``pattern`` in the newest email to ``address``, read from SMTP."""
-    from tests.kamkeys.realservices import text_of
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for message in reversed(stack.smtp.messages):
-            if address in message.get("To", "") and pattern.search(text_of(message)):
-                return pattern.search(text_of(message)).group(0)
-        time.sleep(0.2)
-    raise AssertionError(f"no email to {address} matching {pattern.pattern}")
-
-
-def messages_to(stack: Stack, address: str) -> int:
-    return sum(address in m.get("To", "") for m in stack.smtp.messages)
-
-
-def reauthenticate(page, password: str, secret: str, used: set[str]) -> None:  # noqa: ANN001
-    """Answer allauth's reauthentication page, by password or by a fresh TOTP code."""
-    if page.locator("input[name=code]").count():
-        code = totp_code(secret, not_in=used)
-        used.add(code)
-        page.locator("input[name=code]").fill(code)
-        page.locator("input[name=code]").press("Enter")
-    else:
-        page.locator("input[name=password]").fill(password)
-        page.locator("input[name=password]").press("Enter")
-    page.wait_for_url(lambda url: "reauthenticate" not in url)
-
-
-def session_ids(context) -> set[str]:  # noqa: ANN001
-    return {c["value"] for c in context.cookies() if c["name"] == "sessionid"}
-
-
-def form_post(
-    stack: Stack,
-    path: str,
-    fields: dict[str, str],
-    *,
-    source: str,
-    headers: dict[str, str] | None = None,
-):  # noqa: ANN201
-    """GET the form, then POST it with its CSRF token, as a browser at ``source`` would."""
-    page = stack.https("GET", path, source=source)
-    assert page.status == 200, (path, page.status)
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-    cookie = next(c for c in page.cookies() if c.startswith("csrftoken=")).split(";")[0]
-    return stack.https(
-        "POST",
-        path,
-        source=source,
-        body=urlencode({"csrfmiddlewaretoken": token, **fields}).encode(),
-        headers={
-            "Content-Type": "application/x-www-form-urlencoded",
-            "Cookie": cookie,
-            "Origin": stack.site_url,
-            "Referer": stack.site_url + path,
-            **(headers or {}),
-        },
-    )
-
-
-def manage_json(stack: Stack, script: str, env: dict[str, str] | None = None) -> dict:
-    out = stack.manage("shell", "-c", script, env=env)
-    return json.loads(out.strip().splitlines()[-1])
-
-
-SETUP_SCRIPT = """
-import json
-from allauth.account.models import EmailAddress
-from allauth.mfa.totp.internal.auth import TOTP
-from accounts.models import Organization, User
-staff = User.objects.get(email={staff!r})
-EmailAddress.objects.update_or_create(
-    user=staff, email=staff.email, defaults={{"verified": True, "primary": True}}
-)
-TOTP.activate(staff, {secret!r})
-org = Organization.objects.create(name={org!r}, customer_number="J-1301", kind="distributor")
-print(json.dumps({{"org": org.pk}}))
-"""
-
-FINGERPRINT_SCRIPT = """
-import hashlib, json
-from django.db import connection
-from accounts.models import Membership, User
-from allauth.mfa.models import Authenticator
-from devices.models import Device, OwnerTypeCount
-from keyvault.models import AuditEvent, DeviceKey
-from keyvault.services import stored_plain_keys
-from readrights.models import ReadRight
-devices = dict(Device.objects.values_list("id", "serial"))
-keys = stored_plain_keys(devices)
-with connection.cursor() as cursor:
-    cursor.execute(
-        "SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-        "WHERE NOT t.tgisinternal ORDER BY 1, 2"
-    )
-    triggers = [list(row) for row in cursor.fetchall()]
-print(json.dumps({
-    "devices": sorted(devices.values()),
-    "counts": sorted(
-        list(row) for row in OwnerTypeCount.objects.values_list("owner_id", "device_type", "n")
-    ),
-    "device_keys": DeviceKey.objects.count(),
-    "users": sorted(User.objects.values_list("email", flat=True)),
-    "memberships": sorted(
-        [m, o, r] for m, o, r in Membership.objects.values_list(
-            "user__email", "organization__name", "role"
-        )
-    ),
-    "read_rights": ReadRight.objects.count(),
-    "authenticators": Authenticator.objects.count(),
-    "audit_events": AuditEvent.objects.count(),
-    "key_digests": {
-        devices[i]: {n: hashlib.sha256(k).hexdigest() for n, k in sorted(ks.items())}
-        for i, ks in keys.items()
-    },
-    "triggers": triggers,
-}))
-"""
-
-
-# --- the journey -----------------------------------------------------------------------------
 
 
 def test_production_journey_over_https_through_the_proxy(stack: Stack, chromium_path: str):  # noqa: C901, PLR0915
@@ -641,133 +278,11 @@ def test_production_journey_over_https_through_the_proxy(stack: Stack, chromium_
                 assert plain.status == 301
                 assert plain.headers["Location"] == f"https://{HOST}/devices/?q=1"
 
-            with steps.step("PostgreSQL outage: 503 pages, nothing half-written, recovery"):
-                stack.relay.stop()
-                try:
-                    down = customer.goto("/devices/")
-                    body = down.text()
-                    steps.needs_app_side(
-                        down.status == 503, f"/devices/ with the database down: {down.status}"
-                    )
-                    assert down.status >= 500
-                    assert "Traceback" not in body and 'File "' not in body
-                    assert not any(k.hex() in body.lower() for k in deks.values())
-                    health = stack.healthz()
-                    steps.needs_app_side(
-                        health is not None and health.status == 503,
-                        f"/healthz with the database down: {health and health.status}",
-                    )
-                    lost = "lost.during.outage@journey.example"
-                    answer = form_post(
-                        stack, "/accounts/register/", {"email": lost}, source="127.0.0.5"
-                    )
-                    steps.needs_app_side(answer.status == 503, f"register POST: {answer.status}")
-                    assert answer.status >= 500 and "Traceback" not in answer.text
-                finally:
-                    stack.relay.start()
-                stack.wait_healthy()
-                assert customer.goto("/devices/").status == 200
-                assert customer.locator("#search-count").inner_text() == str(len(CHOSEN))
-                written = manage_json(
-                    stack,
-                    "import json; from accounts.models import User; "
-                    "from kamkeys.models import OutboundEmail; print(json.dumps(["
-                    f"User.objects.filter(email={lost!r}).count(), "
-                    f"OutboundEmail.objects.filter(to={lost!r}).count()]))",
-                )
-                assert written == [0, 0], written  # nothing half-written
-                assert messages_to(stack, lost) == 0
+            postgres_outage(stack, steps, customer, deks)
 
-            with steps.step("Redis outage: 503 pages, queued email delivered once on recovery"):
-                stack.redis.stop()
-                try:
-                    health = stack.healthz()
-                    steps.needs_app_side(
-                        health is not None and health.status == 503,
-                        f"/healthz with Redis down: {health and health.status}",
-                    )
-                    answer = form_post(
-                        stack,
-                        "/accounts/register/",
-                        {"email": "during.redis.outage@journey.example"},
-                        source="127.0.0.6",
-                    )
-                    steps.needs_app_side(
-                        answer.status == 503, f"register with Redis down: {answer.status}"
-                    )
-                    assert "Traceback" not in answer.text
-                    # An operator queues mail while the broker is away: the row waits in the outbox.
-                    ops = "ops@journey.kamkeys.test"
-                    stack.manage("send_test_email", ops, env={"KAMKEYS_SKIP_REDIS_CHECK": "true"})
-                    time.sleep(1)
-                    assert messages_to(stack, ops) == 0
-                finally:
-                    stack.redis.start()
-                stack.wait_healthy()
-                deadline = time.monotonic() + 60
-                while messages_to(stack, ops) == 0 and time.monotonic() < deadline:
-                    time.sleep(0.3)
-                time.sleep(4)  # two more re-send periods: a duplicate would show now
-                assert messages_to(stack, ops) == 1
-                back = form_post(
-                    stack,
-                    "/accounts/register/",
-                    {"email": "after.redis.outage@journey.example"},
-                    source="127.0.0.6",
-                )
-                assert back.status == 302 and back.headers["Location"].endswith("/register/sent/")
+            redis_outage(stack, steps)
 
-            with steps.step("backup drill: pg_dump → restore → stack on the copy"):
-                host, port, user, password = server_of(stack.admin_dsn)
-                pg_env = {**os.environ, "PGPASSWORD": password}
-                dump = stack.workdir / "kamkeys.dump"
-                common = ["-h", host, "-p", str(port), "-U", user]
-                subprocess.run(
-                    ["pg_dump", *common, "-Fc", "-f", str(dump), stack.database],
-                    env=pg_env,
-                    check=True,
-                    timeout=120,
-                )
-                restored = f"{stack.database}_restore"
-                _admin(stack.admin_dsn, f'CREATE DATABASE "{restored}"')
-                subprocess.run(
-                    [
-                        "pg_restore",
-                        *common,
-                        "--no-owner",
-                        "--exit-on-error",
-                        "-d",
-                        restored,
-                        str(dump),
-                    ],
-                    env=pg_env,
-                    check=True,
-                    timeout=120,
-                )
-                dump.unlink()
-                restored_url = stack.env["DATABASE_URL"].rsplit("/", 1)[0] + "/" + restored
-                manage = [sys.executable, "manage.py", "shell", "-c", FINGERPRINT_SCRIPT]
-                original, copy = (
-                    json.loads(out.strip().splitlines()[-1])
-                    for out in run_together(
-                        [(manage, stack.env), (manage, {**stack.env, "DATABASE_URL": restored_url})]
-                    )
-                )
-                assert copy == original
-                assert copy["devices"] == SERIALS
-                assert copy["key_digests"] == {
-                    s: {"DEK": __import__("hashlib").sha256(deks[s]).hexdigest()} for s in SERIALS
-                }
-                assert len(copy["triggers"]) >= 3, copy["triggers"]
-                # Point the stack at the copy: same sessions, same devices, same counts.
-                stack.stop("web", "worker", "beat")
-                stack.start_web(env={"DATABASE_URL": restored_url})
-                stack.start_celery(env={"DATABASE_URL": restored_url})
-                stack.wait_healthy()
-                assert customer.goto("/devices/").status == 200
-                assert customer.locator("#search-count").inner_text() == str(len(CHOSEN))
-                su.goto("/devices/")
-                assert su.locator("#search-count").inner_text() == str(len(SERIALS))
+            backup_drill(stack, steps, su, customer, deks)
 
             with steps.step(
                 "password reset by email on the restored stack (a reset token for the log check)"
@@ -790,32 +305,7 @@ def test_production_journey_over_https_through_the_proxy(stack: Stack, chromium_
                 reset.wait_for_url("**/password/reset/key/done/")
                 reset_context.close()
 
-            with steps.step(
-                "rate limits per client address behind the proxy; forged XFF gains nothing"
-            ):
-
-                def limited(source: str, n: int, **headers: str) -> bool:
-                    """A wrong password from ``source``; True when the answer is "too many"."""
-                    answer = form_post(
-                        stack,
-                        "/accounts/login/",
-                        {"login": f"nobody{n}@{source}.example", "password": "wrong-Pass-1A!"},
-                        source=source,
-                        headers=headers,
-                    )
-                    assert answer.status in {200, 400, 429}, answer.status
-                    return "Too many failed login attempts" in answer.text
-
-                first = [limited("127.0.0.3", n) for n in range(10)]
-                assert not any(first), first  # ten failures are answered normally
-                assert limited("127.0.0.3", 10)  # the eleventh: login_failed 10/m/ip
-                forged = {"X-Forwarded-For": "198.51.100.23"}
-                assert limited("127.0.0.3", 11, **forged)  # a forged address gains nothing
-                other = limited("127.0.0.4", 0)
-                steps.needs_app_side(
-                    not other, "a second client address shares the first one's login limit"
-                )
-
+            rate_limits(stack, steps)
         except BaseException:
             for name, page in pages.items():  # what each browser saw, for the CI log
                 failure = stack.workdir / "logs" / f"failure-{name}.html"
@@ -829,35 +319,7 @@ def test_production_journey_over_https_through_the_proxy(stack: Stack, chromium_
             secrets_seen |= session_ids(context)
         browser.close()
 
-    with steps.step("logs: no token, session id, password or key in any log of the stack"):
-        died = [name for name, process in stack.processes.items() if not process.alive()]
-        assert not died, f"did not survive the journey: {died}"  # recovered by themselves
-        stack.stop()  # flush everything
-        logs = {
-            path.name: path.read_text(errors="replace")
-            for path in sorted((stack.workdir / "logs").iterdir())
-        }
-        assert {"nginx-access.log", "web.log", "worker.log", "beat.log"} <= set(logs)
-        secrets_seen.discard("")
-        leaks = [
-            (name, secret[:6] + "…")
-            for name, text in logs.items()
-            for secret in secrets_seen
-            if len(secret) >= 8 and secret in text
-        ]
-        assert not leaks, leaks
-        access = logs["nginx-access.log"]
-        for redacted in (
-            "/accounts/register/activate/[redacted]/",
-            "/read-rights/invitation/[redacted]/",
-            "/accounts/password/reset/key/[redacted]/",
-        ):
-            assert redacted in access, f"{redacted} was never requested through the proxy"
-        assert "GET /devices/ HTTP/2.0" in access
-        steps.needs_app_side(
-            re.search(r'"GET /devices/ ', logs["web.log"]) is not None,
-            "gunicorn writes an access log (deploy/gunicorn.conf.py)",
-        )
+    no_secret_in_any_log(stack, steps, secrets_seen)
 
     print("\nproduction journey, wall time per step:\n" + steps.report())
     sys.stdout.flush()
