@@ -13,6 +13,7 @@ stack grepped for tokens, session ids, passwords and keys.
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import re
@@ -307,10 +308,12 @@ def test_production_journey_over_https_through_the_proxy(stack: Stack, chromium_
 
             rate_limits(stack, steps)
         except BaseException:
+            print("\nproduction journey, wall time per step until it failed:\n" + steps.report())
             for name, page in pages.items():  # what each browser saw, for the CI log
-                failure = stack.workdir / "logs" / f"failure-{name}.html"
-                failure.write_text(f"<!-- {page.url} -->\n{page.content()}")
-                print(f"{name} was at {page.url}")
+                with contextlib.suppress(Exception):
+                    failure = stack.workdir / "logs" / f"failure-{name}.html"
+                    failure.write_text(f"<!-- {page.url} -->\n{page.content()}")
+                    print(f"{name} was at {page.url}")
             for log in ("web.log", "nginx-access.log"):
                 tail = (stack.workdir / "logs" / log).read_text(errors="replace")[-3000:]
                 print(f"--- {log} (tail)\n{tail}")
