@@ -29,20 +29,18 @@ def postgres_outage(stack: Stack, steps: Steps, customer, deks: dict[str, bytes]
         try:
             down = customer.goto("/devices/")
             body = down.text()
-            steps.needs_app_side(
-                down.status == 503, f"/devices/ with the database down: {down.status}"
-            )
+            steps.check(down.status == 503, f"/devices/ with the database down: {down.status}")
             assert down.status >= 500
             assert "Traceback" not in body and 'File "' not in body
             assert not any(k.hex() in body.lower() for k in deks.values())
             health = stack.healthz()
-            steps.needs_app_side(
+            steps.check(
                 health is not None and health.status == 503,
                 f"/healthz with the database down: {health and health.status}",
             )
             lost = "lost.during.outage@journey.example"
             answer = form_post(stack, "/accounts/register/", {"email": lost}, source="127.0.0.5")
-            steps.needs_app_side(answer.status == 503, f"register POST: {answer.status}")
+            steps.check(answer.status == 503, f"register POST: {answer.status}")
             assert answer.status >= 500 and "Traceback" not in answer.text
         finally:
             stack.relay.start()
@@ -66,7 +64,7 @@ def redis_outage(stack: Stack, steps: Steps) -> None:
         stack.redis.stop()
         try:
             health = stack.healthz()
-            steps.needs_app_side(
+            steps.check(
                 health is not None and health.status == 503,
                 f"/healthz with Redis down: {health and health.status}",
             )
@@ -76,7 +74,7 @@ def redis_outage(stack: Stack, steps: Steps) -> None:
                 {"email": "during.redis.outage@journey.example"},
                 source="127.0.0.6",
             )
-            steps.needs_app_side(answer.status == 503, f"register with Redis down: {answer.status}")
+            steps.check(answer.status == 503, f"register with Redis down: {answer.status}")
             assert "Traceback" not in answer.text
             # An operator queues mail while the broker is away: the row waits in the outbox.
             ops = "ops@journey.kamkeys.test"
@@ -177,9 +175,7 @@ def rate_limits(stack: Stack, steps: Steps) -> None:
         forged = {"X-Forwarded-For": "198.51.100.23"}
         assert limited("127.0.0.3", 11, **forged)  # a forged address gains nothing
         other = limited("127.0.0.4", 0)
-        steps.needs_app_side(
-            not other, "a second client address shares the first one's login limit"
-        )
+        steps.check(not other, "a second client address shares the first one's login limit")
 
 
 def no_secret_in_any_log(stack: Stack, steps: Steps, secrets_seen: set[str]) -> None:
@@ -209,7 +205,7 @@ def no_secret_in_any_log(stack: Stack, steps: Steps, secrets_seen: set[str]) -> 
         ):
             assert redacted in access, f"{redacted} was never requested through the proxy"
         assert "GET /devices/ HTTP/2.0" in access
-        steps.needs_app_side(
+        steps.check(
             re.search(r'"GET /devices/ ', logs["web.log"]) is not None,
             "gunicorn writes an access log (deploy/gunicorn.conf.py)",
         )

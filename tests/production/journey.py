@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import re
 import time
-import warnings
 from urllib.parse import urlencode
 
-from tests.production.stack import Stack, app_side_present
+from tests.production.stack import Stack
 
 ORG = "Journey Meters A/S"
 STAFF = "staff@journey.kamkeys.test"
@@ -36,26 +35,18 @@ class Steps:
 
     def __init__(self) -> None:
         self.rows: list[tuple[str, float]] = []
-        self.pending: list[str] = []
         self._started = time.monotonic()
 
     def step(self, name: str) -> _Timer:
         return _Timer(self, name)
 
-    def needs_app_side(self, ok: bool, what: str) -> None:
-        """An assertion that needs the app side of issue 13 (another branch). Strict once
-        deploy/gunicorn.conf.py is there; until then it is reported, not failed."""
-        if ok:
-            return
-        if app_side_present():
+    def check(self, ok: bool, what: str) -> None:
+        if not ok:
             raise AssertionError(what)
-        self.pending.append(what)
-        warnings.warn(f"pending the app side of issue 13: {what}", stacklevel=2)
 
     def report(self) -> str:
         lines = [f"{seconds:7.1f}s  {name}" for name, seconds in self.rows]
         lines.append(f"{time.monotonic() - self._started:7.1f}s  total")
-        lines += [f"PENDING (app side): {what}" for what in self.pending]
         return "\n".join(lines)
 
 

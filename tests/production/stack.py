@@ -320,22 +320,7 @@ class Stack:
             "GUNICORN_BIND": f"127.0.0.1:{self.web_port}",
             "GUNICORN_WORKERS": "2",
         }
-        if GUNICORN_CONF.exists():
-            argv = local_command(COMMANDS["web"])
-        else:
-            # TODO(lead): remove once deploy/gunicorn.conf.py (the app side of issue 13) is
-            # merged; until then gunicorn runs with the same bind and workers from the command
-            # line, and without an access log (its default format would log tokens).
-            argv = [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--bind",
-                web_env["GUNICORN_BIND"],
-                "--workers",
-                web_env["GUNICORN_WORKERS"],
-                "kamkeys.wsgi:application",
-            ]
+        argv = local_command(COMMANDS["web"])
         process = Process("web", argv, web_env, self.workdir / "logs" / "web.log").start()
         self.processes["web"] = process
         return process
@@ -359,13 +344,6 @@ class Stack:
             process = self.processes.get(name)
             if process is not None:
                 process.stop()
-
-
-def app_side_present() -> bool:
-    """The app side of issue 13 (gunicorn config, /healthz details, 503 pages, trusted proxy
-    count) arrives from another branch; until it is merged the assertions that need it are
-    reported, not failed. TODO(lead): once merged, this is always True."""
-    return GUNICORN_CONF.exists()
 
 
 def private_tmpdir(prefix: str) -> Path:
