@@ -186,7 +186,9 @@ def transfer_device(
     (accounts.access.custody_refusal), audited, and emailed to the Super Users of the old and
     the new owner and to staff."""
     with transaction.atomic():
-        locked = Device.objects.select_for_update().select_related("owner").get(pk=device.pk)
+        locked = (
+            Device.objects.select_for_update(of=("self",)).select_related("owner").get(pk=device.pk)
+        )
         old_owner = locked.owner
         if (old_owner.pk if old_owner else None) == (new_owner.pk if new_owner else None):
             return locked
