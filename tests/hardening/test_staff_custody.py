@@ -397,3 +397,15 @@ def test_a_transfer_is_emailed_to_the_super_users_of_both_organizations_and_staf
         assert org_x.name in notice.body and org_y.name in notice.body
     event = AuditEvent.objects.get(action="transfer")
     assert event.actor == staff_user and event.object_ids == [device.pk]
+
+
+def test_another_staff_member_may_make_the_grant_that_was_refused(client_for, staff_user, org_x):
+    Membership.objects.create(user=staff_user, organization=org_x)
+    refused = grant(client_for(staff_user), [staff_user], org_x, follow=True)
+    assert ANOTHER in refused.content.decode()
+    colleague = make_staff(email="colleague@manufacturer.example")
+    done = grant(client_for(colleague), [staff_user], org_x, follow=True)
+    assert "are now Super Users of" in done.content.decode()
+    assert is_super_user(staff_user)
+    event = AuditEvent.objects.get(action="grant_super_user")
+    assert event.actor == colleague and event.object_ids == [staff_user.pk]
