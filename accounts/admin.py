@@ -47,8 +47,7 @@ class MembershipFormSet(BaseInlineFormSet):
             ).select_related("user", "organization")
         }
         touched: list[Any] = []
-        gained_users: list[Any] = []
-        gained_orgs: list[Any] = []
+        gained_orgs: list[Any] = []  # organizations that gain a Super User
         for form in self.forms:
             if not hasattr(form, "cleaned_data"):
                 continue
@@ -63,13 +62,16 @@ class MembershipFormSet(BaseInlineFormSet):
                 continue
             is_su = form.cleaned_data.get("role") == Membership.Role.SUPER_USER
             was_su = old is not None and old.role == Membership.Role.SUPER_USER
-            if is_su and (not was_su or old.organization_id != organization.pk):
-                gained_users.append(user)
+            moved = old is not None and (old.organization_id, old.user_id) != (
+                organization.pk,
+                getattr(user, "pk", None),
+            )
+            if is_su and (not was_su or moved):
                 gained_orgs.append(organization)
         if not touched:
             return
         try:
-            if gained_users:
+            if gained_orgs:
                 access.check_custody_change(self.request, users=touched, organizations=gained_orgs)
             else:
                 access.enforce_custody(self.request.user, users=touched)
@@ -105,43 +107,43 @@ class MembershipInline(admin.TabularInline):
 
 
 def save_memberships_audited(request: HttpRequest, formset: Any) -> None:
-    """Save an inline of memberships; each Super User role gained or lost goes through
-    services.record_role_change (custody rule, audit, emails to the user, the organization's
-    Super Users and staff)."""
+    """Save an inline of memberships; each Super User role gained or lost (a role, organization
+    or user changed, a row added or deleted) goes through services.record_role_change (custody
+    rule, audit, emails to the user, the organization's Super Users and staff)."""
+    su = Membership.Role.SUPER_USER
     with transaction.atomic():
-        for form in formset.deleted_forms:
-            obj = form.instance
-            if obj.pk and obj.role == Membership.Role.SUPER_USER:
-                services.record_role_change(
-                    obj.user, obj.organization, granted=False, by=request.user, request=request
-                )
+        # As stored, before saving: the forms' instances already carry the posted values, and
+        # deleting one clears its pk.
+        rows = [(form, form.instance.pk) for form in formset.forms]
         before = {
-            m.pk: (m.organization_id, m.role)
-            for m in Membership.objects.filter(
-                pk__in=[f.instance.pk for f in formset.forms if f.instance.pk]
+            m.pk: m
+            for m in Membership.objects.filter(pk__in=[pk for _, pk in rows if pk]).select_related(
+                "user", "organization"
             )
         }
+        deleted = {form.instance.pk for form in formset.deleted_forms if form.instance.pk}
         formset.save()
-        for form in formset.forms:
+        for form, pk in rows:
             obj = form.instance
-            if obj.pk is None or form in formset.deleted_forms:
-                continue
-            old_org, old_role = before.get(obj.pk, (None, None))
-            was_su = old_role == Membership.Role.SUPER_USER
-            is_su = obj.role == Membership.Role.SUPER_USER
-            if was_su and (not is_su or old_org != obj.organization_id):
+            old = before.get(pk) if pk else None
+            gone = pk in deleted or obj.pk is None
+            was_su = old is not None and old.role == su
+            is_su = not gone and obj.role == su
+            same = (
+                old is not None
+                and not gone
+                and (old.user_id, old.organization_id) == (obj.user_id, obj.organization_id)
+            )
+            if was_su and not (is_su and same):
                 services.record_role_change(
-                    obj.user,
-                    Organization.objects.get(pk=old_org),
-                    granted=False,
-                    by=request.user,
-                    request=request,
+                    old.user, old.organization, granted=False, by=request.user, request=request
                 )
-            if is_su and (not was_su or old_org != obj.organization_id):
+                selectors.forget_roles(old.user)
+            if is_su and not (was_su and same):
                 services.record_role_change(
                     obj.user, obj.organization, granted=True, by=request.user, request=request
                 )
-            selectors.forget_roles(obj.user)
+                selectors.forget_roles(obj.user)
 
 
 # --- users ----------------------------------------------------------------------------------------

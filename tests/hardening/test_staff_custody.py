@@ -409,3 +409,32 @@ def test_another_staff_member_may_make_the_grant_that_was_refused(client_for, st
     assert is_super_user(staff_user)
     event = AuditEvent.objects.get(action="grant_super_user")
     assert event.actor == colleague and event.object_ids == [staff_user.pk]
+
+
+def test_handing_a_super_user_membership_to_another_user_is_a_grant_like_any_other(
+    client_for, sent, staff_user, super_user_x, org_x
+):
+    """Re-pointing an existing Super User row at an accomplice used to pass unaudited and
+    unannounced; now it is the old holder's revoke and the new holder's grant."""
+    accomplice = UserFactory(email="accomplice@elsewhere.example")
+    membership = Membership.objects.get(user=super_user_x, organization=org_x)
+    url = f"/admin/accounts/organization/{org_x.pk}/change/"
+    row = {"id": membership.pk, "user": accomplice.pk, "organization": org_x.pk}
+    data = organization_form(org_x, [{**row, "role": "super_user"}], 1)
+    stale = sent(age_login(client_for(staff_user)).post, url, data)
+    assert stale["Location"].startswith("/accounts/reauthenticate/")
+    assert not is_super_user(accomplice)
+    response = sent(client_for(staff_user).post, url, data)
+    assert response.status_code == 302
+    assert is_super_user(accomplice) and not is_super_user(super_user_x)
+    actions = sorted(
+        AuditEvent.objects.filter(action__endswith="super_user").values_list("action", "object_ids")
+    )
+    assert actions == [
+        ("grant_super_user", [accomplice.pk]),
+        ("revoke_super_user", [super_user_x.pk]),
+    ]
+    assert any("You are now a Super User" in m.subject for m in mails_to(accomplice.email))
+    subjects = [m.subject for m in mails_to(super_user_x.email)]
+    assert any("Super User access to" in s for s in subjects)  # told the role ended
+    assert any("New Super User" in m.subject for m in mails_to(STAFF_LIST))
