@@ -15,6 +15,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.forms.models import BaseInlineFormSet
@@ -186,9 +187,9 @@ class UserAdmin(DjangoUserAdmin):
     list_display = ["email", "name", "is_active", "is_staff", "super_user_of", "last_login"]
     list_filter = ["is_staff", "is_active", SuperUserFilter, "is_superuser"]
     search_fields = ["email", "name"]
-    readonly_fields = ["last_login", "date_joined"]  # "password" shows a masked summary only
+    readonly_fields = ["last_login", "date_joined"]
     fieldsets = [
-        (None, {"fields": ["email", "name", "password"]}),
+        (None, {"fields": ["email", "name"]}),
         ("Status", {"fields": ["is_active", "is_staff", "is_superuser", "groups"]}),
         ("Dates", {"fields": ["last_login", "date_joined"]}),
     ]
@@ -199,6 +200,11 @@ class UserAdmin(DjangoUserAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).prefetch_related("memberships__organization")
+
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> Any:  # noqa: A002
+        """Staff never set a user's password: whoever knows it could log in as a Super User
+        who has not enrolled TOTP yet. Users choose their own ("Forgot password")."""
+        raise PermissionDenied
 
     def get_readonly_fields(self, request: HttpRequest, obj: User | None = None) -> list:
         """Nobody changes their own status or groups (no making oneself a Django superuser)."""

@@ -30,6 +30,7 @@ from tests.factories import (
     OrganizationFactory,
     UserFactory,
     make_staff,
+    make_super_user,
 )
 
 pytestmark = pytest.mark.django_db
@@ -438,3 +439,20 @@ def test_handing_a_super_user_membership_to_another_user_is_a_grant_like_any_oth
     subjects = [m.subject for m in mails_to(super_user_x.email)]
     assert any("Super User access to" in s for s in subjects)  # told the role ended
     assert any("New Super User" in m.subject for m in mails_to(STAFF_LIST))
+
+
+def test_staff_cannot_set_a_super_users_password_and_log_in_as_them(client_for, staff_user, org_x):
+    """A Super User who has not enrolled TOTP yet logs in with the password alone: staff who
+    could set it could become them. Users choose their own password ("Forgot password")."""
+    newcomer = make_super_user(org_x, with_mfa=False, email="new.super@distributor-x.example")
+    client = client_for(staff_user)
+    url = f"{USERS}{newcomer.pk}/password/"
+    assert client.get(url).status_code == 403
+    chosen = "Staff-Chosen-Password-77!"
+    form = {"password1": chosen, "password2": chosen, "usable_password": "true"}
+    response = client.post(url, form)
+    assert response.status_code == 403
+    newcomer.refresh_from_db()
+    assert not newcomer.check_password(chosen)
+    attempt = Client().post("/accounts/login/", {"login": newcomer.email, "password": chosen})
+    assert attempt.status_code == 200  # the login form again: wrong password
