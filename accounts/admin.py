@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from allauth.account import admin as allauth_admin
+from allauth.account.models import EmailAddress
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
@@ -207,8 +209,11 @@ class UserAdmin(DjangoUserAdmin):
         raise PermissionDenied
 
     def get_readonly_fields(self, request: HttpRequest, obj: User | None = None) -> list:
-        """Nobody changes their own status or groups (no making oneself a Django superuser)."""
+        """A user's login address is theirs to change (allauth, verified); nobody changes their
+        own status or groups (no making oneself a Django superuser)."""
         fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None:
+            fields.append("email")
         if obj is not None and access.custody_refusal(request.user, users=[obj]):
             fields += ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]
         return fields
@@ -282,6 +287,30 @@ class UserAdmin(DjangoUserAdmin):
             self.message_user(request, str(exc), messages.ERROR)
             return
         self.message_user(request, f"{ended} Super User role(s) ended.", messages.SUCCESS)
+
+
+# --- email addresses: shown, never added, changed or verified by staff ----------------------------
+
+
+class ReadOnlyEmailAddressAdmin(allauth_admin.EmailAddressAdmin):
+    """An address added or marked verified here would receive that user's password reset link,
+    and with it their account: staff see the addresses, users manage them (allauth, verified)."""
+
+    actions = None
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+if admin.site.is_registered(EmailAddress):
+    admin.site.unregister(EmailAddress)
+admin.site.register(EmailAddress, ReadOnlyEmailAddressAdmin)
 
 
 # --- organizations ------------------------------------------------------------------------------

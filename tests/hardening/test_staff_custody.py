@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 import pytest
+from allauth.account.models import EmailAddress
 from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
 from django.contrib.auth.models import Permission
 from django.core import mail
@@ -456,3 +457,36 @@ def test_staff_cannot_set_a_super_users_password_and_log_in_as_them(client_for, 
     assert not newcomer.check_password(chosen)
     attempt = Client().post("/accounts/login/", {"login": newcomer.email, "password": chosen})
     assert attempt.status_code == 200  # the login form again: wrong password
+
+
+def test_staff_cannot_point_a_users_login_address_at_themselves(client_for, staff_user, customer):
+    """An address staff add (or mark verified, or write into the user) gets that user's password
+    reset link, and with it a customer's read rights or a new Super User's account."""
+    client = client_for(staff_user)
+    mine = "staff.private@elsewhere.example"
+    added = client.post(
+        "/admin/account/emailaddress/add/",
+        {"user": customer.pk, "email": mine, "verified": "on", "primary": "on"},
+    )
+    assert added.status_code == 403
+    assert not EmailAddress.objects.filter(email=mine).exists()
+    address = EmailAddress.objects.get(user=customer)
+    changed = client.post(
+        f"/admin/account/emailaddress/{address.pk}/change/",
+        {"user": customer.pk, "email": mine, "verified": "on", "primary": "on"},
+    )
+    assert changed.status_code == 403
+    edited = client.post(
+        f"{USERS}{customer.pk}/change/",
+        {
+            "email": mine,
+            "name": "Carla Customer",
+            "is_active": "on",
+            "memberships-TOTAL_FORMS": "0",
+            "memberships-INITIAL_FORMS": "0",
+        },
+    )
+    assert edited.status_code == 302
+    customer.refresh_from_db()
+    assert customer.email == "customer@utility.example"
+    assert client.get("/admin/account/emailaddress/").status_code == 200  # staff still see them
