@@ -1,30 +1,43 @@
-"""Guards for actions that disclose keys or change who may read them."""
+"""Guards for actions that disclose keys or change who may read them.
+
+Two kinds of people hold the keys' custody: Super Users, who download keys and give read rights,
+and staff, who decide who is a Super User and which organization owns a device. Both need a
+second factor (``needs_mfa_setup``), and both need a recent (re)authentication for those actions.
+Which custody change a staff member may make at all is decided in one place,
+``custody_refusal``, which every admin route and the services that write the change call.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import wraps
 from typing import Any
 
 from allauth.account import app_settings as account_settings
 from allauth.account.decorators import reauthentication_required
 from allauth.account.internal.flows.login import get_authentication_records
+from allauth.core.exceptions import ReauthenticationRequired
 from allauth.mfa.utils import is_mfa_enabled
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
+from accounts.models import Membership
 from accounts.selectors import is_super_user
+
+ANOTHER_STAFF_MEMBER = "another staff member must do this"
 
 
 def needs_mfa_setup(user: Any) -> bool:
-    """Super Users must have two-factor authentication before touching keys or read rights."""
-    return (
-        settings.KAMKEYS_SUPERUSER_MFA_REQUIRED and is_super_user(user) and not is_mfa_enabled(user)
-    )
+    """Super Users (before touching keys or read rights) and staff (before any admin page) must
+    have two-factor authentication: either can hand out every key."""
+    if not settings.KAMKEYS_SUPERUSER_MFA_REQUIRED or not getattr(user, "is_authenticated", False):
+        return False
+    return (user.is_staff or is_super_user(user)) and not is_mfa_enabled(user)
 
 
 def recently_authenticated(request: HttpRequest) -> bool:
@@ -48,8 +61,8 @@ def key_action(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
         if needs_mfa_setup(request.user):
             messages.warning(
                 request,
-                "Super Users must turn on two-factor authentication before they can download keys "
-                "or change read rights.",
+                "Super Users and staff must turn on two-factor authentication before they can "
+                "download keys or change read rights.",
             )
             return redirect("mfa_index")
         if recently_authenticated(request):
@@ -57,3 +70,68 @@ def key_action(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
         return reauthentication_required(view)(request, *args, **kwargs)
 
     return login_required(guarded)
+
+
+# --- custody: who may grant Super User or transfer devices ----------------------------------------
+
+
+class CustodyRefused(PermissionDenied):
+    """A change of who holds keys that this staff member may not make; str() says why."""
+
+
+def custody_refusal(
+    actor: Any, *, users: Iterable[Any] = (), organizations: Iterable[Any] = ()
+) -> str | None:
+    """Why ``actor`` may not make this custody change, or None when they may.
+
+    ``users`` are the accounts whose Super User role or memberships change; ``organizations``
+    are those that gain a Super User or a device. Nobody changes their own account's access,
+    nor gives Super User or devices to an organization they belong to: another staff member
+    must do it, so one stolen staff login cannot hand itself the keys. ``actor`` None is the
+    system (management commands, the demo seed).
+    """
+    if actor is None or not getattr(actor, "is_authenticated", False):
+        return None
+    if any(user is not None and user.pk == actor.pk for user in users):
+        return (
+            "You cannot change the Super User role or memberships of your own account: "
+            f"{ANOTHER_STAFF_MEMBER}."
+        )
+    org_ids = {org.pk for org in organizations if org is not None and org.pk is not None}
+    if org_ids:
+        own = (
+            Membership.objects.filter(user_id=actor.pk, organization_id__in=org_ids)
+            .select_related("organization")
+            .order_by("organization__name")
+            .first()
+        )
+        if own is not None:
+            return (
+                f"You belong to {own.organization.name}, so you cannot give it a Super User "
+                f"or devices: {ANOTHER_STAFF_MEMBER}."
+            )
+    return None
+
+
+def enforce_custody(
+    actor: Any, *, users: Iterable[Any] = (), organizations: Iterable[Any] = ()
+) -> None:
+    """Raise CustodyRefused when custody_refusal says no (the services' own check)."""
+    reason = custody_refusal(actor, users=users, organizations=organizations)
+    if reason:
+        raise CustodyRefused(reason)
+
+
+def check_custody_change(
+    request: HttpRequest, *, users: Iterable[Any] = (), organizations: Iterable[Any] = ()
+) -> None:
+    """The gate of every admin route that grants Super User or transfers devices.
+
+    First a recent (re)authentication: if the last one is older than
+    ACCOUNT_REAUTHENTICATION_TIMEOUT, allauth's ReauthenticationRequired is raised and its
+    middleware sends the staff member to re-authenticate, then replays the request. Then
+    custody_refusal, as CustodyRefused.
+    """
+    if not recently_authenticated(request):
+        raise ReauthenticationRequired()
+    enforce_custody(request.user, users=list(users), organizations=list(organizations))

@@ -1,92 +1,152 @@
 """Django admin for staff: users, organizations, Super User access requests.
 
 Every grant and revoke of Super User — by approving a request, by the user actions, or by
-editing a membership inline — goes through accounts.services and is audited. The admin's own
-login page is replaced by allauth's, so it shares the login rate limits and MFA.
+editing a membership inline — goes through accounts.services, which checks the custody rule
+(accounts.access.custody_refusal), audits it and emails the user, the organization's Super Users
+and staff. Each route first calls accounts.access.check_custody_change: a grant needs a recent
+sign-in, and nobody grants to their own account or into an organization they belong to. The
+site itself (allauth's login, two-factor authentication for staff) is kamkeys.admin_site.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from allauth.account import admin as allauth_admin
+from allauth.account.models import EmailAddress
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.urls import reverse
 
-from accounts import selectors, services
+from accounts import access, selectors, services
+from accounts.access import CustodyRefused
 from accounts.forms import OrganizationChoiceForm, RejectForm
 from accounts.models import AccessRequest, Membership, Organization, User
-
-# --- the admin's login is allauth's login ---------------------------------------------------------
-
-
-def admin_login(request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
-    """Staff log in through allauth (rate limits, lockout, MFA); others are told no."""
-    next_url = request.GET.get("next") or reverse("admin:index")
-    if request.user.is_authenticated:
-        if request.user.is_active and request.user.is_staff:
-            return HttpResponseRedirect(reverse("admin:index"))
-        return render(request, "errors/403.html", status=403)
-    return redirect_to_login(next_url, login_url=reverse("account_login"))
-
-
-admin.site.login = admin_login  # type: ignore[method-assign]
-admin.site.site_header = "kamkeys administration"
-admin.site.site_title = "kamkeys administration"
-
 
 # --- memberships (inline on users and organizations) ----------------------------------------------
 
 
+class MembershipFormSet(BaseInlineFormSet):
+    """Memberships edited inline: each change is checked by the one custody rule before
+    anything is saved. A Super User gained needs a recent sign-in; nobody edits their own
+    memberships, or gives Super User in an organization they belong to."""
+
+    request: HttpRequest | None = None  # set for each request by MembershipInline.get_formset
+
+    def clean(self) -> None:
+        super().clean()
+        if self.request is None:
+            return
+        before = {
+            m.pk: m
+            for m in Membership.objects.filter(
+                pk__in=[f.instance.pk for f in self.forms if f.instance.pk]
+            ).select_related("user", "organization")
+        }
+        touched: list[Any] = []
+        gained_orgs: list[Any] = []  # organizations that gain a Super User
+        for form in self.forms:
+            if not hasattr(form, "cleaned_data"):
+                continue
+            deleted = self.can_delete and self._should_delete_form(form)
+            old = before.get(form.instance.pk)
+            if not deleted and not form.has_changed():
+                continue
+            user = form.cleaned_data.get("user")
+            organization = form.cleaned_data.get("organization")
+            touched += [u for u in (old.user if old else None, user) if u is not None]
+            if deleted or organization is None:
+                continue
+            is_su = form.cleaned_data.get("role") == Membership.Role.SUPER_USER
+            was_su = old is not None and old.role == Membership.Role.SUPER_USER
+            moved = old is not None and (old.organization_id, old.user_id) != (
+                organization.pk,
+                getattr(user, "pk", None),
+            )
+            if is_su and (not was_su or moved):
+                gained_orgs.append(organization)
+        if not touched:
+            return
+        try:
+            if gained_orgs:
+                access.check_custody_change(self.request, users=touched, organizations=gained_orgs)
+            else:
+                access.enforce_custody(self.request.user, users=touched)
+        except CustodyRefused as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
+    formset = MembershipFormSet
     extra = 0
     fields = ["user", "organization", "role", "created_at"]
     readonly_fields = ["created_at"]
     autocomplete_fields = ["user", "organization"]
 
+    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        formset = super().get_formset(request, obj, **kwargs)  # a new class for each call
+        formset.request = request
+        return formset
+
+    def _own_account(self, request: HttpRequest, obj: Any) -> bool:
+        """On the staff member's own user page the memberships are shown, not editable."""
+        return isinstance(obj, User) and bool(access.custody_refusal(request.user, users=[obj]))
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return not self._own_account(request, obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return not self._own_account(request, obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return not self._own_account(request, obj) and super().has_delete_permission(request, obj)
+
 
 def save_memberships_audited(request: HttpRequest, formset: Any) -> None:
-    """Save an inline of memberships; each Super User role gained or lost is audited."""
+    """Save an inline of memberships; each Super User role gained or lost (a role, organization
+    or user changed, a row added or deleted) goes through services.record_role_change (custody
+    rule, audit, emails to the user, the organization's Super Users and staff)."""
+    su = Membership.Role.SUPER_USER
     with transaction.atomic():
-        for form in formset.deleted_forms:
-            obj = form.instance
-            if obj.pk and obj.role == Membership.Role.SUPER_USER:
-                services.record_role_change(
-                    obj.user, obj.organization, granted=False, by=request.user, request=request
-                )
+        # As stored, before saving: the forms' instances already carry the posted values, and
+        # deleting one clears its pk.
+        rows = [(form, form.instance.pk) for form in formset.forms]
         before = {
-            m.pk: (m.organization_id, m.role)
-            for m in Membership.objects.filter(
-                pk__in=[f.instance.pk for f in formset.forms if f.instance.pk]
+            m.pk: m
+            for m in Membership.objects.filter(pk__in=[pk for _, pk in rows if pk]).select_related(
+                "user", "organization"
             )
         }
+        deleted = {form.instance.pk for form in formset.deleted_forms if form.instance.pk}
         formset.save()
-        for form in formset.forms:
+        for form, pk in rows:
             obj = form.instance
-            if obj.pk is None or form in formset.deleted_forms:
-                continue
-            old_org, old_role = before.get(obj.pk, (None, None))
-            was_su = old_role == Membership.Role.SUPER_USER
-            is_su = obj.role == Membership.Role.SUPER_USER
-            if was_su and (not is_su or old_org != obj.organization_id):
+            old = before.get(pk) if pk else None
+            gone = pk in deleted or obj.pk is None
+            was_su = old is not None and old.role == su
+            is_su = not gone and obj.role == su
+            same = (
+                old is not None
+                and not gone
+                and (old.user_id, old.organization_id) == (obj.user_id, obj.organization_id)
+            )
+            if was_su and not (is_su and same):
                 services.record_role_change(
-                    obj.user,
-                    Organization.objects.get(pk=old_org),
-                    granted=False,
-                    by=request.user,
-                    request=request,
+                    old.user, old.organization, granted=False, by=request.user, request=request
                 )
-            if is_su and (not was_su or old_org != obj.organization_id):
+                selectors.forget_roles(old.user)
+            if is_su and not (was_su and same):
                 services.record_role_change(
                     obj.user, obj.organization, granted=True, by=request.user, request=request
                 )
+                selectors.forget_roles(obj.user)
 
 
 # --- users ----------------------------------------------------------------------------------------
@@ -133,9 +193,9 @@ class UserAdmin(DjangoUserAdmin):
     list_display = ["email", "name", "is_active", "is_staff", "super_user_of", "last_login"]
     list_filter = ["is_staff", "is_active", SuperUserFilter, "is_superuser"]
     search_fields = ["email", "name"]
-    readonly_fields = ["last_login", "date_joined"]  # "password" shows a masked summary only
+    readonly_fields = ["last_login", "date_joined"]
     fieldsets = [
-        (None, {"fields": ["email", "name", "password"]}),
+        (None, {"fields": ["email", "name"]}),
         ("Status", {"fields": ["is_active", "is_staff", "is_superuser", "groups"]}),
         ("Dates", {"fields": ["last_login", "date_joined"]}),
     ]
@@ -146,6 +206,21 @@ class UserAdmin(DjangoUserAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).prefetch_related("memberships__organization")
+
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> Any:  # noqa: A002
+        """Staff never set a user's password: whoever knows it could log in as a Super User
+        who has not enrolled TOTP yet. Users choose their own ("Forgot password")."""
+        raise PermissionDenied
+
+    def get_readonly_fields(self, request: HttpRequest, obj: User | None = None) -> list:
+        """A user's login address is theirs to change (allauth, verified); nobody changes their
+        own status or groups (no making oneself a Django superuser)."""
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None:
+            fields.append("email")
+        if obj is not None and access.custody_refusal(request.user, users=[obj]):
+            fields += ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]
+        return fields
 
     def get_inlines(self, request: HttpRequest, obj: User | None) -> list:
         return [MembershipInline] if obj is not None else []  # memberships once the user exists
@@ -166,15 +241,26 @@ class UserAdmin(DjangoUserAdmin):
 
     @admin.action(description="Grant Super User… (choose the organization)")
     def grant_super_user(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-        form = OrganizationChoiceForm(request.POST if "apply" in request.POST else None)
-        if "apply" in request.POST and form.is_valid():
-            with transaction.atomic():
-                organization = form.get_or_create_organization()
-                for user in queryset:
-                    services.grant_super_user(user, organization, by=request.user, request=request)
+        users = list(queryset)
+        applying = "apply" in request.POST
+        form = OrganizationChoiceForm(request.POST if applying else None)
+        chosen = form.cleaned_data.get("organization") if applying and form.is_valid() else None
+        try:
+            access.check_custody_change(request, users=users, organizations=[chosen])
+            if applying and form.is_valid():
+                with transaction.atomic():
+                    organization = form.get_or_create_organization()
+                    for user in users:
+                        services.grant_super_user(
+                            user, organization, by=request.user, request=request
+                        )
+        except CustodyRefused as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return None
+        if applying and form.is_valid():
             self.message_user(
                 request,
-                f"{queryset.count()} user(s) are now Super Users of {organization}.",
+                f"{len(users)} user(s) are now Super Users of {organization}.",
                 messages.SUCCESS,
             )
             return None
@@ -191,16 +277,44 @@ class UserAdmin(DjangoUserAdmin):
                 "opts": self.model._meta,
                 "button": "Grant Super User",
             },
-            status=400 if "apply" in request.POST else 200,
+            status=400 if applying else 200,
         )
 
     @admin.action(description="Revoke Super User (all organizations)")
     def revoke_super_user(self, request: HttpRequest, queryset: QuerySet) -> None:
         ended = 0
-        with transaction.atomic():
-            for user in queryset:
-                ended += services.revoke_super_user(user, by=request.user, request=request)
+        try:
+            with transaction.atomic():
+                for user in queryset:
+                    ended += services.revoke_super_user(user, by=request.user, request=request)
+        except CustodyRefused as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
         self.message_user(request, f"{ended} Super User role(s) ended.", messages.SUCCESS)
+
+
+# --- email addresses: shown, never added, changed or verified by staff ----------------------------
+
+
+class ReadOnlyEmailAddressAdmin(allauth_admin.EmailAddressAdmin):
+    """An address added or marked verified here would receive that user's password reset link,
+    and with it their account: staff see the addresses, users manage them (allauth, verified)."""
+
+    actions = None
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+if admin.site.is_registered(EmailAddress):
+    admin.site.unregister(EmailAddress)
+admin.site.register(EmailAddress, ReadOnlyEmailAddressAdmin)
 
 
 # --- organizations ------------------------------------------------------------------------------
@@ -299,8 +413,17 @@ class AccessRequestAdmin(admin.ModelAdmin):
         if match is not None:
             initial = {"organization": match.pk}
         form = OrganizationChoiceForm(request.POST if applying else None, initial=initial)
+        requests = list(pending)
+        chosen = form.cleaned_data.get("organization") if applying and form.is_valid() else None
+        try:
+            # Nobody approves their own request, nor into an organization they belong to.
+            access.check_custody_change(
+                request, users=[r.user for r in requests], organizations=[chosen]
+            )
+        except CustodyRefused as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return None
         if applying and form.is_valid():
-            requests = list(pending)
             try:
                 with transaction.atomic():
                     organization = form.get_or_create_organization()
@@ -308,7 +431,7 @@ class AccessRequestAdmin(admin.ModelAdmin):
                         services.approve_access_request(
                             access_request, organization, decided_by=request.user, request=request
                         )
-            except services.AccessRequestError as exc:
+            except (services.AccessRequestError, CustodyRefused) as exc:
                 self.message_user(request, str(exc), messages.ERROR)
                 return None
             self.message_user(

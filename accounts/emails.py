@@ -87,3 +87,52 @@ def super_user_granted(to: str, *, organization: str, devices_url: str) -> Outbo
 
 def super_user_revoked(to: str, *, organization: str) -> OutboundEmail:
     return outbox.enqueue(to, "accounts_super_user_revoked", {"organization": organization})
+
+
+def super_user_change_notice(
+    to: str,
+    *,
+    granted: bool,
+    user: str,
+    organization: str,
+    actor: str,
+    admin_url: str = "",
+) -> OutboundEmail:
+    """Tell an organization's other Super Users and staff that someone became (or stopped being)
+    a Super User there, and who did it: a stolen staff login cannot hand out keys unseen."""
+    return outbox.enqueue(
+        to,
+        "accounts_super_user_change_notice",
+        {
+            "granted": granted,
+            "user": user,
+            "organization": organization,
+            "actor": actor,
+            "admin_url": admin_url,
+        },
+    )
+
+
+def device_transfer_notice(
+    to: str,
+    *,
+    serials: list[str],
+    count: int,
+    from_organization: str,
+    to_organization: str,
+    actor: str,
+    admin_url: str = "",
+) -> OutboundEmail:
+    """Tell the Super Users of the old and the new owner, and staff, that devices changed owner."""
+    return outbox.enqueue(
+        to,
+        "accounts_device_transfer_notice",
+        {
+            "serials": serials,
+            "count": count,
+            "from_organization": from_organization,
+            "to_organization": to_organization,
+            "actor": actor,
+            "admin_url": admin_url,
+        },
+    )

@@ -91,6 +91,20 @@ def super_user_organizations(user: Any) -> list[Organization]:
     )
 
 
+def super_user_emails(organizations: list[Any], *, exclude: Any = None) -> list[str]:
+    """The addresses of the active Super Users of these organizations (None entries skipped),
+    each once, without ``exclude`` (a user), for custody notices."""
+    org_ids = [org.pk for org in organizations if org is not None]
+    if not org_ids:
+        return []
+    rows = Membership.objects.filter(
+        organization_id__in=org_ids, role=Membership.Role.SUPER_USER, user__is_active=True
+    )
+    if exclude is not None:
+        rows = rows.exclude(user_id=exclude.pk)
+    return sorted(set(rows.values_list("user__email", flat=True)))
+
+
 def pending_access_request(user: Any) -> AccessRequest | None:
     """The user's request still waiting for staff, if any (there is at most one)."""
     return AccessRequest.objects.filter(user=user, status=AccessRequest.Status.PENDING).first()

@@ -20,9 +20,10 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from accounts import emails
+from accounts.access import enforce_custody
 from accounts.models import AccessRequest, Membership, Organization, User
-from accounts.selectors import forget_roles, user_for_verified_email
-from kamkeys.links import public_url
+from accounts.selectors import forget_roles, super_user_emails, user_for_verified_email
+from kamkeys.links import public_page_url, public_url
 from keyvault import audit
 
 ACTIVATION_SALT = "kamkeys.accounts.activation.v1"
@@ -165,7 +166,12 @@ def grant_super_user(
     request: HttpRequest | None = None,
     notify: bool = True,
 ) -> Membership:
-    """Make the user a Super User of the organization (creating the membership), audited."""
+    """Make the user a Super User of the organization (creating the membership).
+
+    Refused (CustodyRefused) when ``by`` may not make this grant; audited and emailed by
+    record_role_change. ``notify`` False leaves out the user's own email (the access request
+    approval sends its own).
+    """
     with transaction.atomic():
         membership, created = Membership.objects.select_for_update().get_or_create(
             user=user,
@@ -177,14 +183,10 @@ def grant_super_user(
         if not created:
             membership.role = Membership.Role.SUPER_USER
             membership.save(update_fields=["role"])
-        record_role_change(user, organization, granted=True, by=by, request=request)
         forget_roles(user)
-        if notify:
-            emails.super_user_granted(
-                user.email,
-                organization=organization.name,
-                devices_url=absolute_url(request, _devices_path()),
-            )
+        record_role_change(
+            user, organization, granted=True, by=by, request=request, notify_user=notify
+        )
     return membership
 
 
@@ -198,7 +200,7 @@ def revoke_super_user(
 ) -> int:
     """End the user's Super User role (in one organization, or all); they stay a member.
 
-    Returns how many roles ended. Each is audited.
+    Returns how many roles ended. Each is audited and emailed by record_role_change.
     """
     with transaction.atomic():
         memberships = Membership.objects.select_for_update().filter(
@@ -210,10 +212,16 @@ def revoke_super_user(
         for membership in ended:
             membership.role = Membership.Role.MEMBER
             membership.save(update_fields=["role"])
-            record_role_change(user, membership.organization, granted=False, by=by, request=request)
-            if notify:
-                emails.super_user_revoked(user.email, organization=membership.organization.name)
-    forget_roles(user)
+        forget_roles(user)
+        for membership in ended:
+            record_role_change(
+                user,
+                membership.organization,
+                granted=False,
+                by=by,
+                request=request,
+                notify_user=notify,
+            )
     return len(ended)
 
 
@@ -224,8 +232,20 @@ def record_role_change(
     granted: bool,
     by: Any = None,
     request: HttpRequest | None = None,
+    notify_user: bool = True,
 ) -> None:
-    """The audit line of a grant or revoke (also used by the admin's membership inline)."""
+    """What every Super User grant and revoke does once the membership row has changed, by
+    whichever route (the services above, the admin's membership inlines).
+
+    Refused when ``by`` may not make it (accounts.access.custody_refusal; raised inside the
+    caller's transaction, so the change rolls back), audited, emailed to the user, and emailed
+    to the organization's other Super Users and to staff. Call it inside the change's
+    transaction.
+    """
+    if granted:
+        enforce_custody(by, users=[user], organizations=[organization])
+    else:
+        enforce_custody(by, users=[user])
     audit.record(
         "grant_super_user" if granted else "revoke_super_user",
         actor=by,
@@ -235,6 +255,72 @@ def record_role_change(
         count=1,
         detail={"organization_id": organization.pk, "organization": organization.name[:200]},
     )
+    if notify_user:
+        if granted:
+            emails.super_user_granted(
+                user.email,
+                organization=organization.name,
+                devices_url=absolute_url(request, _devices_path()),
+            )
+        else:
+            emails.super_user_revoked(user.email, organization=organization.name)
+    admin_url = public_page_url("admin:accounts_user_change", user.pk, request=request)
+    for address, on_staff_list in custody_recipients([organization], exclude=user):
+        emails.super_user_change_notice(
+            address,
+            granted=granted,
+            user=user.email,
+            organization=organization.name,
+            actor=actor_label(by),
+            admin_url=admin_url if on_staff_list else "",
+        )
+
+
+def actor_label(by: Any) -> str:
+    """Who made a change, as the notices name them."""
+    if by is None or not getattr(by, "is_authenticated", False):
+        return "the system (a management command)"
+    return f"{by.email} (staff)" if getattr(by, "is_staff", False) else by.email
+
+
+def custody_recipients(organizations: list[Any], *, exclude: Any = None) -> list[tuple[str, bool]]:
+    """Who hears of a change of custody, as (address, is on the staff list): the organizations'
+    Super Users and the staff list, each address once, without ``exclude`` (the user the change
+    is about, who gets their own email)."""
+    skip = exclude.email.lower() if exclude is not None else None
+    found: dict[str, tuple[str, bool]] = {}
+    for address in staff_recipients():
+        found.setdefault(address.lower(), (address, True))
+    for address in super_user_emails(organizations, exclude=exclude):
+        found.setdefault(address.lower(), (address, False))
+    return [pair for key, pair in found.items() if key != skip]
+
+
+def notify_device_transfer(
+    serials: list[str],
+    count: int,
+    *,
+    from_organization: Organization | None,
+    to_organization: Organization | None,
+    by: Any = None,
+    request: HttpRequest | None = None,
+    admin_url: str = "",
+) -> None:
+    """Email the Super Users of the old and the new owner, and staff, that devices moved
+    (``admin_url``, for staff only, opens the change in the admin).
+
+    Call it inside the transfer's transaction.
+    """
+    for address, on_staff_list in custody_recipients([from_organization, to_organization]):
+        emails.device_transfer_notice(
+            address,
+            serials=serials[:20],
+            count=count,
+            from_organization=from_organization.name if from_organization else "no owner",
+            to_organization=to_organization.name if to_organization else "no owner",
+            actor=actor_label(by),
+            admin_url=admin_url if on_staff_list else "",
+        )
 
 
 # --- Super User access requests ---------------------------------------------------------------

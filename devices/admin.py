@@ -1,23 +1,49 @@
 """Devices in the admin: the manufacturer's staff find devices and transfer their ownership.
 
 Keys are not here (the key vault admin shows key metadata only) and the device code hash is never
-shown. Every ownership change is audited.
+shown. A transfer hands the device's keys to the new owner's Super Users, so it goes through
+accounts.access.check_custody_change (a recent sign-in; never to an organization the staff member
+belongs to) and devices.services.transfer_device (audited, emailed to both owners' Super Users and
+staff).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from accounts import access
+from accounts.access import CustodyRefused
+from devices import services
 from devices.models import Device, DeviceRegistration
-from keyvault.audit import record
+
+
+class DeviceAdminForm(forms.ModelForm):
+    """A changed owner is checked by the custody rule before anything is saved."""
+
+    request: HttpRequest | None = None  # set for each request by DeviceAdmin.get_form
+
+    class Meta:
+        model = Device
+        fields = ["owner"]  # the admin passes its own field list
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if self.instance.pk and "owner" in self.changed_data and self.request is not None:
+            try:
+                access.check_custody_change(self.request, organizations=[cleaned.get("owner")])
+            except CustodyRefused as exc:
+                self.add_error("owner", str(exc))
+        return cleaned
 
 
 @admin.register(Device)
 class DeviceAdmin(admin.ModelAdmin):
+    form = DeviceAdminForm
     list_display = ["serial", "device_type", "kind", "order_no", "owner", "production_year"]
     list_filter = ["kind", "device_type", "consumption_type"]
     search_fields = ["=serial", "order_no", "owner__name", "owner__customer_number"]
@@ -45,17 +71,20 @@ class DeviceAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Device | None = None) -> bool:
         return False  # a device's keys and audit trail outlive a mistake in the admin
 
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):  # noqa: ANN201
+        form = super().get_form(request, obj, change, **kwargs)  # a new class for each call
+        form.request = request
+        return form
+
     def save_model(self, request: HttpRequest, obj: Device, form: Any, change: bool) -> None:
+        """Other fields are saved as they are; a new owner goes through transfer_device."""
+        if not (change and "owner" in form.changed_data):
+            super().save_model(request, obj, form, change)
+            return
+        new_owner = obj.owner
+        obj.owner_id = form.initial.get("owner")
         super().save_model(request, obj, form, change)
-        if change and "owner" in form.changed_data:
-            record(
-                "transfer",
-                actor=request.user,
-                request=request,
-                object_type="device",
-                object_ids=[obj.pk],
-                detail={"owner_id": obj.owner_id},
-            )
+        services.transfer_device(obj, new_owner, by=request.user, request=request)
 
 
 @admin.register(DeviceRegistration)

@@ -12,9 +12,12 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.access import enforce_custody
+from accounts.models import Organization, User
 from accounts.selectors import super_user_organization_ids
+from accounts.services import notify_device_transfer
 from devices.models import Device, DeviceRegistration, RegistrationAttempt
+from kamkeys.links import public_page_url
 from keyvault.audit import record
 from keyvault.device_codes import check_device_code
 from readrights.models import ReadRight
@@ -191,3 +194,48 @@ def remove_devices(
                 detail={"kept_owned": owned_count} if owned_count else None,
             )
         return RemovePlan(removable=len(ids), owned=owned_count)
+
+
+def transfer_device(
+    device: Device,
+    new_owner: Organization | None,
+    *,
+    by: Any = None,
+    request: HttpRequest | None = None,
+) -> Device:
+    """Give a device to another organization (or to none). Its Super Users can then download
+    its keys, so this is a change of custody: refused when ``by`` belongs to the new owner
+    (accounts.access.custody_refusal), audited, and emailed to the Super Users of the old and
+    the new owner and to staff."""
+    with transaction.atomic():
+        locked = (
+            Device.objects.select_for_update(of=("self",)).select_related("owner").get(pk=device.pk)
+        )
+        old_owner = locked.owner
+        if (old_owner.pk if old_owner else None) == (new_owner.pk if new_owner else None):
+            return locked
+        enforce_custody(by, organizations=[new_owner])
+        locked.owner = new_owner
+        locked.save(update_fields=["owner"])
+        record(
+            "transfer",
+            actor=by,
+            request=request,
+            object_type="device",
+            object_ids=[locked.pk],
+            detail={
+                "owner_id": new_owner.pk if new_owner else None,
+                "previous_owner_id": old_owner.pk if old_owner else None,
+            },
+        )
+        notify_device_transfer(
+            [locked.serial],
+            1,
+            from_organization=old_owner,
+            to_organization=new_owner,
+            by=by,
+            request=request,
+            admin_url=public_page_url("admin:devices_device_change", locked.pk, request=request),
+        )
+    device.owner = new_owner
+    return locked

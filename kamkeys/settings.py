@@ -195,7 +195,7 @@ except ConfigError as exc:  # pragma: no cover - exercised through subprocess te
 
 # --- apps -------------------------------------------------------------------------------------
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "kamkeys.apps.KamkeysAdminConfig",  # django.contrib.admin on our AdminSite
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -26,6 +26,7 @@ from tests.factories import (
     UserFactory,
     login,
     make_member,
+    make_staff,
     make_super_user,
 )
 
@@ -146,7 +147,13 @@ def outsider(db) -> User:  # noqa: ANN001
 
 @pytest.fixture
 def staff_user(db) -> User:  # noqa: ANN001
-    return UserFactory(email="staff@manufacturer.example", is_staff=True, is_superuser=True)
+    return make_staff(email="staff@manufacturer.example")
+
+
+@pytest.fixture
+def admin_user(db) -> User:  # noqa: ANN001
+    """pytest-django's admin_user (and admin_client), with the TOTP every staff account needs."""
+    return make_staff(email="admin@manufacturer.example")
 
 
 @pytest.fixture

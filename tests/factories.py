@@ -73,6 +73,15 @@ def make_super_user(organization: Organization, *, with_mfa: bool = True, **kw: 
     return user
 
 
+def make_staff(*, with_mfa: bool = True, superuser: bool = True, **kw: Any) -> User:
+    """Manufacturer staff (a Django superuser unless told otherwise); with TOTP set up, as the
+    admin demands of every staff account."""
+    user = UserFactory(is_staff=True, is_superuser=superuser, **kw)
+    if with_mfa:
+        TOTP.activate(user, generate_totp_secret())
+    return user
+
+
 def make_member(organization: Organization, **kw: Any) -> User:
     user = UserFactory(**kw)
     Membership.objects.create(user=user, organization=organization, role=Membership.Role.MEMBER)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
+from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
 from django.test import Client
 from django.urls import reverse
 
+from accounts.services import DEMO_TOTP_SECRET, ensure_demo_totp
 from tests.accounts.conftest import GOOD_PASSWORD
 from tests.factories import DEFAULT_PASSWORD
 
@@ -80,10 +84,14 @@ def test_non_staff_user_is_refused_the_admin_without_a_redirect_loop(client_for,
     assert response.status_code == 403
 
 
-def test_staff_log_in_through_allauth_and_reach_the_admin(client, staff_user):
+def test_staff_log_in_through_allauth_with_their_code_and_reach_the_admin(client, staff_user):
+    ensure_demo_totp(staff_user)  # a known secret, to type the code
     response = client.post(
         LOGIN + "?next=/admin/", {"login": staff_user.email, "password": DEFAULT_PASSWORD}
     )
+    assert response["Location"] == "/accounts/2fa/authenticate/"  # staff always have TOTP
+    code = format_hotp_value(hotp_value(DEMO_TOTP_SECRET, int(time.time()) // 30))
+    response = client.post("/accounts/2fa/authenticate/", {"code": code})
     assert response.status_code == 302
     assert response["Location"] == "/admin/"
     assert client.get("/admin/").status_code == 200

@@ -11,19 +11,19 @@ from tests.factories import DeviceFactory
 pytestmark = pytest.mark.django_db
 
 
-def test_staff_finds_a_device_by_serial(client, staff_user, org_x):
+def test_staff_finds_a_device_by_serial(client_for, staff_user, org_x):
     DeviceFactory(owner=org_x, serial="63001468")
     DeviceFactory(owner=org_x, serial="63001634")
-    client.force_login(staff_user)
+    client = client_for(staff_user)
     response = client.get("/admin/devices/device/", {"q": "63001468"})
     assert response.status_code == 200
     assert b"63001468" in response.content
     assert b"63001634" not in response.content
 
 
-def test_staff_transfers_a_device_and_the_transfer_is_audited(client, staff_user, org_x, org_y):
+def test_staff_transfers_a_device_and_the_transfer_is_audited(client_for, staff_user, org_x, org_y):
     device = DeviceFactory(owner=org_x, serial="63001468", device_code_hash="h1$secret-hash")
-    client.force_login(staff_user)
+    client = client_for(staff_user)
     page = client.get(f"/admin/devices/device/{device.pk}/change/")
     assert page.status_code == 200
     assert b"secret-hash" not in page.content
@@ -48,9 +48,9 @@ def test_staff_transfers_a_device_and_the_transfer_is_audited(client, staff_user
     assert event.actor == staff_user
 
 
-def test_devices_cannot_be_added_or_deleted_in_the_admin(client, staff_user, org_x):
+def test_devices_cannot_be_added_or_deleted_in_the_admin(client_for, staff_user, org_x):
     device = DeviceFactory(owner=org_x)
-    client.force_login(staff_user)
+    client = client_for(staff_user)
     assert client.get("/admin/devices/device/add/").status_code == 403
     assert client.get(f"/admin/devices/device/{device.pk}/delete/").status_code == 403
     assert Device.objects.filter(pk=device.pk).exists()

@@ -105,6 +105,7 @@ def build_world() -> World:
         OrganizationFactory,
         UserFactory,
         make_member,
+        make_staff,
         make_super_user,
     )
 
@@ -121,7 +122,7 @@ def build_world() -> World:
         "customer_y": UserFactory(email="cust.y@other-utility.example", name="Yvonne Cust"),
         "super_x": make_super_user(org_x, email="super.x@distributor-x.example", name="Xenia"),
         "super_y": make_super_user(org_y, email="super.y@distributor-y.example", name="Yann"),
-        "staff": UserFactory(email="staff@manufacturer.example", is_staff=True, is_superuser=True),
+        "staff": make_staff(email="staff@manufacturer.example"),
     }
     devices_x = DeviceFactory.create_batch(4, owner=org_x)
     devices_y = DeviceFactory.create_batch(3, owner=org_y, device_type="flowIQ 2200")

@@ -40,6 +40,7 @@ def test_seed_demo_creates_the_demo_world_and_can_run_twice(capsys):
         assert Device.objects.filter(serial=serial).exists()
     assert Organization.objects.filter(kind=Organization.Kind.CUSTOMER).count() == 2
     assert User.objects.filter(is_staff=True).count() == 1
+    assert is_mfa_enabled(User.objects.get(is_staff=True))  # the admin demands it
 
     super_user = User.objects.get(email=SUPER_USER_EMAIL)
     assert Membership.objects.get(user=super_user).role == Membership.Role.SUPER_USER

@@ -11,7 +11,7 @@ from django.urls import reverse
 from devices.models import Device
 from keyvault import audit
 from keyvault.models import AuditEvent, DeviceKey
-from tests.factories import UserFactory
+from tests.factories import make_staff
 from tests.keyvault.conftest import csv_bytes, factory_rows
 
 IMPORT_URL = "admin:keyvault_devicekey_import"
@@ -85,7 +85,7 @@ def test_non_staff_cannot_reach_the_import_page(client_for, super_user_x, org_x)
 
 @pytest.mark.django_db
 def test_staff_without_the_import_permission_get_403(client_for, org_x):
-    plain_staff = UserFactory(email="helpdesk@manufacturer.example", is_staff=True)
+    plain_staff = make_staff(superuser=False, email="helpdesk@manufacturer.example")
     response = upload(client_for(plain_staff), org_x, csv_bytes(factory_rows(1)))
     assert response.status_code == 403
     assert not Device.objects.exists()

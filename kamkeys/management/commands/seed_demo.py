@@ -101,10 +101,10 @@ def demo_device_code(serial: str) -> str:
 
 class Command(BaseCommand):
     help = (
-        "Fill the database with demo data: a staff user, a distributor with a Super User (TOTP "
-        "set up), two customer organizations with users and read rights, and 106 devices of "
-        "realistic types with their keys in the key vault. Safe to run again: it only adds what "
-        "is missing. Refuses to run in production unless --force is given."
+        "Fill the database with demo data: a staff user and a distributor's Super User (both "
+        "with TOTP set up), two customer organizations with users and read rights, and 106 "
+        "devices of realistic types with their keys in the key vault. Safe to run again: it only "
+        "adds what is missing. Refuses to run in production unless --force is given."
     )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
@@ -135,7 +135,8 @@ class Command(BaseCommand):
         return org
 
     def seed(self) -> int:
-        self.user(STAFF_EMAIL, "Sofie Staff", is_staff=True, is_superuser=True)
+        staff = self.user(STAFF_EMAIL, "Sofie Staff", is_staff=True, is_superuser=True)
+        ensure_demo_totp(staff)  # the admin opens only with a second factor
         distributor = self.organization(
             "Nordic Meter Distribution A/S", "1000123", Organization.Kind.DISTRIBUTOR
         )
@@ -213,5 +214,5 @@ class Command(BaseCommand):
             f"  Customer with read rights {CUSTOMER_EMAILS[0]}\n"
             f"  Customer without rights   {CUSTOMER_EMAILS[1]}  (try + Register device: "
             f"serial {unowned_example}, device code {demo_device_code(unowned_example)})\n"
-            f"  Staff (Django admin)      {STAFF_EMAIL}  → /admin/\n"
+            f"  Staff (Django admin)      {STAFF_EMAIL}  → /admin/ (the same two-factor code)\n"
         )
