@@ -23,6 +23,7 @@ from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.auth_backends import AuthenticationBackend
 from allauth.account.forms import ResetPasswordForm
 from allauth.core import context as allauth_context
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.template import TemplateDoesNotExist
 from django.template.loader import render_to_string
@@ -31,6 +32,7 @@ from django.urls import reverse
 from accounts import emails
 from accounts.selectors import user_for_verified_email
 from kamkeys import links
+from kamkeys.clientip import client_address
 from kamkeys.links import public_page_url
 
 if TYPE_CHECKING:
@@ -53,6 +55,15 @@ class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request: HttpRequest) -> bool:
         """One way in: "Register here" (accounts:register); allauth's sign-up form stays closed."""
         return False
+
+    def get_client_ip(self, request: HttpRequest) -> str:
+        """allauth's rate limits and notices ask the project's one client-address rule
+        (kamkeys.clientip), not allauth's own reading of X-Forwarded-For, which raises a 500
+        when the header has fewer entries than the trusted proxy count."""
+        address = client_address(request)
+        if not address:
+            raise PermissionDenied("Unable to determine the client's address")
+        return address
 
     def _current_request(self) -> HttpRequest | None:
         return allauth_context.request or getattr(self, "request", None)

@@ -67,3 +67,16 @@ def test_login_rate_limit_counts_each_client_behind_the_proxy_separately(setting
     assert b"Too many failed login attempts" in fail_login(ALICE, 10, forged="6.6.6.6")
     # … while Bob, behind the same proxy, is not locked out with her.
     assert b"Too many failed login attempts" not in fail_login(BOB, 11)
+
+
+@pytest.mark.django_db
+def test_a_short_forwarded_for_header_is_a_refused_login_not_a_server_error(settings):
+    """Behind two proxies a request that skipped one carries a single X-Forwarded-For entry;
+    allauth's own reading of the header raised ImproperlyConfigured there (a 500 on login)."""
+    settings.KAMKEYS_TRUSTED_PROXY_COUNT = settings.ALLAUTH_TRUSTED_PROXY_COUNT = 2
+    client = Client(**through_proxy(ALICE), raise_request_exception=False)
+    response = client.post(
+        reverse("account_login"), {"login": "someone@utility.example", "password": "Wrong-1!"}
+    )
+    assert response.status_code == 200
+    assert b"not correct" in response.content or b"incorrect" in response.content.lower()
