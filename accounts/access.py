@@ -72,6 +72,22 @@ def key_action(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
     return login_required(guarded)
 
 
+def super_user_action(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A key action only Super Users may take (read-rights changes): anyone else is refused at
+    once, before being asked to re-authenticate for a page they could never use."""
+    guarded_view = key_action(view)
+
+    @wraps(view)
+    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not is_super_user(request.user):
+            raise PermissionDenied(
+                "Only Super Users of the owning organization manage read rights."
+            )
+        return guarded_view(request, *args, **kwargs)
+
+    return login_required(guarded)
+
+
 # --- custody: who may grant Super User or transfer devices ----------------------------------------
 
 

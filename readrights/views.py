@@ -2,8 +2,9 @@
 and ending a customer's self-registration of one of the organization's devices.
 
 Thin views: parse the request, call one selector or service, render. Every change is guarded by
-``key_action`` (MFA for Super Users plus a recent authentication); anybody who is not a Super User
-gets 403, and ids outside the user's organizations get a 404 that reveals nothing.
+``super_user_action``: anybody who is not a Super User gets a 403 at once, a Super User then needs
+MFA and a recent authentication; ids outside the user's organizations get a 404 that reveals
+nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from accounts.access import key_action
+from accounts.access import super_user_action
 from accounts.selectors import is_super_user, users_with_verified_emails
 from devices.models import Device
 from readrights import selectors, services
@@ -79,7 +80,7 @@ def edit(request: HttpRequest) -> HttpResponse:
     return render(request, "readrights/edit.html", context)
 
 
-@key_action
+@super_user_action
 def assign(request: HttpRequest) -> HttpResponse:
     """Assign read rights: form → confirm page → done. Nothing is written before "Confirm"."""
     _require_super_user(request)
@@ -162,7 +163,7 @@ def assign_done(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@key_action
+@super_user_action
 def revoke(request: HttpRequest) -> HttpResponse:
     """Revoke one customer's rights on the selected devices or on all the organization's."""
     _require_super_user(request)
@@ -183,7 +184,7 @@ def revoke(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@key_action
+@super_user_action
 def resend_invitation(request: HttpRequest, pk: int) -> HttpResponse:
     _require_super_user(request)
     invitation = selectors.managed_invitation(request.user, pk)
@@ -200,7 +201,7 @@ def resend_invitation(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@key_action
+@super_user_action
 def cancel_invitation(request: HttpRequest, pk: int) -> HttpResponse:
     _require_super_user(request)
     invitation = selectors.managed_invitation(request.user, pk)
@@ -214,7 +215,7 @@ def cancel_invitation(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@key_action
+@super_user_action
 def end_registration(request: HttpRequest, pk: int) -> HttpResponse:
     """End one customer's self-registration (serial + device code) of an own device."""
     _require_super_user(request)
