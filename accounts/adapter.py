@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from allauth.account import app_settings as allauth_settings
+from allauth.account import views as allauth_views
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.auth_backends import AuthenticationBackend
 from allauth.account.forms import ResetPasswordForm
 from allauth.core import context as allauth_context
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.template import TemplateDoesNotExist
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -136,3 +137,15 @@ class VerifiedEmailResetPasswordForm(ResetPasswordForm):
         user = user_for_verified_email(email)
         self.users = [user] if user is not None and user.is_active else []
         return email
+
+
+class LoginView(allauth_views.LoginView):
+    """allauth's login page, but a login refused by the failed-login rate limit answers 429
+    Too Many Requests (with the same message), so clients and monitoring see what it is."""
+
+    def form_invalid(self, form: Any) -> HttpResponse:
+        response = super().form_invalid(form)
+        codes = {error.code for error in form.non_field_errors().as_data()}
+        if "too_many_login_attempts" in codes:
+            response.status_code = 429
+        return response

@@ -9,6 +9,7 @@ urlpatterns = [
     path("favicon.ico", views.favicon),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
+    path("accounts/", include("accounts.login_urls")),
     path("accounts/", include("allauth.urls")),
     path("devices/", include("devices.urls")),
     path("read-rights/", include("readrights.urls")),

@@ -157,3 +157,13 @@ def test_unknown_address_asking_for_a_reset_gets_the_same_answer(client, send, c
     unknown = send(Client().post, reverse("account_reset_password"), {"email": "nobody@x.example"})
     assert known.status_code == unknown.status_code == 302
     assert known["Location"] == unknown["Location"]
+
+
+@pytest.mark.django_db
+def test_too_many_failed_logins_answer_429_with_the_clear_message(client, customer):
+    data = {"login": customer.email, "password": "not-the-password-1!"}
+    statuses = [client.post(reverse("account_login"), data).status_code for _ in range(12)]
+    assert statuses[0] == 200
+    response = client.post(reverse("account_login"), data)
+    assert response.status_code == 429
+    assert b"Too many failed login attempts" in response.content
