@@ -6,6 +6,7 @@ import pytest
 from django.contrib.sessions.backends.db import SessionStore
 from django.test import RequestFactory
 
+from devices.models import DeviceSelection
 from devices.selection import (
     clear_selection,
     deselect_ids,
@@ -47,7 +48,8 @@ def test_select_all_in_search_keeps_the_search_not_the_ids(super_user_x, org_x):
     DeviceFactory.create_batch(2, owner=org_x, device_type="flowIQ 2200")
     request = _request(super_user_x)
     select_search(request, {"type": "multical"})
-    assert request.session["devices_selection"]["ids"] == []
+    stored = DeviceSelection.objects.get(user=super_user_x)
+    assert stored.data["ids"] == [] and stored.data["searches"] == [{"type": "multical"}]
     assert set(selected_devices(request)) == set(wanted)
     deselect_ids(request, [wanted[0].pk])
     assert selection_count(request) == 2
