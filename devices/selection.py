@@ -244,8 +244,13 @@ def _one_search_count(request: HttpRequest, selection: Selection) -> int:
 
 
 def clear_selection(request: HttpRequest) -> None:
-    with _changing(request) as selection:
-        selection.ids, selection.searches, selection.excluded = [], [], []
+    """Empty the selection: one UPDATE, atomic on its own, when the session has its row."""
+    if not _rows(request).update(data={}, updated_at=timezone.now()):
+        with _changing(request) as selection:
+            selection.ids, selection.searches, selection.excluded = [], [], []
+        return
+    request.session.pop(SESSION_KEY, None)
+    setattr(request, _CACHED, Selection())
 
 
 def selected_among(request: HttpRequest, ids: Iterable[int]) -> set[int]:
