@@ -34,7 +34,8 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 def _same_session(client: Client) -> Client:
     """Another browser tab: a new test client with the same session cookie."""
     tab = Client()
-    tab.cookies = client.cookies
+    for name, morsel in client.cookies.items():
+        tab.cookies[name] = morsel.value
     return tab
 
 
