@@ -133,3 +133,27 @@ class OwnerTypeCount(models.Model):
 
     def __str__(self) -> str:
         return f"organization {self.owner_id}: {self.n} × {self.device_type}"
+
+
+class DeviceSelection(models.Model):
+    """The "My devices" selection of one login session, in its own small row.
+
+    Not in the session blob: every request saves the whole session (SESSION_SAVE_EVERY_REQUEST),
+    so two requests of one session that ran at once overwrote each other's selection change.
+    Here each change locks this row, re-reads it and writes it back inside one transaction.
+    ``key`` is a keyed hash that the session carries (see ``devices.selection``), never the
+    session key itself; a row is only ever read together with its ``user``.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=64)
+    data = models.JSONField(default=dict)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="device_selection_per_session")
+        ]
+
+    def __str__(self) -> str:
+        return f"selection of user {self.user_id}"

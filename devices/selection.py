@@ -1,9 +1,15 @@
-"""The device selection of "My devices", kept server-side in the session.
+"""The device selection of "My devices", kept server-side per login session.
 
 A selection is ``(explicit ids ∪ every stored search) − excluded ids``. "Select all N devices in
 this search" stores the search itself (its column terms), not its ids, so selecting 650,000 devices
 costs a few bytes; unticking one of them adds it to the exclusions. The selection survives paging
-and new searches until it is cleared.
+and new searches until it is cleared, and ends with the session (logout).
+
+It lives in its own row (``DeviceSelection``), not in the session blob: the session is saved whole
+at the end of every request, so two requests of one session running at once (two quick ticks, or a
+tick and a page reload) each wrote back the selection they had read and one change was lost. Each
+change here locks the row, re-reads it and writes it in one transaction. The row is found by the
+user and a keyed hash the session carries, so a new session (logout, another user) starts empty.
 
 ``selected_devices(request)`` is the one way other apps read it: always
 ``visible_devices(request.user)`` ∩ the selection, so a selection can never reach a device the user
@@ -12,20 +18,36 @@ may not (or no longer) see.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
 
+from django.contrib.sessions.backends.base import SessionBase
+from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from devices.forms import SERIAL_RE
-from devices.models import Device
+from devices.models import Device, DeviceSelection
 from devices.search import Search, clean_search, search_q
 from devices.selectors import count_devices, visible_devices, visible_scope
 
+# Where sessions made before the selection had its own table kept it; read until the session's
+# first selection change, which moves it into the row.
 SESSION_KEY = "devices_selection"
-# Explicit ids and exclusions are kept as lists in the session: bounded so a session row stays
-# small. Larger selections are made with "Select all N devices in this search".
+# The session's selection key: a keyed hash of the session key when first needed. Kept in the
+# session data, so it survives a cycled session key (password change) and ends with a flush.
+KEY_SESSION_KEY = "devices_selection_key"
+_CACHED = "_devices_selection"
+# Rows of sessions that expired without a logout are deleted when the same user starts a new
+# selection; a selection untouched this long is treated as abandoned.
+ABANDONED_AFTER = timedelta(days=30)
+# Explicit ids and exclusions are kept as lists: bounded so a selection row stays small. Larger
+# selections are made with "Select all N devices in this search".
 MAX_EXPLICIT_IDS = 20_000
 MAX_SEARCHES = 20
 
@@ -64,6 +86,9 @@ class Selection:
             condition &= ~Q(pk__in=self.excluded)
         return condition
 
+    def copy(self) -> Selection:
+        return Selection(list(self.ids), list(self.searches), list(self.excluded))
+
 
 def _ints(values: object) -> list[int]:
     if not isinstance(values, list):
@@ -71,8 +96,7 @@ def _ints(values: object) -> list[int]:
     return [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
 
 
-def get_selection(request: HttpRequest) -> Selection:
-    raw = request.session.get(SESSION_KEY)
+def _from_raw(raw: object) -> Selection:
     if not isinstance(raw, dict):
         return Selection()
     searches_raw = raw.get("searches")
@@ -88,15 +112,88 @@ def get_selection(request: HttpRequest) -> Selection:
     )
 
 
-def _save(request: HttpRequest, selection: Selection) -> None:
+def _to_raw(selection: Selection) -> dict[str, Any]:
     if selection.is_empty:
-        request.session.pop(SESSION_KEY, None)
+        return {}
+    return {"ids": selection.ids, "searches": selection.searches, "excluded": selection.excluded}
+
+
+def selection_key(session: SessionBase) -> str:
+    """This session's selection key. Derived from the session key, so concurrent first requests
+    of a session agree on it; a hash, so the session key itself is not copied elsewhere."""
+    key = session.get(KEY_SESSION_KEY)
+    if isinstance(key, str) and len(key) == 64:
+        return key
+    if session.session_key is None:
+        session.save()
+    key = salted_hmac("devices.selection", session.session_key, algorithm="sha256").hexdigest()
+    session[KEY_SESSION_KEY] = key
+    return key
+
+
+def _row_of(request: HttpRequest) -> dict[str, Any]:
+    return {"user": request.user, "key": selection_key(request.session)}
+
+
+def _rows(request: HttpRequest) -> QuerySet[DeviceSelection]:
+    return DeviceSelection.objects.filter(**_row_of(request))
+
+
+def get_selection(request: HttpRequest) -> Selection:
+    """The selection as stored now (read once per request; changes keep the copy current)."""
+    cached = getattr(request, _CACHED, None)
+    if cached is None:
+        if not request.user.is_authenticated:
+            return Selection()
+        data = _rows(request).values_list("data", flat=True).first()
+        cached = _from_raw(data if data is not None else request.session.get(SESSION_KEY))
+        setattr(request, _CACHED, cached)
+    return cached.copy()
+
+
+def _locked_data(rows: QuerySet[DeviceSelection]) -> Any:
+    """The row's data, locked until the transaction ends; None when there is no row yet."""
+    if connection.features.has_select_for_update:
+        return rows.select_for_update().values_list("data", flat=True).first()
+    # SQLite has no row locks: writing first takes the database's write lock before the read,
+    # so no other change can read the same old value in between.
+    if not rows.update(updated_at=timezone.now()):
+        return None
+    return rows.values_list("data", flat=True).first()
+
+
+@contextmanager
+def _changing(request: HttpRequest) -> Iterator[Selection]:
+    """Change the selection under the row's lock: read it fresh, let the caller change it, write
+    it back. An exception in the block (SelectionTooLarge) leaves it as it was."""
+    rows = _rows(request)
+    with transaction.atomic():
+        data = _locked_data(rows)
+        if data is None:
+            now = timezone.now()
+            DeviceSelection.objects.filter(
+                user=request.user, updated_at__lt=now - ABANDONED_AFTER
+            ).delete()
+            legacy = _to_raw(_from_raw(request.session.get(SESSION_KEY)))
+            row, _ = DeviceSelection.objects.select_for_update().get_or_create(
+                **_row_of(request), defaults={"data": legacy, "updated_at": now}
+            )
+            data = row.data
+        selection = _from_raw(data)
+        yield selection
+        rows.update(data=_to_raw(selection), updated_at=timezone.now())
+    request.session.pop(SESSION_KEY, None)
+    setattr(request, _CACHED, selection.copy())
+
+
+def end_selection(request: HttpRequest | None, user: Any) -> None:
+    """At logout: the session's selection row goes with the session."""
+    session = getattr(request, "session", None)
+    if user is None or not user.is_authenticated or session is None:
         return
-    request.session[SESSION_KEY] = {
-        "ids": selection.ids,
-        "searches": selection.searches,
-        "excluded": selection.excluded,
-    }
+    if session.session_key is None and KEY_SESSION_KEY not in session:
+        return
+    DeviceSelection.objects.filter(user=user, key=selection_key(session)).delete()
 
 
 def selected_devices(request: HttpRequest) -> QuerySet[Device]:
@@ -147,7 +244,13 @@ def _one_search_count(request: HttpRequest, selection: Selection) -> int:
 
 
 def clear_selection(request: HttpRequest) -> None:
+    """Empty the selection: one UPDATE, atomic on its own, when the session has its row."""
+    if not _rows(request).update(data={}, updated_at=timezone.now()):
+        with _changing(request) as selection:
+            selection.ids, selection.searches, selection.excluded = [], [], []
+        return
     request.session.pop(SESSION_KEY, None)
+    setattr(request, _CACHED, Selection())
 
 
 def selected_among(request: HttpRequest, ids: Iterable[int]) -> set[int]:
@@ -171,18 +274,17 @@ def select_ids(request: HttpRequest, ids: Iterable[int]) -> int:
     visible = set(visible_devices(request.user).filter(pk__in=wanted).values_list("pk", flat=True))
     if not visible:
         return 0
-    selection = get_selection(request)
-    excluded = set(selection.excluded)
-    current = set(selection.ids)
-    new = visible - current
-    if len(current) + len(new) > MAX_EXPLICIT_IDS:
-        raise SelectionTooLarge(
-            f"A selection can hold at most {MAX_EXPLICIT_IDS:,} individually chosen devices. "
-            "Use “Select all devices in this search” for larger selections."
-        )
-    selection.ids = selection.ids + sorted(new)
-    selection.excluded = [i for i in selection.excluded if i not in visible]
-    _save(request, selection)
+    with _changing(request) as selection:
+        excluded = set(selection.excluded)
+        current = set(selection.ids)
+        new = visible - current
+        if len(current) + len(new) > MAX_EXPLICIT_IDS:
+            raise SelectionTooLarge(
+                f"A selection can hold at most {MAX_EXPLICIT_IDS:,} individually chosen devices. "
+                "Use “Select all devices in this search” for larger selections."
+            )
+        selection.ids = selection.ids + sorted(new)
+        selection.excluded = [i for i in selection.excluded if i not in visible]
     return len(new | (visible & excluded))
 
 
@@ -190,47 +292,45 @@ def deselect_ids(request: HttpRequest, ids: Iterable[int]) -> None:
     """Remove devices by id: dropped from the explicit ids and, if a stored search still covers
     them, remembered as exceptions."""
     unwanted = {int(i) for i in ids}
-    selection = get_selection(request)
-    if not unwanted or selection.is_empty:
+    if not unwanted:
         return
-    selection.ids = [i for i in selection.ids if i not in unwanted]
-    if selection.searches:
-        excluded = set(selection.excluded)
-        covered = unwanted - excluded
-        if len(excluded) + len(covered) > MAX_EXPLICIT_IDS:
-            raise SelectionTooLarge(
-                f"At most {MAX_EXPLICIT_IDS:,} devices can be unticked individually; "
-                "clear the selection and select again."
-            )
-        selection.excluded = selection.excluded + sorted(covered)
-    else:
-        selection.excluded = []
-    _save(request, selection)
+    with _changing(request) as selection:
+        selection.ids = [i for i in selection.ids if i not in unwanted]
+        if selection.searches:
+            excluded = set(selection.excluded)
+            covered = unwanted - excluded
+            if len(excluded) + len(covered) > MAX_EXPLICIT_IDS:
+                raise SelectionTooLarge(
+                    f"At most {MAX_EXPLICIT_IDS:,} devices can be unticked individually; "
+                    "clear the selection and select again."
+                )
+            selection.excluded = selection.excluded + sorted(covered)
+        else:
+            selection.excluded = []
 
 
 def select_search(request: HttpRequest, search: Search) -> None:
     """Select every visible device of this search, now and as the search stays the same."""
     search = clean_search(search)
-    selection = get_selection(request)
-    if not search:
-        # "All devices" replaces everything else: the list is the whole visible set.
-        selection = Selection(searches=[{}])
-    elif {} not in selection.searches and search not in selection.searches:
-        if len(selection.searches) >= MAX_SEARCHES:
-            raise SelectionTooLarge(
-                f"A selection can combine at most {MAX_SEARCHES} searches; "
-                "clear the selection and select again."
+    with _changing(request) as selection:
+        if not search:
+            # "All devices" replaces everything else: the list is the whole visible set.
+            selection.ids, selection.searches, selection.excluded = [], [{}], []
+        elif {} not in selection.searches and search not in selection.searches:
+            if len(selection.searches) >= MAX_SEARCHES:
+                raise SelectionTooLarge(
+                    f"A selection can combine at most {MAX_SEARCHES} searches; "
+                    "clear the selection and select again."
+                )
+            selection.searches = selection.searches + [search]
+        if selection.excluded:
+            # Devices of this search that were unticked before are selected again.
+            back = set(
+                Device.objects.filter(pk__in=selection.excluded)
+                .filter(search_q(search))
+                .values_list("pk", flat=True)
             )
-        selection.searches = selection.searches + [search]
-    if selection.excluded:
-        # Devices of this search that were unticked before are selected again.
-        back = set(
-            Device.objects.filter(pk__in=selection.excluded)
-            .filter(search_q(search))
-            .values_list("pk", flat=True)
-        )
-        selection.excluded = [i for i in selection.excluded if i not in back]
-    _save(request, selection)
+            selection.excluded = [i for i in selection.excluded if i not in back]
 
 
 @dataclass(frozen=True)

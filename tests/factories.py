@@ -100,3 +100,37 @@ def login(client: Client, user: User, *, mfa: bool = True) -> Client:
     session["account_authentication_methods_user"] = str(user.pk)
     session.save()
     return client
+
+
+def store_selection(client: Client, user: User, ids: list[int]) -> None:
+    """Write a selection of these ids straight into the client's session selection (as a stale
+    or forged selection would be): views must still limit it to what the user may see."""
+    from django.utils import timezone
+
+    from devices.models import DeviceSelection
+    from devices.selection import selection_key
+
+    session = client.session
+    key = selection_key(session)
+    session.save()
+    DeviceSelection.objects.update_or_create(
+        user=user,
+        key=key,
+        defaults={
+            "data": {"ids": ids, "searches": [], "excluded": []},
+            "updated_at": timezone.now(),
+        },
+    )
+
+
+def stored_selection_ids(client: Client, user: User) -> set[int]:
+    """The explicitly selected ids stored for the client's session."""
+    from devices.models import DeviceSelection
+    from devices.selection import selection_key
+
+    data = (
+        DeviceSelection.objects.filter(user=user, key=selection_key(client.session))
+        .values_list("data", flat=True)
+        .first()
+    )
+    return set((data or {}).get("ids", []))

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
+from devices.models import DeviceSelection
 from devices.selection import MAX_EXPLICIT_IDS
-from tests.factories import DeviceFactory
+from tests.factories import DeviceFactory, login, make_super_user
 
 LIST = "/devices/"
 SELECTION = "/devices/selection/"
@@ -168,3 +173,63 @@ def test_individual_ticks_are_bounded(client_for, super_user_x, org_x, monkeypat
     messages = [str(m) for m in client.get(LIST).context["messages"]]
     assert any("at most 2 individually chosen devices" in m for m in messages)
     assert MAX_EXPLICIT_IDS >= 10_000
+
+
+@pytest.mark.django_db
+def test_logging_out_ends_the_selection_and_a_new_login_starts_empty(
+    client_for, super_user_x, devices_x
+):
+    client = client_for(super_user_x)
+    client.post(SELECTION, {"action": "select", "device": [devices_x[0].pk]})
+    assert _selected(client) == 1
+    client.post(reverse("account_logout"))
+    assert not DeviceSelection.objects.filter(user=super_user_x).exists()
+    login(client, super_user_x)
+    assert _selected(client) == 0
+
+
+@pytest.mark.django_db
+def test_another_user_logging_in_on_the_same_browser_does_not_inherit_the_selection(
+    client_for, super_user_x, org_x, devices_x
+):
+    colleague = make_super_user(org_x, email="colleague@distributor.example")
+    client = client_for(super_user_x)
+    client.post(SELECTION, {"action": "select", "device": [devices_x[0].pk]})
+    login(client, colleague)  # no logout in between: Django flushes the other user's session
+    assert _selected(client) == 0
+    login(client, super_user_x)
+    assert _selected(client) == 0
+
+
+@pytest.mark.django_db
+def test_a_second_session_of_the_same_user_has_its_own_selection(
+    client_for, super_user_x, devices_x
+):
+    first, second = client_for(super_user_x), client_for(super_user_x)
+    first.post(SELECTION, {"action": "select", "device": [devices_x[0].pk]})
+    second.post(SELECTION, {"action": "select", "device": [devices_x[1].pk, devices_x[2].pk]})
+    assert (_selected(first), _selected(second)) == (1, 2)
+
+
+@pytest.mark.django_db
+def test_the_selection_survives_a_new_session_key_within_the_session(
+    client_for, super_user_x, devices_x
+):
+    """Changing the password cycles the session key (update_session_auth_hash) but keeps the
+    session: the selection stays."""
+    client = client_for(super_user_x)
+    client.post(SELECTION, {"action": "select", "device": [devices_x[0].pk]})
+    session = client.session
+    session.cycle_key()
+    client.cookies[settings.SESSION_COOKIE_NAME] = session.session_key
+    assert _selected(client) == 1
+
+
+@pytest.mark.django_db
+def test_a_page_view_reads_the_selection_with_one_query(client_for, super_user_x, devices_x):
+    client = client_for(super_user_x)
+    client.post(SELECTION, {"action": "select", "device": [devices_x[0].pk]})
+    with CaptureQueriesContext(connection) as page:
+        client.get(LIST)
+    reads = [q for q in page.captured_queries if "devices_deviceselection" in q["sql"]]
+    assert len(reads) == 1

@@ -20,7 +20,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from devices.models import Device, DeviceRegistration
 from keyvault.models import AuditEvent
 from readrights.models import Invitation, ReadRight
-from tests.factories import login
+from tests.factories import login, store_selection, stored_selection_ids
 from tests.hardening.conftest import World, add_figure
 
 # The URL namespaces that are ours, and the allauth/mfa pages that matter for keys.
@@ -477,9 +477,7 @@ def _client(world: World, role: str) -> Client:
 def _inject_selection(client: Client, world: World, role: str) -> None:
     """Own and foreign ids straight into the session (a stale or forged selection): the views
     must limit it to what the user may see themselves."""
-    session = client.session
-    session["devices_selection"] = {"ids": [d.pk for d in world.all_devices()], "searches": []}
-    session.save()
+    store_selection(client, world.users[role], [d.pk for d in world.all_devices()])
 
 
 def _status_ok(response: Any, expected: Any) -> bool:
@@ -537,7 +535,7 @@ def walk(world: World, role: str) -> tuple[int, list[str]]:
             location = response.get("Location", "")
             failures.append(f"{where}: expected {expected}, got {response.status_code} {location}")
         if probe.name == "devices:selection" and world.users[role] is not None:
-            stored = set(client.session.get("devices_selection", {}).get("ids", []))
+            stored = stored_selection_ids(client, world.users[role])
             foreign = stored & {d.pk for d in foreign_devices(world, role)}
             if foreign:
                 failures.append(f"{where}: foreign ids kept in the selection: {sorted(foreign)}")

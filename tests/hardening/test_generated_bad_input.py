@@ -46,6 +46,7 @@ from tests.factories import (
     login,
     make_member,
     make_super_user,
+    stored_selection_ids,
 )
 from tests.hardening.conftest import add_figure
 
@@ -360,7 +361,7 @@ def test_paste_box_never_fails_and_selects_only_visible_devices(tally: Tally, di
         status = tally.status(client, "POST", url, {"serials": text})
         assert status < 500, f"paste {text!r} → {status}"
         assert counts(Device, DeviceRegistration, ReadRight) == before
-        selected = set(client.session.get("devices_selection", {}).get("ids", []))
+        selected = stored_selection_ids(client, distributor["super"])
         assert selected <= own, "a foreign device was selected by pasting its serial"
 
     attempt()
@@ -708,7 +709,7 @@ def test_selection_and_revoke_posts_never_fail(tally: Tally, distributor) -> Non
         assert status < 500, f"POST {url} {body!r} → {status}"
         if which == "selection":
             assert counts(ReadRight, AuditEvent) == before
-            selected = set(client.session.get("devices_selection", {}).get("ids", []))
+            selected = stored_selection_ids(client, distributor["super"])
             assert distributor["foreign"].pk not in selected
         elif status != 302:
             assert ReadRight.objects.filter(revoked_at__isnull=True).count() == rights
