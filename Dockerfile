@@ -11,6 +11,7 @@ RUN useradd --create-home --uid 10001 kamkeys
 
 COPY pyproject.toml README.md ./
 COPY kamkeys ./kamkeys
+COPY audit ./audit
 COPY accounts ./accounts
 COPY devices ./devices
 COPY readrights ./readrights

@@ -22,8 +22,8 @@ from django.utils import timezone
 from accounts import emails
 from accounts.models import AccessRequest, Membership, Organization, User
 from accounts.selectors import forget_roles, user_for_verified_email
+from audit import services as audit
 from kamkeys.links import public_url
-from keyvault import audit
 
 ACTIVATION_SALT = "kamkeys.accounts.activation.v1"
 

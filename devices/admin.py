@@ -12,8 +12,8 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from audit.services import record
 from devices.models import Device, DeviceRegistration
-from keyvault.audit import record
 
 
 @admin.register(Device)

@@ -209,6 +209,7 @@ INSTALLED_APPS = [
     "django_filters",
     "kamkeys",
     "accounts",
+    "audit",
     "keyvault",
     "devices",
     "readrights",

@@ -1,4 +1,4 @@
-"""Admin: the audit log (read-only), stored keys (metadata only, never bytes), factory import."""
+"""Admin: stored keys (metadata only, never bytes), factory import."""
 
 from __future__ import annotations
 
@@ -12,48 +12,12 @@ from django.shortcuts import render
 from django.urls import URLPattern, path
 
 from accounts.models import Organization
+from audit.admin import ReadOnlyAdminMixin
 from keyvault.importer import ImportInputError, import_keys
 from keyvault.kem import KEM_MAX_PASSWORD_BYTES
-from keyvault.models import AuditEvent, DeviceKey
+from keyvault.models import DeviceKey
 
 IMPORT_PERMISSION = "keyvault.add_devicekey"
-
-
-class ReadOnlyAdminMixin:
-    """Nothing is added, changed or deleted here: the rows are written by keyvault alone."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-@admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("created_at", "actor_label", "action", "outcome", "object_type", "count", "ip")
-    list_filter = ("action", "outcome", "object_type")
-    search_fields = ("actor_label", "action", "ip")
-    date_hierarchy = "created_at"
-    readonly_fields = (
-        "created_at",
-        "actor",
-        "actor_label",
-        "action",
-        "outcome",
-        "object_type",
-        "object_ids",
-        "count",
-        "detail",
-        "ip",
-    )
-    fields = readonly_fields
-    list_select_related = ("actor",)
-    show_full_result_count = False
-    actions = None
 
 
 @admin.register(DeviceKey)

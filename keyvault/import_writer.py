@@ -23,8 +23,8 @@ from django.db import connections
 from django.utils import timezone
 
 from accounts.models import Organization
+from audit.services import MAX_OBJECT_IDS
 from devices.models import Device
-from keyvault.audit import MAX_OBJECT_IDS
 from keyvault.crypto import key_wrapper
 from keyvault.device_codes import device_code_hasher
 from keyvault.import_rows import ImportReport, ImportRow

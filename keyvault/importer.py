@@ -25,8 +25,9 @@ except ImportError:  # pragma: no cover
 from django.db.models import Q
 
 from accounts.models import Organization
+from audit import services as audit
+from audit.models import Action
 from devices.models import Device
-from keyvault import audit
 from keyvault.crypto import KeyUnwrapError
 from keyvault.import_rows import (
     MAX_LISTED_PROBLEMS,
@@ -252,7 +253,7 @@ def import_keys(
             if not report.ok:
                 raise _NothingImported
             audit.record(
-                "import",
+                Action.IMPORT,
                 actor=actor,
                 actor_label=actor_label,
                 request=request,
@@ -270,7 +271,7 @@ def import_keys(
     except _NothingImported:
         if report.unwrap_failed_ids:
             audit.record(
-                "unwrap_failed",
+                Action.UNWRAP_FAILED,
                 actor_label="system",
                 object_type="device",
                 object_ids=report.unwrap_failed_ids,

@@ -13,8 +13,9 @@ import psycopg
 from django.db import connection, transaction
 from django.db.models import QuerySet
 
+from audit import services as audit
+from audit.models import Action
 from devices.models import Device
-from keyvault import audit
 from keyvault.crypto import KeyUnwrapError, key_unwrapper, unwrap_key, wrap_key
 from keyvault.kek import KekRingError, get_kek_source
 from keyvault.models import DeviceKey
@@ -97,7 +98,7 @@ def store_device_keys_bulk(
 
 def _audit_unwrap_failure(device_id: int, name: str, kek_version: int, reason: str) -> None:
     audit.record(
-        "unwrap_failed",
+        Action.UNWRAP_FAILED,
         actor_label="system",
         object_type="device",
         object_ids=[device_id],

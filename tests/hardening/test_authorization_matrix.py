@@ -17,8 +17,8 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from audit.models import AuditEvent
 from devices.models import Device, DeviceRegistration
-from keyvault.models import AuditEvent
 from readrights.models import Invitation, ReadRight
 from tests.factories import login
 from tests.hardening.conftest import World, add_figure
@@ -437,9 +437,7 @@ PROBES: list[Probe] = [
     Probe(
         "admin:keyvault_devicekey_changelist", "GET", by_role(ADMIN_LOGIN, ADMIN_LOGIN, staff=200)
     ),
-    Probe(
-        "admin:keyvault_auditevent_changelist", "GET", by_role(ADMIN_LOGIN, ADMIN_LOGIN, staff=200)
-    ),
+    Probe("admin:audit_auditevent_changelist", "GET", by_role(ADMIN_LOGIN, ADMIN_LOGIN, staff=200)),
     Probe(
         "admin:readrights_readright_changelist", "GET", by_role(ADMIN_LOGIN, ADMIN_LOGIN, staff=200)
     ),

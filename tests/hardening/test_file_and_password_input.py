@@ -26,11 +26,12 @@ from django.urls import reverse
 from accounts.models import Organization, User
 from accounts.services import make_activation_token
 from accounts.views import ACTIVATION_SESSION_KEY
+from audit.models import AuditEvent
 from devices.models import Device
 from keyvault.downloads import build_download
 from keyvault.importer import import_keys
 from keyvault.kem import iter_kem_document
-from keyvault.models import AuditEvent, DeviceKey
+from keyvault.models import DeviceKey
 from keyvault.services import store_device_keys
 from readrights.invitation_views import SESSION_LINK_KEY
 from readrights.models import ReadRight

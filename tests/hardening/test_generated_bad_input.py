@@ -30,12 +30,13 @@ from hypothesis import strategies as st
 from accounts.models import AccessRequest, Organization, User
 from accounts.services import make_activation_token
 from accounts.views import ACTIVATION_SESSION_KEY
+from audit.models import AuditEvent
 from devices.models import Device, DeviceRegistration
 from kamkeys.models import OutboundEmail
 from keyvault.import_rows import ImportInputError
 from keyvault.importer import import_keys
 from keyvault.kem import iter_kem_document
-from keyvault.models import AuditEvent, DeviceKey
+from keyvault.models import DeviceKey
 from readrights.invitation_views import SESSION_LINK_KEY
 from readrights.models import Invitation, ReadRight
 from readrights.services import assign_read_rights, clean_emails

@@ -166,7 +166,7 @@ def _walk_every_path_a_key_takes(tmp_path, settings, org_x, super_user_x, staff_
     for url in (
         reverse("admin:keyvault_devicekey_changelist"),
         reverse("admin:keyvault_devicekey_change", args=[key.pk]),
-        reverse("admin:keyvault_auditevent_changelist"),
+        reverse("admin:audit_auditevent_changelist"),
         reverse("admin:devices_device_changelist") if _registered("devices", "device") else None,
     ):
         if url:

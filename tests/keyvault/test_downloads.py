@@ -17,10 +17,10 @@ from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 
 from accounts.models import Organization
+from audit.models import AuditEvent
 from devices.models import Device
 from keyvault.downloads import FORMATS, build_download
 from keyvault.forms import DownloadForm
-from keyvault.models import AuditEvent
 from keyvault.passwords import validate_file_password
 from tests.keyvault.conftest import csv_bytes, factory_rows
 

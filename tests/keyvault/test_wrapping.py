@@ -10,11 +10,12 @@ import sys
 
 import pytest
 
+from audit.models import AuditEvent
 from devices.models import Device
 from keyvault import kek
 from keyvault.crypto import KeyUnwrapError
 from keyvault.kek import KekRingError, StaticKekRing, parse_ring
-from keyvault.models import AuditEvent, DeviceKey
+from keyvault.models import DeviceKey
 from keyvault.services import (
     iter_plain_keys,
     store_device_keys,
