@@ -15,8 +15,8 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.selectors import super_user_organization_ids
 from audit.services import record
+from devices.device_codes import check_device_code
 from devices.models import Device, DeviceRegistration, RegistrationAttempt
-from keyvault.device_codes import check_device_code
 from readrights.models import ReadRight
 
 WINDOW = timedelta(hours=24)

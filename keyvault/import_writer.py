@@ -24,9 +24,9 @@ from django.utils import timezone
 
 from accounts.models import Organization
 from audit.services import MAX_OBJECT_IDS
+from devices.device_codes import device_code_hasher
 from devices.models import Device
 from keyvault.crypto import key_wrapper
-from keyvault.device_codes import device_code_hasher
 from keyvault.import_rows import ImportReport, ImportRow
 from keyvault.kek import get_kek_source
 from keyvault.models import DeviceKey

@@ -8,9 +8,9 @@ import pytest
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from devices.device_codes import hash_device_code
 from devices.models import DeviceRegistration, RegistrationAttempt
 from devices.selectors import visible_devices
-from keyvault.device_codes import hash_device_code
 from tests.factories import DeviceFactory, UserFactory
 
 URL = "/devices/register/"

@@ -10,8 +10,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from audit.models import AuditEvent
+from devices.device_codes import check_device_code
 from devices.models import Device
-from keyvault.device_codes import check_device_code
 from keyvault.downloads import build_download
 from keyvault.importer import ImportReport, import_keys
 from keyvault.models import DeviceKey
