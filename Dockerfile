@@ -16,6 +16,7 @@ COPY accounts ./accounts
 COPY devices ./devices
 COPY readrights ./readrights
 COPY keyvault ./keyvault
+COPY keyfiles ./keyfiles
 COPY templates ./templates
 COPY static ./static
 COPY manage.py ./

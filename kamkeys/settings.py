@@ -212,6 +212,7 @@ INSTALLED_APPS = [
     "audit",
     "keyvault",
     "devices",
+    "keyfiles",
     "readrights",
 ]
 

@@ -10,6 +10,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("accounts/", include("allauth.urls")),
     path("devices/", include("devices.urls")),
+    path("devices/", include("keyfiles.urls")),
     path("read-rights/", include("readrights.urls")),
 ]
 

@@ -260,7 +260,7 @@ PROBES: list[Probe] = [
         label="foreign serial, wrong code",
         data=lambda w, r: {"serial": w.devices_y[2].serial, "code": "99"},
     ),
-    Probe("devices:download", "GET", for_roles_with_devices(200, 302), select=True),
+    Probe("keyfiles:download", "GET", for_roles_with_devices(200, 302), select=True),
     # --- read rights pages
     Probe("readrights:edit", "GET", by_role(LOGIN, 403, 200), select=True),
     Probe("readrights:user_admin", "GET", by_role(LOGIN, 403, 200)),
@@ -407,7 +407,7 @@ PROBES: list[Probe] = [
     ),
     # --- key disclosure and removal last: they change the world
     Probe(
-        "devices:download",
+        "keyfiles:download",
         "POST",
         for_roles_with_devices(200, 302),
         label="own and foreign selection",
@@ -419,7 +419,7 @@ PROBES: list[Probe] = [
         },
     ),
     Probe(
-        "devices:download",
+        "keyfiles:download",
         "POST",
         for_roles_with_devices(200, 302),
         label="KEM, own and foreign selection",

@@ -84,7 +84,7 @@ def _forged_download(client: Client, meter: Device) -> object:
     session["devices_selection"] = {"ids": [meter.pk], "searches": [], "excluded": []}
     session.save()
     return client.post(
-        reverse("devices:download"),
+        reverse("keyfiles:download"),
         {"format": "zip", "password": PASSWORD, "password_repeat": PASSWORD},
     )
 

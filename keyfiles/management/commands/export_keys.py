@@ -10,10 +10,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from audit.models import Action
 from devices.models import Device
+from keyfiles.downloads import FORMATS, build_download, write_download
+from keyfiles.importer import ImportInputError, resolve_owner
+from keyfiles.management.commands.import_keys import read_password_file
 from keyvault.crypto import KeyUnwrapError
-from keyvault.downloads import FORMATS, build_download, write_download
-from keyvault.importer import ImportInputError, resolve_owner
-from keyvault.management.commands.import_keys import read_password_file
 
 
 class Command(BaseCommand):

@@ -28,8 +28,7 @@ from accounts.models import Organization
 from audit import services as audit
 from audit.models import Action
 from devices.models import Device
-from keyvault.crypto import KeyUnwrapError
-from keyvault.import_rows import (
+from keyfiles.import_rows import (
     MAX_LISTED_PROBLEMS,
     ImportInputError,
     ImportReport,
@@ -37,7 +36,8 @@ from keyvault.import_rows import (
     RowProblem,
     parsed_rows,
 )
-from keyvault.import_writer import CopyThread, ImportWriter
+from keyfiles.import_writer import CopyThread, ImportWriter
+from keyvault.crypto import KeyUnwrapError
 from keyvault.services import stored_plain_keys
 
 __all__ = [
