@@ -16,6 +16,7 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, fields
+from datetime import datetime
 from functools import lru_cache
 from operator import attrgetter, itemgetter
 from typing import Any
@@ -64,12 +65,15 @@ def _copy_text(value: str) -> str:
     return value.replace("\\", "\\\\")
 
 
-def _copy_value(value: Any) -> str:
-    """Any device value in COPY's text format: NULL, text (escaped), or a number."""
+def _copy_value(value: Any, now: str) -> str:
+    """A device value in COPY's text format: text (escaped), NULL, the import's time (``now``,
+    already text) or a number."""
+    if value.__class__ is str:
+        return _copy_text(value) if "\\" in value else value
     if value is None:
         return _COPY_NULL
-    if isinstance(value, str):
-        return _copy_text(value) if "\\" in value else value
+    if isinstance(value, datetime):
+        return now
     return str(value)
 
 
@@ -107,14 +111,12 @@ class ImportWriter:
     def prepare(self, rows: list[ImportRow]) -> PreparedBatch:
         """COPY text for these rows, built in the parsing thread."""
         now = self.now.isoformat()
-        owner = str(self.owner_id)
         key_tail = f"\t{self.version}\t{now}\n"
         device_lines = []
         key_lines = []
         for row in rows:
-            code_hash = self.hash_code(row.serial, row.device_code) if row.device_code else ""
-            values = _in_column_order(_row_values(row) + (code_hash, owner, now))
-            device_lines.append("\t".join([_copy_value(value) for value in values]) + "\n")
+            values = self._device(row)
+            device_lines.append("\t".join([_copy_value(value, now) for value in values]) + "\n")
             key_lines.append(
                 [f"{name}\t\\\\x{wrapped.hex()}{key_tail}" for name, wrapped in self._keys(row)]
             )
