@@ -24,7 +24,7 @@ from tests.factories import login
 from tests.hardening.conftest import World, add_figure
 
 # The URL namespaces that are ours, and the allauth/mfa pages that matter for keys.
-OUR_NAMESPACES = {"accounts", "devices", "readrights", "keyvault"}
+OUR_NAMESPACES = {"accounts", "devices", "readrights", "keyvault", "keyfiles"}
 OUR_TOP_LEVEL = {"home", "healthz"}
 ALLAUTH_THAT_MATTER = {
     "account_login",
