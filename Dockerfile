@@ -11,10 +11,12 @@ RUN useradd --create-home --uid 10001 kamkeys
 
 COPY pyproject.toml README.md ./
 COPY kamkeys ./kamkeys
+COPY audit ./audit
 COPY accounts ./accounts
 COPY devices ./devices
 COPY readrights ./readrights
 COPY keyvault ./keyvault
+COPY keyfiles ./keyfiles
 COPY templates ./templates
 COPY static ./static
 COPY manage.py ./

@@ -23,8 +23,8 @@ from accounts import emails
 from accounts.access import enforce_custody
 from accounts.models import AccessRequest, Membership, Organization, User
 from accounts.selectors import forget_roles, super_user_emails, user_for_verified_email
+from audit import services as audit
 from kamkeys.links import public_page_url, public_url
-from keyvault import audit
 
 ACTIVATION_SALT = "kamkeys.accounts.activation.v1"
 

@@ -413,7 +413,7 @@ def measure_download(client: Any) -> dict[str, Any]:
     for fmt, pw in (("zip", password), ("kem", "BenchKem-2026!")):
         started = time.perf_counter()
         response = client.post(
-            reverse("devices:download"),
+            reverse("keyfiles:download"),
             {"format": fmt, "password": pw, "password_repeat": pw},
         )
         assert response.status_code == 200, response.status_code

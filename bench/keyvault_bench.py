@@ -203,7 +203,7 @@ def case_baseline() -> dict[str, Any]:
 def case_import(path: str) -> dict[str, Any]:
     setup_django()
     from accounts.models import Organization
-    from keyvault.importer import import_keys
+    from keyfiles.importer import import_keys
 
     owner = Organization.objects.create(name=OWNER, kind="distributor", customer_number="B1")
     started = time.perf_counter()
@@ -246,7 +246,7 @@ def case_prepare_export(count: str) -> dict[str, Any]:
 def case_export(fmt: str, target: str) -> dict[str, Any]:
     setup_django()
     from devices.models import Device
-    from keyvault.downloads import build_download, write_download
+    from keyfiles.downloads import build_download, write_download
 
     devices = Device.objects.filter(owner__name=EXPORT_OWNER)
     started = time.perf_counter()

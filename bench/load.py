@@ -44,7 +44,7 @@ from allauth.mfa.totp.internal.auth import TOTP
 from django.contrib.auth.hashers import make_password
 from accounts.models import Membership, Organization, User
 from devices.models import Device
-from keyvault.device_codes import hash_device_code
+from devices.device_codes import hash_device_code
 from keyvault.services import store_device_keys_bulk
 
 n_devices, n_users = int(sys.argv[1]), int(sys.argv[2])

@@ -1,4 +1,4 @@
-"""The actions of My devices: register a device, remove devices, download the key file."""
+"""The actions of My devices: register a device, remove devices (Download file: keyfiles.views)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,12 @@ from datetime import datetime
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from accounts.access import key_action
 from devices.forms import RegisterDeviceForm
-from devices.selection import selected_devices, selection_count
+from devices.selection import selected_devices
 from devices.services import plan_removal, register_device, remove_devices
 
 WRONG_CODE = (
@@ -95,52 +92,3 @@ def _owned_message(owned: int) -> str:
         "ownership of devices is managed by the manufacturer, who transfers them to your "
         "organization from the sales order. Contact the manufacturer to change it."
     )
-
-
-@never_cache
-@key_action
-@require_http_methods(["GET", "POST"])
-def download(request: HttpRequest) -> HttpResponse:
-    """Download file: choose the format and a file password; the browser downloads the file."""
-    from keyvault.crypto import KeyUnwrapError
-    from keyvault.downloads import build_download
-    from keyvault.forms import DownloadForm
-
-    count = selection_count(request)
-    if count == 0:
-        messages.warning(request, "Select the devices whose keys you want to download first.")
-        return redirect("devices:list")
-    status = 200
-    if request.method == "POST":
-        form = DownloadForm(request.POST, user=request.user)
-        if form.is_valid():
-            try:
-                result = build_download(
-                    selected_devices(request),
-                    form.cleaned_data["format"],
-                    form.cleaned_data["password"],
-                    actor=request.user,
-                    request=request,
-                )
-            except ValidationError as exc:
-                form.add_error("password", exc)
-            except KeyUnwrapError:
-                # Already audited by keyvault; the file is refused whole, before its first byte.
-                form.add_error(
-                    None,
-                    "The stored keys of some selected devices failed their integrity check, so "
-                    "no file was written. The failure has been recorded; please contact the "
-                    "manufacturer's support.",
-                )
-                return render(
-                    request, "devices/download.html", {"form": form, "count": count}, status=409
-                )
-            else:
-                response = StreamingHttpResponse(result.chunks, content_type=result.content_type)
-                response["Content-Disposition"] = f'attachment; filename="{result.filename}"'
-                response["Cache-Control"] = "no-store"
-                return response
-        status = 400
-    else:
-        form = DownloadForm(user=request.user)
-    return render(request, "devices/download.html", {"form": form, "count": count}, status=status)

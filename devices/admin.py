@@ -50,19 +50,7 @@ class DeviceAdmin(admin.ModelAdmin):
     autocomplete_fields = ["owner"]
     list_select_related = ["owner"]
     show_full_result_count = False  # exact counts of millions of rows belong to My devices
-    fields = [
-        "manufacturer",
-        "serial",
-        "kind",
-        "device_type",
-        "type_no",
-        "config_no",
-        "consumption_type",
-        "production_year",
-        "order_no",
-        "owner",
-        "created_at",
-    ]
+    fields = Device.data_fields()  # one column list: Device._meta
     readonly_fields = ["manufacturer", "serial", "created_at"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

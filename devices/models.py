@@ -55,6 +55,25 @@ class Device(models.Model):
     def __str__(self) -> str:
         return f"{self.serial} ({self.device_type})"
 
+    @classmethod
+    def columns(cls, *, exclude: tuple[str, ...] = ()) -> tuple[str, ...]:
+        """The table's columns in field order, read from ``_meta``: the one column list the
+        import writer's COPY, the download's key stream and the admin are built from, so a new
+        column is declared once, here. ``exclude`` names columns (``owner_id``) to leave out."""
+        return tuple(
+            field.column for field in cls._meta.concrete_fields if field.column not in exclude
+        )
+
+    @classmethod
+    def data_fields(cls) -> list[str]:
+        """The field names staff see and edit in the admin: every field but the id and the
+        device code hash (a keyed hash, never shown)."""
+        return [
+            field.name
+            for field in cls._meta.concrete_fields
+            if field.column not in {"id", "device_code_hash"}
+        ]
+
 
 class DeviceRegistration(models.Model):
     """A user added a device to their own list with its serial and device code.

@@ -16,10 +16,10 @@ from accounts.access import enforce_custody
 from accounts.models import Organization, User
 from accounts.selectors import super_user_organization_ids
 from accounts.services import notify_device_transfer
+from audit.services import record
+from devices.device_codes import check_device_code
 from devices.models import Device, DeviceRegistration, RegistrationAttempt
 from kamkeys.links import public_page_url
-from keyvault.audit import record
-from keyvault.device_codes import check_device_code
 from readrights.models import ReadRight
 
 WINDOW = timedelta(hours=24)

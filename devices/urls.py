@@ -10,5 +10,4 @@ urlpatterns = [
     path("selection/paste/", views.paste_serials, name="paste"),
     path("register/", action_views.register, name="register"),
     path("remove/", action_views.remove, name="remove"),
-    path("download/", action_views.download, name="download"),
 ]

@@ -1,5 +1,5 @@
 """One wrapper around the zxcvbn strength estimator, for every password policy (account
-passwords in accounts.validators, file passwords in keyvault.passwords).
+passwords in accounts.validators, file passwords in keyfiles.passwords).
 
 zxcvbn raises on input it was not written for, and each raise was a 500:
 - more than 72 characters (its own limit: the matching is quadratic in the length);

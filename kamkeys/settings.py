@@ -209,8 +209,10 @@ INSTALLED_APPS = [
     "django_filters",
     "kamkeys",
     "accounts",
+    "audit",
     "keyvault",
     "devices",
+    "keyfiles",
     "readrights",
 ]
 

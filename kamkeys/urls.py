@@ -12,6 +12,7 @@ urlpatterns = [
     path("accounts/", include("accounts.login_urls")),
     path("accounts/", include("allauth.urls")),
     path("devices/", include("devices.urls")),
+    path("devices/", include("keyfiles.urls")),
     path("read-rights/", include("readrights.urls")),
 ]
 

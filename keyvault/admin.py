@@ -1,59 +1,11 @@
-"""Admin: the audit log (read-only), stored keys (metadata only, never bytes), factory import."""
+"""Admin: stored keys, metadata only, never bytes (keyfiles adds the factory import page)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from django import forms
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.urls import URLPattern, path
 
-from accounts.models import Organization
-from keyvault.importer import ImportInputError, import_keys
-from keyvault.kem import KEM_MAX_PASSWORD_BYTES
-from keyvault.models import AuditEvent, DeviceKey
-
-IMPORT_PERMISSION = "keyvault.add_devicekey"
-
-
-class ReadOnlyAdminMixin:
-    """Nothing is added, changed or deleted here: the rows are written by keyvault alone."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-@admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("created_at", "actor_label", "action", "outcome", "object_type", "count", "ip")
-    list_filter = ("action", "outcome", "object_type")
-    search_fields = ("actor_label", "action", "ip")
-    date_hierarchy = "created_at"
-    readonly_fields = (
-        "created_at",
-        "actor",
-        "actor_label",
-        "action",
-        "outcome",
-        "object_type",
-        "object_ids",
-        "count",
-        "detail",
-        "ip",
-    )
-    fields = readonly_fields
-    list_select_related = ("actor",)
-    show_full_result_count = False
-    actions = None
+from audit.admin import ReadOnlyAdminMixin
+from keyvault.models import DeviceKey
 
 
 @admin.register(DeviceKey)
@@ -74,95 +26,3 @@ class DeviceKeyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="type")
     def device_type(self, obj: DeviceKey) -> str:
         return obj.device.device_type
-
-    def get_urls(self) -> list[URLPattern]:
-        return [
-            path(
-                "import/",
-                self.admin_site.admin_view(self.import_view),
-                name="keyvault_devicekey_import",
-            ),
-            *super().get_urls(),
-        ]
-
-    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
-        context = {"can_import": request.user.has_perm(IMPORT_PERMISSION), **(extra_context or {})}
-        return super().changelist_view(request, extra_context=context)
-
-    def import_view(self, request: HttpRequest) -> HttpResponse:
-        """Staff upload a factory key file; the report lists every bad row, or what was stored."""
-        if not request.user.has_perm(IMPORT_PERMISSION):
-            raise PermissionDenied
-        form = ImportKeysForm(request.POST or None, request.FILES or None)
-        report = None
-        status = 200
-        if request.method == "POST":
-            if form.is_valid():
-                upload = form.cleaned_data["file"]
-                try:
-                    report = import_keys(
-                        upload,
-                        owner=form.cleaned_data["owner"],
-                        fmt=form.cleaned_data["format"],
-                        password=form.cleaned_data.get("password") or None,
-                        actor=request.user,
-                        request=request,
-                        filename=upload.name or "",
-                    )
-                except ImportInputError as exc:
-                    form.add_error(None, str(exc))
-                if report is not None and report.ok:
-                    form = ImportKeysForm()
-            if (form.is_bound and not form.is_valid()) or (report is not None and not report.ok):
-                status = 400
-        return render(
-            request,
-            "admin/keyvault/import.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": "Import factory keys",
-                "opts": self.model._meta,
-                "form": form,
-                "report": report,
-            },
-            status=status,
-        )
-
-
-class ImportKeysForm(forms.Form):
-    file = forms.FileField(
-        label="Key file",
-        help_text=(
-            "CSV with a header row: serial, device_code, type, dek (required); order_no, type_no, "
-            "config_no, consumption_type, production_year, kind, gpk1…gpk4 (optional). "
-            "Or a KEM file (.kem, or the zip holding it). Files above about 100,000 rows are "
-            "faster with manage.py import_keys."
-        ),
-    )
-    format = forms.ChoiceField(
-        choices=[("csv", "CSV"), ("kem", "KEM")], initial="csv", widget=forms.RadioSelect
-    )
-    owner = forms.ModelChoiceField(
-        queryset=Organization.objects.order_by("name"),
-        label="Owner (transferred to)",
-        help_text="The organization the devices belong to.",
-    )
-    password = forms.CharField(
-        label="KEM password",
-        required=False,
-        strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
-        help_text=f"Only for KEM files: 1 to {KEM_MAX_PASSWORD_BYTES} bytes.",
-    )
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
-        if cleaned.get("format") == "kem":
-            password = cleaned.get("password") or ""
-            size = len(password.encode("utf-8"))
-            if not 1 <= size <= KEM_MAX_PASSWORD_BYTES:
-                self.add_error(
-                    "password",
-                    f"A KEM password is 1 to {KEM_MAX_PASSWORD_BYTES} bytes (this one is {size}).",
-                )
-        return cleaned

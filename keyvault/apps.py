@@ -3,7 +3,7 @@ from django.apps import AppConfig
 
 class KeyvaultConfig(AppConfig):
     name = "keyvault"
-    verbose_name = "Key vault and audit"
+    verbose_name = "Key vault"
 
     def ready(self) -> None:
         from django.conf import settings

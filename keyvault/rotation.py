@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from django.db import connection, transaction
 from django.utils import timezone
 
-from keyvault import audit
+from audit import services as audit
+from audit.models import Action
 from keyvault.crypto import KeyUnwrapError, unwrap_key, wrap_key
 from keyvault.kek import KekRingError, KekSource, get_kek_source
 from keyvault.models import DeviceKey
@@ -154,7 +155,7 @@ def rotate_keys(
                 result.failed += 1
                 result.failed_ids.append(key_id)
                 audit.record(
-                    "unwrap_failed",
+                    Action.UNWRAP_FAILED,
                     actor_label=actor_label,
                     object_type="device",
                     object_ids=[device_id],
@@ -171,7 +172,7 @@ def rotate_keys(
             writer.close()
             result.rewrapped += writer.written
     audit.record(
-        "rotate",
+        Action.ROTATE,
         actor_label=actor_label,
         object_type="device_key",
         count=result.rewrapped,

@@ -9,7 +9,8 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from keyvault.audit import record
+from audit.models import Action
+from audit.services import record
 from readrights.models import Invitation, ReadRight
 
 
@@ -74,7 +75,7 @@ class ReadRightAdmin(admin.ModelAdmin):
                 revoked_at=timezone.now(), revoked_by=request.user
             )
             record(
-                "revoke",
+                Action.REVOKE,
                 actor=request.user,
                 request=request,
                 object_type="device",

@@ -17,9 +17,9 @@ from django.utils import timezone
 
 from accounts.models import Organization, User
 from accounts.selectors import super_user_organization_ids
+from audit.models import Action, AuditEvent
 from devices.models import Device, DeviceRegistration
 from devices.selectors import active_registrations, manageable_devices
-from keyvault.models import AuditEvent
 from readrights.models import Invitation, ReadRight
 
 
@@ -110,7 +110,7 @@ def _holders(rights: QuerySet[ReadRight], *, with_downloads: bool = False) -> li
     downloads: dict[int, datetime] = {}
     if with_downloads and user_ids:
         downloads = dict(
-            AuditEvent.objects.filter(actor_id__in=user_ids, action="download")
+            AuditEvent.objects.filter(actor_id__in=user_ids, action=Action.DOWNLOAD)
             .values("actor_id")
             .annotate(last=Max("created_at"))
             .order_by()

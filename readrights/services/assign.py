@@ -13,8 +13,9 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.selectors import users_with_verified_emails
+from audit.models import Action
+from audit.services import record
 from devices.models import Device
-from keyvault.audit import record
 from readrights import emails
 from readrights.models import ReadRight
 from readrights.services.bulk import (
@@ -94,7 +95,7 @@ def assign_read_rights(
                     message=message,
                 )
             record(
-                "assign",
+                Action.ASSIGN,
                 actor=granted_by,
                 request=request,
                 object_type="device",

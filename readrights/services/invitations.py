@@ -16,8 +16,9 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.selectors import super_user_organization_ids, user_for_verified_email
+from audit.models import Action
+from audit.services import record
 from devices.models import Device
-from keyvault.audit import record
 from readrights import emails, tokens
 from readrights.models import Invitation
 from readrights.services.bulk import (
@@ -106,7 +107,7 @@ def _invite(
         ids = list(org_devices.order_by().values_list("pk", flat=True))
         total += invitation.devices.count()
         record(
-            "invite",
+            Action.INVITE,
             actor=invited_by,
             request=request,
             object_type="device",
@@ -205,7 +206,7 @@ def accept_invitation(
             each.accepted_by = user
             each.save(update_fields=["accepted_at", "accepted_by"])
             record(
-                "accept",
+                Action.ACCEPT,
                 actor=user,
                 request=request,
                 object_type="invitation",
@@ -230,7 +231,7 @@ def resend_invitation(
             raise ReadRightsError("This invitation was cancelled. Assign the devices again.")
         _send_invitation(invitation, message=invitation.message)
         record(
-            "invite",
+            Action.INVITE,
             actor=sent_by,
             request=request,
             object_type="invitation",
@@ -254,7 +255,7 @@ def cancel_invitation(
         if not changed:
             raise ReadRightsError("This invitation is no longer pending.")
         record(
-            "revoke",
+            Action.REVOKE,
             actor=cancelled_by,
             request=request,
             object_type="invitation",

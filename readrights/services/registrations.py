@@ -9,8 +9,9 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.selectors import super_user_organization_ids
+from audit.models import Action
+from audit.services import record
 from devices.models import DeviceRegistration
-from keyvault.audit import record
 from readrights import emails
 from readrights.services.common import NotManageable, _org_name
 
@@ -55,7 +56,7 @@ def end_registration(
             device_type=row.device.device_type,
         )
         record(
-            "device.registration_end",
+            Action.DEVICE_REGISTRATION_END,
             actor=ended_by,
             request=request,
             object_type="device",

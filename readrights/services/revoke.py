@@ -11,8 +11,9 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.selectors import super_user_organization_ids
+from audit.models import Action
+from audit.services import record
 from devices.models import Device
-from keyvault.audit import record
 from readrights import emails
 from readrights.models import ReadRight
 from readrights.services.bulk import REVOKE_RIGHTS, _dt, _ids_sql, _sql, _still_working
@@ -64,7 +65,7 @@ def revoke_read_rights(
                 count=len(working),
             )
         record(
-            "revoke",
+            Action.REVOKE,
             actor=revoked_by,
             request=request,
             object_type="device",

@@ -8,7 +8,7 @@ from django.urls import reverse
 from accounts import services
 from accounts.models import AccessRequest, Membership, Organization
 from accounts.selectors import is_super_user
-from keyvault.models import AuditEvent
+from audit.models import AuditEvent
 from tests.accounts.conftest import mails_to
 from tests.factories import UserFactory
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from audit.models import AuditEvent
 from devices.models import Device
-from keyvault.models import AuditEvent
 from tests.factories import DeviceFactory
 
 pytestmark = pytest.mark.django_db

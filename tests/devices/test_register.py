@@ -7,10 +7,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from audit.models import AuditEvent
+from devices.device_codes import hash_device_code
 from devices.models import DeviceRegistration, RegistrationAttempt
 from devices.selectors import visible_devices
-from keyvault.device_codes import hash_device_code
-from keyvault.models import AuditEvent
 from tests.factories import DeviceFactory, UserFactory
 
 URL = "/devices/register/"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from audit.models import AuditEvent
 from devices.models import DeviceRegistration
 from devices.selectors import visible_devices
-from keyvault.models import AuditEvent
 from readrights.models import ReadRight
 
 URL = "/devices/remove/"

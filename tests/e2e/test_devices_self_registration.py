@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from devices.device_codes import hash_device_code
 from devices.models import DeviceRegistration
-from keyvault.device_codes import hash_device_code
 from tests.factories import DeviceFactory, login
 
 SERIAL = "63001468"

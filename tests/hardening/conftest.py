@@ -95,8 +95,8 @@ def build_world() -> World:
     """Organizations X and Y with keyed devices, customers with a live, a revoked and an expired
     right on X's devices, a customer of Y, plain users who registered a device each, staff."""
     from accounts.models import Organization
+    from devices.device_codes import hash_device_code
     from devices.models import Device, DeviceRegistration
-    from keyvault.device_codes import hash_device_code
     from keyvault.services import store_device_keys
     from readrights.models import Invitation, ReadRight
     from readrights.services import assign_read_rights

@@ -17,14 +17,14 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from audit.models import AuditEvent
 from devices.models import Device, DeviceRegistration
-from keyvault.models import AuditEvent
 from readrights.models import Invitation, ReadRight
 from tests.factories import login, store_selection, stored_selection_ids
 from tests.hardening.conftest import World, add_figure
 
 # The URL namespaces that are ours, and the allauth/mfa pages that matter for keys.
-OUR_NAMESPACES = {"accounts", "devices", "readrights", "keyvault"}
+OUR_NAMESPACES = {"accounts", "devices", "readrights", "keyvault", "keyfiles"}
 OUR_TOP_LEVEL = {"home", "healthz"}
 ALLAUTH_THAT_MATTER = {
     "account_login",
@@ -260,7 +260,7 @@ PROBES: list[Probe] = [
         label="foreign serial, wrong code",
         data=lambda w, r: {"serial": w.devices_y[2].serial, "code": "99"},
     ),
-    Probe("devices:download", "GET", for_roles_with_devices(200, 302), select=True),
+    Probe("keyfiles:download", "GET", for_roles_with_devices(200, 302), select=True),
     # --- read rights pages
     Probe("readrights:edit", "GET", by_role(LOGIN, 403, 200), select=True),
     Probe("readrights:user_admin", "GET", by_role(LOGIN, 403, 200)),
@@ -407,7 +407,7 @@ PROBES: list[Probe] = [
     ),
     # --- key disclosure and removal last: they change the world
     Probe(
-        "devices:download",
+        "keyfiles:download",
         "POST",
         for_roles_with_devices(200, 302),
         label="own and foreign selection",
@@ -419,7 +419,7 @@ PROBES: list[Probe] = [
         },
     ),
     Probe(
-        "devices:download",
+        "keyfiles:download",
         "POST",
         for_roles_with_devices(200, 302),
         label="KEM, own and foreign selection",
@@ -437,9 +437,7 @@ PROBES: list[Probe] = [
     Probe(
         "admin:keyvault_devicekey_changelist", "GET", by_role(ADMIN_LOGIN, ADMIN_LOGIN, staff=200)
     ),
-    Probe(
-        "admin:keyvault_auditevent_changelist", "GET", by_role(ADMIN_LOGIN, ADMIN_LOGIN, staff=200)
-    ),
+    Probe("admin:audit_auditevent_changelist", "GET", by_role(ADMIN_LOGIN, ADMIN_LOGIN, staff=200)),
     Probe(
         "admin:readrights_readright_changelist", "GET", by_role(ADMIN_LOGIN, ADMIN_LOGIN, staff=200)
     ),

@@ -26,11 +26,12 @@ from django.urls import reverse
 from accounts.models import Organization, User
 from accounts.services import make_activation_token
 from accounts.views import ACTIVATION_SESSION_KEY
+from audit.models import AuditEvent
 from devices.models import Device
-from keyvault.downloads import build_download
-from keyvault.importer import import_keys
-from keyvault.kem import iter_kem_document
-from keyvault.models import AuditEvent, DeviceKey
+from keyfiles.downloads import build_download
+from keyfiles.importer import import_keys
+from keyfiles.kem import iter_kem_document
+from keyvault.models import DeviceKey
 from keyvault.services import store_device_keys
 from readrights.invitation_views import SESSION_LINK_KEY
 from readrights.models import ReadRight
@@ -103,7 +104,7 @@ def test_a_formula_typed_into_the_web_download_selection_is_neutralised_in_the_f
     session["devices_selection"] = {"ids": [device.pk], "searches": []}
     session.save()
     response = client.post(
-        reverse("devices:download"),
+        reverse("keyfiles:download"),
         {"format": "zip", "password": ZIP_PASSWORD, "password_repeat": ZIP_PASSWORD},
     )
     assert response.status_code == 200
@@ -205,7 +206,7 @@ def test_a_73_character_zip_password_downloads_instead_of_a_server_error(
     client = _client(super_user_x)
     _select(client, [keyed_device])
     response = client.post(
-        reverse("devices:download"),
+        reverse("keyfiles:download"),
         {"format": "zip", "password": LONG_PASSWORD, "password_repeat": LONG_PASSWORD},
     )
     assert response.status_code == 200
@@ -222,7 +223,7 @@ def test_a_zip_password_over_the_cap_gets_a_clear_form_error(
     client = _client(super_user_x)
     _select(client, [keyed_device])
     response = client.post(
-        reverse("devices:download"),
+        reverse("keyfiles:download"),
         {"format": "zip", "password": password, "password_repeat": password},
     )
     assert response.status_code == 400
@@ -355,7 +356,7 @@ def test_a_trivial_kem_password_is_refused_and_the_zip_recommended(
     client = _client(super_user_x)
     _select(client, [keyed_device])
     response = client.post(
-        reverse("devices:download"),
+        reverse("keyfiles:download"),
         {"format": "kem", "password": password, "password_repeat": password},
     )
     assert response.status_code == 400
@@ -383,7 +384,7 @@ def test_a_good_kem_password_still_downloads_a_kem_file(
     client = _client(super_user_x)
     _select(client, [keyed_device])
     response = client.post(
-        reverse("devices:download"),
+        reverse("keyfiles:download"),
         {"format": "kem", "password": "Kem-Pass_2024!", "password_repeat": "Kem-Pass_2024!"},
     )
     assert response.status_code == 200

@@ -30,12 +30,13 @@ from hypothesis import strategies as st
 from accounts.models import AccessRequest, Organization, User
 from accounts.services import make_activation_token
 from accounts.views import ACTIVATION_SESSION_KEY
+from audit.models import AuditEvent
 from devices.models import Device, DeviceRegistration
 from kamkeys.models import OutboundEmail
-from keyvault.import_rows import ImportInputError
-from keyvault.importer import import_keys
-from keyvault.kem import iter_kem_document
-from keyvault.models import AuditEvent, DeviceKey
+from keyfiles.import_rows import ImportInputError
+from keyfiles.importer import import_keys
+from keyfiles.kem import iter_kem_document
+from keyvault.models import DeviceKey
 from readrights.invitation_views import SESSION_LINK_KEY
 from readrights.models import Invitation, ReadRight
 from readrights.services import assign_read_rights, clean_emails
@@ -371,7 +372,7 @@ def test_paste_box_never_fails_and_selects_only_visible_devices(tally: Tally, di
 def test_file_password_and_format_never_fail(tally: Tally, distributor) -> None:  # noqa: ANN001
     client = _client(distributor["super"])
     _select(client, distributor["devices"])
-    url = reverse("devices:download")
+    url = reverse("keyfiles:download")
 
     @FUZZ
     @given(

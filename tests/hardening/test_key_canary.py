@@ -31,7 +31,7 @@ from django.urls import NoReverseMatch, reverse
 
 from accounts.models import Organization
 from devices.models import Device
-from keyvault.kem import iter_kem_document
+from keyfiles.kem import iter_kem_document
 from keyvault.models import DeviceKey
 from tests.factories import OrganizationFactory, UserFactory, login, make_super_user
 from tests.hardening.conftest import add_figure
@@ -315,10 +315,10 @@ def _drive_every_flow(tmp_path, places: Places, on_commit) -> None:  # noqa: ANN
     distributor = login(RecordingClient(places), super_user)
     distributor.get(reverse("devices:list"))
     _select(distributor, devices)
-    distributor.get(reverse("devices:download"))
+    distributor.get(reverse("keyfiles:download"))
     for fmt, pw in (("zip", FILE_PASSWORD), ("kem", KEM_PASSWORD)):
         response = distributor.post(
-            reverse("devices:download"), {"format": fmt, "password": pw, "password_repeat": pw}
+            reverse("keyfiles:download"), {"format": fmt, "password": pw, "password_repeat": pw}
         )
         assert response.status_code == 200, fmt
     # Error paths: passwords that differ, a KEM password too long, a weak ZIP password.
@@ -328,7 +328,7 @@ def _drive_every_flow(tmp_path, places: Places, on_commit) -> None:  # noqa: ANN
         {"format": "kem", "password": "-" + KEM_PASSWORD, "password_repeat": "-" + KEM_PASSWORD},
         {"format": "zip", "password": "Canary7", "password_repeat": "Canary7"},
     ):
-        response = distributor.post(reverse("devices:download"), data)
+        response = distributor.post(reverse("keyfiles:download"), data)
         assert response.status_code == 400, data
 
     # Invitation of an unknown customer, who accepts with a password and downloads.
@@ -366,7 +366,7 @@ def _drive_every_flow(tmp_path, places: Places, on_commit) -> None:  # noqa: ANN
     customer.get(reverse("devices:list"))
     _select(customer, devices)
     response = customer.post(
-        reverse("devices:download"),
+        reverse("keyfiles:download"),
         {"format": "zip", "password": FILE_PASSWORD, "password_repeat": FILE_PASSWORD},
     )
     assert response.status_code == 200
@@ -393,7 +393,7 @@ def _drive_every_flow(tmp_path, places: Places, on_commit) -> None:  # noqa: ANN
         )
     DeviceKey.objects.filter(device__serial="88000002").update(wrapped=b"\x00" + b"\x5a" * 24)
     response = distributor.post(
-        reverse("devices:download"),
+        reverse("keyfiles:download"),
         {"format": "zip", "password": FILE_PASSWORD, "password_repeat": FILE_PASSWORD},
     )
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
+from tests.keyfiles.test_downloads import ZIP_PASSWORD, export, read_zip
 from tests.keyvault.conftest import csv_bytes, factory_rows
-from tests.keyvault.test_downloads import ZIP_PASSWORD, export, read_zip
 
 
 @pytest.fixture

@@ -21,10 +21,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 
+from audit.models import AuditEvent
+from devices.device_codes import hash_device_code
 from devices.models import Device, DeviceRegistration
 from devices.selectors import visible_devices
-from keyvault.device_codes import hash_device_code
-from keyvault.models import AuditEvent
 from keyvault.services import store_device_keys
 from readrights.models import ReadRight
 from tests.factories import DeviceFactory, UserFactory, login, make_super_user
@@ -84,7 +84,7 @@ def _forged_download(client: Client, meter: Device) -> object:
     session["devices_selection"] = {"ids": [meter.pk], "searches": [], "excluded": []}
     session.save()
     return client.post(
-        reverse("devices:download"),
+        reverse("keyfiles:download"),
         {"format": "zip", "password": PASSWORD, "password_repeat": PASSWORD},
     )
 

@@ -15,8 +15,8 @@ from django.core import mail
 from django.test import Client
 from django.urls import reverse
 
-from keyvault import audit
-from keyvault.models import AuditEvent
+from audit import services as audit
+from audit.models import AuditEvent
 from tests.kamkeys.test_client_address import ALICE, BOB, through_proxy
 from tests.kamkeys.test_public_links import EVIL, PUBLIC, assert_only_public_links
 

@@ -23,8 +23,8 @@ from django.test import Client
 from accounts import services
 from accounts.models import AccessRequest, Membership, User
 from accounts.selectors import is_super_user
+from audit.models import AuditEvent
 from devices.selectors import visible_devices
-from keyvault.models import AuditEvent
 from tests.factories import (
     DEFAULT_PASSWORD,
     DeviceFactory,

@@ -7,6 +7,7 @@ from allauth.mfa.utils import is_mfa_enabled
 from django.core.management import call_command
 
 from accounts.models import Membership, Organization, User
+from devices.device_codes import check_device_code
 from devices.models import Device
 from devices.selectors import visible_devices
 from kamkeys.management.commands.seed_demo import (
@@ -14,7 +15,6 @@ from kamkeys.management.commands.seed_demo import (
     SUPER_USER_EMAIL,
     demo_device_code,
 )
-from keyvault.device_codes import check_device_code
 from keyvault.models import DeviceKey
 from keyvault.services import plain_keys_of
 

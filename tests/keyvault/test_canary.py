@@ -137,7 +137,7 @@ def _walk_every_path_a_key_takes(tmp_path, settings, org_x, super_user_x, staff_
         "password": "granite lantern orbit 77",
         "password_repeat": "granite lantern orbit 77",
     }
-    response = browser.post(reverse("devices:download"), form)
+    response = browser.post(reverse("keyfiles:download"), form)
     assert response.status_code == 200
     assert b"".join(response.streaming_content)  # encrypted: the canary cannot appear in clear
 
@@ -145,7 +145,7 @@ def _walk_every_path_a_key_takes(tmp_path, settings, org_x, super_user_x, staff_
     DeviceKey.objects.filter(device=canary_device, name="DEK").update(
         wrapped=b"\x00" + b"\x5a" * 24
     )
-    response = browser.post(reverse("devices:download"), form)
+    response = browser.post(reverse("keyfiles:download"), form)
     assert response.status_code >= 400
     assert_no_canary(response.content.decode(errors="replace"), "an error page")
     with pytest.raises(CommandError) as failed:
@@ -166,7 +166,7 @@ def _walk_every_path_a_key_takes(tmp_path, settings, org_x, super_user_x, staff_
     for url in (
         reverse("admin:keyvault_devicekey_changelist"),
         reverse("admin:keyvault_devicekey_change", args=[key.pk]),
-        reverse("admin:keyvault_auditevent_changelist"),
+        reverse("admin:audit_auditevent_changelist"),
         reverse("admin:devices_device_changelist") if _registered("devices", "device") else None,
     ):
         if url:

@@ -8,8 +8,9 @@ import os
 import pytest
 from django.core.management import CommandError, call_command
 
+from audit.models import AuditEvent
 from keyvault import rotation
-from keyvault.models import AuditEvent, DeviceKey
+from keyvault.models import DeviceKey
 from keyvault.services import store_device_keys_bulk, unwrap
 from tests.factories import DeviceFactory
 from tests.keyvault.conftest import add_kek_v2

@@ -1,4 +1,4 @@
-"""Keys at rest: wrapped per device and key name, tamper-evident, streamed back in batches."""
+"""Keys at rest: wrapped per device and key name, tamper-evident, streamed back by id and serial."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ import sys
 
 import pytest
 
-from devices.models import Device
+from audit.models import AuditEvent
 from keyvault import kek
 from keyvault.crypto import KeyUnwrapError
 from keyvault.kek import KekRingError, StaticKekRing, parse_ring
-from keyvault.models import AuditEvent, DeviceKey
+from keyvault.models import DeviceKey
 from keyvault.services import (
-    iter_plain_keys,
+    iter_stored_keys,
     store_device_keys,
     store_device_keys_bulk,
     unwrap,
@@ -102,49 +102,6 @@ def test_a_key_claiming_another_kek_version_does_not_unwrap(settings):
     DeviceKey.objects.filter(device=device).update(kek_version=1)
     with pytest.raises(KeyUnwrapError):
         unwrap(DeviceKey.objects.get(device=device))
-
-
-@pytest.mark.django_db
-def test_the_plain_key_stream_covers_every_device_across_batches():
-    devices = DeviceFactory.create_batch(7)
-    expected = {device.serial: os.urandom(16) for device in devices}
-    store_device_keys_bulk([(device, {"DEK": expected[device.serial]}) for device in devices])
-    keyless = DeviceFactory()
-    selection = Device.objects.filter(pk__in=[d.pk for d in devices] + [keyless.pk])
-    seen = {row["serial"]: keys for row, keys in iter_plain_keys(selection, batch_size=3)}
-    assert seen.pop(keyless.serial) == {}
-    assert seen == {serial: {"DEK": key} for serial, key in expected.items()}
-
-
-@pytest.mark.django_db
-def test_the_plain_key_stream_stops_at_a_tampered_key_and_never_yields_it():
-    devices = DeviceFactory.create_batch(3)
-    store_device_keys_bulk([(device, {"DEK": DEK}) for device in devices])
-    DeviceKey.objects.filter(device=devices[1]).update(wrapped=b"\x00" + b"\x01" * 24)
-    yielded = []
-    with pytest.raises(KeyUnwrapError):
-        for row, _keys in iter_plain_keys(Device.objects.all(), batch_size=10):
-            yielded.append(row["serial"])
-    assert yielded == []  # a batch is unwrapped whole before any of it is handed out
-    assert AuditEvent.objects.filter(action="unwrap_failed").count() == 1
-
-
-@pytest.mark.django_db
-def test_a_tampered_key_deep_in_a_large_stream_is_audited_and_the_connection_stays_usable():
-    devices = DeviceFactory.create_batch(9)
-    store_device_keys_bulk([(device, {"DEK": DEK}) for device in devices])
-    victim = sorted(devices, key=lambda device: device.pk)[6]
-    DeviceKey.objects.filter(device=victim).update(wrapped=b"\x00" + b"\x01" * 24)
-    yielded = []
-    with pytest.raises(KeyUnwrapError):
-        for row, _keys in iter_plain_keys(Device.objects.all(), batch_size=2):
-            yielded.append(row["id"])
-    assert victim.pk not in yielded and len(yielded) == 6
-    failure = AuditEvent.objects.get(action="unwrap_failed")
-    assert failure.object_ids == [victim.pk]
-
-
-# --- the KEK ring --------------------------------------------------------------------------------
 
 
 def test_the_newest_kek_is_the_highest_version():
@@ -237,55 +194,21 @@ def test_the_wrapping_key_is_standard_hkdf_sha256_bound_to_serial_name_and_versi
     assert derive_wrapping_key(kek_bytes, "00012346", "GPK2", 7) != expected
 
 
-def test_device_code_hashes_are_keyed_and_bound_to_the_serial(settings):
-    import hashlib
-    import hmac as std_hmac
-
-    from keyvault.device_codes import check_device_code, hash_device_code
-
-    pepper = hashlib.sha256(b"kamkeys device code pepper|" + settings.SECRET_KEY.encode()).digest()
-    expected = std_hmac.new(pepper, b"00012345|42", hashlib.sha256).hexdigest()
-    assert hash_device_code("00012345", "42") == "h1$" + expected
-    assert check_device_code("00012345", "42", "h1$" + expected)
-    assert not check_device_code("00012346", "42", "h1$" + expected)
-
-
 @pytest.mark.django_db
-def test_a_device_whose_keys_straddle_a_batch_boundary_keeps_all_its_keys():
-    devices = DeviceFactory.create_batch(4)
-    five = {name: os.urandom(16) for name in ("DEK", "GPK1", "GPK2", "GPK3", "GPK4")}
-    store_device_keys_bulk([(device, five) for device in devices])
-    seen = list(iter_plain_keys(Device.objects.all(), batch_size=7))
-    assert [row["serial"] for row, _keys in seen] == sorted(d.serial for d in devices)
-    assert all(keys == five for _row, keys in seen)
-
-
-@pytest.mark.django_db
-def test_the_stream_by_known_ids_skips_devices_removed_meanwhile():
+def test_the_custody_stream_takes_ids_and_serials_and_yields_each_devices_keys_in_id_order():
     devices = DeviceFactory.create_batch(5)
-    store_device_keys_bulk([(device, {"DEK": DEK}) for device in devices])
-    ids = sorted(device.pk for device in devices)
-    Device.objects.filter(pk__in=ids[1:3]).delete()  # a whole batch of two disappears
-    seen = list(iter_plain_keys(Device.objects.all(), batch_size=2, ids=ids))
-    assert [row["id"] for row, _keys in seen] == [ids[0], ids[3], ids[4]]
-    assert all(keys == {"DEK": DEK} for _row, keys in seen)
+    store_device_keys_bulk([(device, {"DEK": DEK, "GPK1": b"\x07" * 16}) for device in devices[1:]])
+    serials = {device.pk: device.serial for device in devices}
+    seen = list(iter_stored_keys(serials, batch_size=2))
+    assert [device_id for device_id, _keys in seen] == sorted(serials)
+    assert seen[0][1] == {}  # no keys stored
+    assert all(list(keys) == ["DEK", "GPK1"] and keys["DEK"] == DEK for _id, keys in seen[1:])
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_download_stream_leaves_the_connection_as_it_found_it(postgres):
-    """The stream steers the planner for itself only: finished or abandoned midway, the
-    connection's next queries run with the normal settings and outside any transaction."""
-    from django.db import connection
-
-    devices = DeviceFactory.create_batch(6)
-    store_device_keys_bulk([(device, {"DEK": DEK}) for device in devices])
-    assert len(list(iter_plain_keys(Device.objects.all(), batch_size=2))) == 6
-    abandoned = iter_plain_keys(Device.objects.all(), batch_size=2)
-    next(abandoned)
-    abandoned.close()
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW enable_hashjoin")
-        assert cursor.fetchone() == ("on",)
-        cursor.execute("SHOW max_parallel_workers_per_gather")
-        assert cursor.fetchone()[0] != "0"
-    assert connection.connection.info.transaction_status == 0  # idle, not inside a transaction
+@pytest.mark.django_db
+def test_the_custody_stream_stops_at_a_key_bound_to_another_serial_and_audits_it():
+    device = DeviceFactory()
+    store_device_keys(device, {"DEK": DEK})
+    with pytest.raises(KeyUnwrapError):
+        list(iter_stored_keys({device.pk: "99999999"}))
+    assert AuditEvent.objects.get(action="unwrap_failed").object_ids == [device.pk]

@@ -167,7 +167,8 @@ from django.db import connection
 from accounts.models import Membership, User
 from allauth.mfa.models import Authenticator
 from devices.models import Device, OwnerTypeCount
-from keyvault.models import AuditEvent, DeviceKey
+from audit.models import AuditEvent
+from keyvault.models import DeviceKey
 from keyvault.services import stored_plain_keys
 from readrights.models import ReadRight
 devices = dict(Device.objects.values_list("id", "serial"))

@@ -9,10 +9,10 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from accounts.models import User
+from audit.models import AuditEvent
 from devices.models import Device
 from devices.selectors import visible_devices
 from kamkeys.models import OutboundEmail
-from keyvault.models import AuditEvent
 from readrights import services
 from readrights.models import Invitation, ReadRight
 from tests.factories import DEFAULT_PASSWORD, UserFactory

@@ -9,10 +9,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
+from audit.services import record
 from devices.models import Device
 from devices.selectors import visible_devices
 from kamkeys.models import OutboundEmail
-from keyvault.audit import record
 from readrights import services
 from readrights.models import Invitation, ReadRight
 from tests.readrights.conftest import invitation_token, select
@@ -395,7 +395,7 @@ def test_customers_and_visitors_cannot_use_the_distributor_pages(
 def test_staff_can_revoke_read_rights_in_the_admin_and_it_is_audited(
     client_for, staff_user, super_user_x, customer, devices_x
 ):
-    from keyvault.models import AuditEvent
+    from audit.models import AuditEvent
 
     grant(super_user_x, devices_x[:2], customer.email)
     client = client_for(staff_user)

@@ -16,8 +16,8 @@ from tqdm import tqdm
 
 from accounts.models import Membership, Organization, User
 from accounts.services import DEMO_TOTP_SECRET, ensure_demo_totp
+from devices.device_codes import hash_device_code
 from devices.models import Device
-from keyvault.device_codes import hash_device_code
 from keyvault.services import store_device_keys_bulk
 from readrights.models import ReadRight
 

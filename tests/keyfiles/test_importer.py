@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
+from audit.models import AuditEvent
+from devices.device_codes import check_device_code
 from devices.models import Device
-from keyvault.device_codes import check_device_code
-from keyvault.downloads import build_download
-from keyvault.importer import ImportReport, import_keys
-from keyvault.models import AuditEvent, DeviceKey
+from keyfiles.downloads import build_download
+from keyfiles.importer import ImportReport, import_keys
+from keyvault.models import DeviceKey
 from keyvault.services import plain_keys_of, store_device_keys
 from tests.factories import DeviceFactory
 from tests.keyvault.conftest import csv_bytes, factory_rows

@@ -17,11 +17,11 @@ from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 
 from accounts.models import Organization
+from audit.models import AuditEvent
 from devices.models import Device
-from keyvault.downloads import FORMATS, build_download
-from keyvault.forms import DownloadForm
-from keyvault.models import AuditEvent
-from keyvault.passwords import validate_file_password
+from keyfiles.downloads import FORMATS, build_download
+from keyfiles.forms import DownloadForm
+from keyfiles.passwords import validate_file_password
 from tests.keyvault.conftest import csv_bytes, factory_rows
 
 ZIP_PASSWORD = "violet tractor umbrella 42"

@@ -7,8 +7,8 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
-from keyvault.downloads import FORMATS
-from keyvault.passwords import (
+from keyfiles.downloads import FORMATS
+from keyfiles.passwords import (
     KEM_MAX_LENGTH,
     KEM_MIN_LENGTH,
     ZIP_MAX_LENGTH,

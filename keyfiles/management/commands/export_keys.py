@@ -8,11 +8,12 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from audit.models import Action
 from devices.models import Device
+from keyfiles.downloads import FORMATS, build_download, write_download
+from keyfiles.importer import ImportInputError, resolve_owner
+from keyfiles.management.commands.import_keys import read_password_file
 from keyvault.crypto import KeyUnwrapError
-from keyvault.downloads import FORMATS, build_download, write_download
-from keyvault.importer import ImportInputError, resolve_owner
-from keyvault.management.commands.import_keys import read_password_file
 
 
 class Command(BaseCommand):
@@ -51,7 +52,7 @@ class Command(BaseCommand):
             raise CommandError(f"{output!r} is a directory; give a file name")
         try:
             download = build_download(
-                devices, options["format"], password, actor_label="cli", action="export"
+                devices, options["format"], password, actor_label="cli", action=Action.EXPORT
             )
             size = write_download(download, output)
         except ValidationError as exc:

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from keyvault.importer import ImportInputError, import_keys, resolve_owner
+from keyfiles.importer import ImportInputError, import_keys, resolve_owner
 
 
 def read_password_file(path: str) -> str:

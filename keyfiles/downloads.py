@@ -23,13 +23,14 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from audit import services as audit
+from audit.models import Action
 from devices.models import Device
-from keyvault import audit
+from keyfiles.kem import iter_kem_document, meter_element
+from keyfiles.keystream import iter_plain_keys
+from keyfiles.meter_types import ascii_text, kem_name, wmbusmeters_driver
+from keyfiles.passwords import validate_file_password
 from keyvault.crypto import SealedScratch
-from keyvault.kem import iter_kem_document, meter_element
-from keyvault.meter_types import ascii_text, kem_name, wmbusmeters_driver
-from keyvault.passwords import validate_file_password
-from keyvault.services import iter_plain_keys
 
 FORMATS = [("zip", "Encrypted ZIP (recommended)"), ("kem", "KEM (Kamstrup READy / wmbusmeters)")]
 FORMAT_CODES = {code for code, _label in FORMATS}
@@ -316,7 +317,7 @@ def build_download(
     actor: Any = None,
     actor_label: str | None = None,
     request: HttpRequest | None = None,
-    action: str = "download",
+    action: str = Action.DOWNLOAD,
 ) -> Download:
     """Check the password for the format, audit the disclosure, and return the file stream.
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from django.http import HttpRequest
 
+from audit.models import AuditEvent
 from kamkeys.clientip import client_address
-from keyvault.models import AuditEvent
 
 # Device ids kept per event: enough to answer "who downloaded this meter" for ordinary
 # selections without making a 100,000-device download a megabyte row; `count` is always exact.

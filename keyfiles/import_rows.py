@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from devices.models import Device
-from keyvault.kem import KemError, iter_kem_meters
-from keyvault.meter_types import long_name
+from keyfiles.kem import KemError, iter_kem_meters
+from keyfiles.meter_types import long_name
 
 MANUFACTURER = "KAM"
 REQUIRED_COLUMNS = ("serial", "device_code", "type", "dek")

@@ -8,11 +8,12 @@ import psycopg
 import pytest
 from django.db import DatabaseError
 
+from audit.models import AuditEvent
 from devices.models import Device
-from keyvault import importer
-from keyvault.import_writer import ImportWriter
-from keyvault.importer import import_keys
-from keyvault.models import AuditEvent, DeviceKey
+from keyfiles import importer
+from keyfiles.import_writer import ImportWriter
+from keyfiles.importer import import_keys
+from keyvault.models import DeviceKey
 from tests.keyvault.conftest import csv_bytes, factory_rows
 
 

@@ -25,10 +25,10 @@ except ImportError:  # pragma: no cover
 from django.db.models import Q
 
 from accounts.models import Organization
+from audit import services as audit
+from audit.models import Action
 from devices.models import Device
-from keyvault import audit
-from keyvault.crypto import KeyUnwrapError
-from keyvault.import_rows import (
+from keyfiles.import_rows import (
     MAX_LISTED_PROBLEMS,
     ImportInputError,
     ImportReport,
@@ -36,7 +36,8 @@ from keyvault.import_rows import (
     RowProblem,
     parsed_rows,
 )
-from keyvault.import_writer import CopyThread, ImportWriter
+from keyfiles.import_writer import CopyThread, ImportWriter
+from keyvault.crypto import KeyUnwrapError
 from keyvault.services import stored_plain_keys
 
 __all__ = [
@@ -252,7 +253,7 @@ def import_keys(
             if not report.ok:
                 raise _NothingImported
             audit.record(
-                "import",
+                Action.IMPORT,
                 actor=actor,
                 actor_label=actor_label,
                 request=request,
@@ -270,7 +271,7 @@ def import_keys(
     except _NothingImported:
         if report.unwrap_failed_ids:
             audit.record(
-                "unwrap_failed",
+                Action.UNWRAP_FAILED,
                 actor_label="system",
                 object_type="device",
                 object_ids=report.unwrap_failed_ids,

@@ -15,38 +15,44 @@ import queue
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from datetime import datetime
 from functools import lru_cache
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from django.db import connections
 from django.utils import timezone
 
 from accounts.models import Organization
+from audit.services import MAX_OBJECT_IDS
+from devices.device_codes import device_code_hasher
 from devices.models import Device
-from keyvault.audit import MAX_OBJECT_IDS
+from keyfiles.import_rows import ImportReport, ImportRow
 from keyvault.crypto import key_wrapper
-from keyvault.device_codes import device_code_hasher
-from keyvault.import_rows import ImportReport, ImportRow
 from keyvault.kek import get_kek_source
 from keyvault.models import DeviceKey
 
-DEVICE_COLUMNS = (
-    "manufacturer",
-    "serial",
-    "device_code_hash",
-    "kind",
-    "device_type",
-    "type_no",
-    "config_no",
-    "consumption_type",
-    "production_year",
-    "order_no",
-    "owner_id",
-    "created_at",
+# The columns the import writes, from Device._meta (the one column list): the code hash, the
+# owner and the creation time, filled by the import itself, and every column ImportRow has an
+# attribute of the same name for. Any other column is left to its database default.
+_IMPORT_FILLS = ("device_code_hash", "owner_id", "created_at")
+DEVICE_COLUMNS = tuple(
+    column
+    for column in Device.columns(exclude=("id",))
+    if column in _IMPORT_FILLS or column in {field.name for field in fields(ImportRow)}
 )
-_DEVICE_COPY = f"COPY devices_device (id, {', '.join(DEVICE_COLUMNS)}) FROM STDIN"
-_KEY_COPY = "COPY keyvault_devicekey (device_id, name, wrapped, kek_version, updated_at) FROM STDIN"
+_ROW_COLUMNS = tuple(column for column in DEVICE_COLUMNS if column not in _IMPORT_FILLS)
+_row_values = attrgetter(*_ROW_COLUMNS)
+# (the row's values + the import's own values) → DEVICE_COLUMNS order
+_in_column_order = itemgetter(
+    *[(_ROW_COLUMNS + _IMPORT_FILLS).index(column) for column in DEVICE_COLUMNS]
+)
+_DEVICE_COPY = f"COPY {Device._meta.db_table} (id, {', '.join(DEVICE_COLUMNS)}) FROM STDIN"  # noqa: S608
+_KEY_COPY = (
+    f"COPY {DeviceKey._meta.db_table} "  # noqa: S608
+    "(device_id, name, wrapped, kek_version, updated_at) FROM STDIN"
+)
 _COPY_NULL = "\\N"
 COPY_SWITCH_INTERVAL = 0.0005  # seconds, while the copy thread runs
 
@@ -57,6 +63,18 @@ def _copy_text(value: str) -> str:
     parser refuses them), so only the backslash needs escaping. Types and order numbers
     repeat: cached."""
     return value.replace("\\", "\\\\")
+
+
+def _copy_value(value: Any, now: str) -> str:
+    """A device value in COPY's text format: text (escaped), NULL, the import's time (``now``,
+    already text) or a number."""
+    if value.__class__ is str:
+        return _copy_text(value) if "\\" in value else value
+    if value is None:
+        return _COPY_NULL
+    if isinstance(value, datetime):
+        return now
+    return str(value)
 
 
 @dataclass
@@ -83,20 +101,9 @@ class ImportWriter:
     # --- the values of one row ---------------------------------------------------------------
 
     def _device(self, row: ImportRow) -> tuple[Any, ...]:
-        return (
-            row.manufacturer,
-            row.serial,
-            self.hash_code(row.serial, row.device_code) if row.device_code else "",
-            row.kind,
-            row.device_type,
-            row.type_no,
-            row.config_no,
-            row.consumption_type,
-            row.production_year,
-            row.order_no,
-            self.owner_id,
-            self.now,
-        )
+        """The row's values for DEVICE_COLUMNS, in that order."""
+        code_hash = self.hash_code(row.serial, row.device_code) if row.device_code else ""
+        return _in_column_order(_row_values(row) + (code_hash, self.owner_id, self.now))
 
     def _keys(self, row: ImportRow) -> list[tuple[str, bytes]]:
         return [(name, self.wrap(row.serial, name, key)) for name, key in row.keys.items()]
@@ -104,19 +111,12 @@ class ImportWriter:
     def prepare(self, rows: list[ImportRow]) -> PreparedBatch:
         """COPY text for these rows, built in the parsing thread."""
         now = self.now.isoformat()
-        tail = f"\t{self.owner_id}\t{now}\n"
         key_tail = f"\t{self.version}\t{now}\n"
         device_lines = []
         key_lines = []
         for row in rows:
             values = self._device(row)
-            year = _COPY_NULL if values[8] is None else values[8]
-            device_lines.append(
-                f"{values[0]}\t{values[1]}\t{values[2]}\t{values[3]}\t"
-                f"{_copy_text(values[4])}\t{_copy_text(values[5])}\t"
-                f"{_copy_text(values[6])}\t{_copy_text(values[7])}\t"
-                f"{year}\t{_copy_text(values[9])}{tail}"
-            )
+            device_lines.append("\t".join([_copy_value(value, now) for value in values]) + "\n")
             key_lines.append(
                 [f"{name}\t\\\\x{wrapped.hex()}{key_tail}" for name, wrapped in self._keys(row)]
             )

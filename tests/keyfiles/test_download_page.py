@@ -8,7 +8,7 @@ import time
 import pytest
 import pyzipper
 
-from keyvault.models import AuditEvent
+from audit.models import AuditEvent
 from keyvault.services import store_device_keys
 from readrights.models import ReadRight
 from tests.factories import DeviceFactory

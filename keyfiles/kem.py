@@ -22,7 +22,7 @@ from xml.sax.saxutils import escape
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from keyvault.meter_types import ascii_text, default_consumption_type, kem_name
+from keyfiles.meter_types import ascii_text, default_consumption_type, kem_name
 
 KEM_MAX_PASSWORD_BYTES = 16
 METER_CHILDREN = (

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class KeyfilesConfig(AppConfig):
+    name = "keyfiles"
+    verbose_name = "Key files"
