@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from devices.forms import RegisterDeviceForm
-from devices.selection import selected_devices
+from devices.selection import selected_devices, selection_count
 from devices.services import plan_removal, register_device, remove_devices
 
 WRONG_CODE = (
@@ -65,15 +65,25 @@ def register(request: HttpRequest) -> HttpResponse:
     return render(request, "devices/register.html", {"form": form}, status=status)
 
 
+def nothing_selected(request: HttpRequest, action: str) -> HttpResponse:
+    """The one answer of Download file, Remove device and Edit read rights to an empty
+    selection: back to My devices, saying what to do."""
+    messages.warning(
+        request, f"No devices are selected. Tick devices in My devices first, then choose {action}."
+    )
+    return redirect("devices:list")
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def remove(request: HttpRequest) -> HttpResponse:
     """Remove device: drops the user's own registrations and read rights for the selection."""
+    if selection_count(request) == 0:
+        return nothing_selected(request, "Remove device")
     selected = selected_devices(request)
     plan = plan_removal(request.user, selected)
     if plan.total == 0:
-        messages.warning(request, "Select the devices to remove first.")
-        return redirect("devices:list")
+        return nothing_selected(request, "Remove device")
     if request.method == "POST":
         done = remove_devices(request.user, selected, request=request)
         if done.removable:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from accounts.access import key_action
+from devices.action_views import nothing_selected
 from devices.selection import selected_devices, selection_count
 from keyfiles.downloads import build_download
 from keyfiles.forms import DownloadForm
@@ -17,14 +18,19 @@ from keyvault.crypto import KeyUnwrapError
 
 
 @never_cache
-@key_action
+@login_required
 @require_http_methods(["GET", "POST"])
 def download(request: HttpRequest) -> HttpResponse:
-    """Download file: choose the format and a file password; the browser downloads the file."""
+    """Download file: choose the format and a file password; the browser downloads the file.
+    An empty selection is answered before anyone is asked to re-authenticate."""
     count = selection_count(request)
     if count == 0:
-        messages.warning(request, "Select the devices whose keys you want to download first.")
-        return redirect("devices:list")
+        return nothing_selected(request, "Download file")
+    return _download(request, count=count)
+
+
+@key_action
+def _download(request: HttpRequest, *, count: int) -> HttpResponse:
     status = 200
     if request.method == "POST":
         form = DownloadForm(request.POST, user=request.user)

@@ -24,6 +24,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.access import super_user_action
 from accounts.selectors import is_super_user, users_with_verified_emails
+from devices.action_views import nothing_selected
 from devices.models import Device
 from readrights import selectors, services
 from readrights.forms import AssignForm
@@ -61,6 +62,8 @@ def edit(request: HttpRequest) -> HttpResponse:
     """Who holds read rights on the selected devices, with Assign and Revoke."""
     _require_super_user(request)
     selected_count = selectors.selected_devices(request).order_by().count()
+    if selected_count == 0:
+        return nothing_selected(request, "Edit read rights")
     devices = selectors.selected_manageable_devices(request)
     count = devices.count()
     registrations = (

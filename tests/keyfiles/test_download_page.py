@@ -111,15 +111,19 @@ def test_an_empty_selection_is_sent_back_with_a_message(client_for, super_user_x
     response = client.get(URL)
     assert response.status_code == 302
     messages = [str(m) for m in client.get("/devices/").context["messages"]]
-    assert any("Select the devices" in m for m in messages)
+    assert any("No devices are selected" in m and "Download file" in m for m in messages)
 
 
 @pytest.mark.django_db
 def test_super_user_without_two_factor_is_sent_to_set_it_up(client_for, org_x, keyed_x):
     from tests.factories import make_super_user
 
+    from tests.factories import store_selection
+
     user = make_super_user(org_x, with_mfa=False)
-    response = client_for(user, mfa=False).get(URL)
+    client = client_for(user, mfa=False)
+    store_selection(client, user, [device.pk for device in keyed_x])
+    response = client.get(URL)
     assert response.status_code == 302
     assert "/accounts/2fa/" in response["Location"]
 

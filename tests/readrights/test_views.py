@@ -237,7 +237,7 @@ def test_user_administration_lists_customers_invitations_and_last_download(
     assert outsider.email not in page
     assert "never" not in page
     assert "Customers with read rights (1)" in page
-    nav = client.get(EDIT).content.decode()
+    nav = client.get(USERS).content.decode()
     assert f'href="{USERS}"' in nav
 
 
