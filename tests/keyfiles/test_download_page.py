@@ -116,9 +116,7 @@ def test_an_empty_selection_is_sent_back_with_a_message(client_for, super_user_x
 
 @pytest.mark.django_db
 def test_super_user_without_two_factor_is_sent_to_set_it_up(client_for, org_x, keyed_x):
-    from tests.factories import make_super_user
-
-    from tests.factories import store_selection
+    from tests.factories import make_super_user, store_selection
 
     user = make_super_user(org_x, with_mfa=False)
     client = client_for(user, mfa=False)
