@@ -98,7 +98,7 @@ def redis_url() -> str:
     return url
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def chromium_path() -> str:
     path = shutil.which("chromium") or "/usr/bin/chromium"
     require_service(os.path.exists(path), "needs Debian's chromium at /usr/bin/chromium")
