@@ -32,22 +32,36 @@ from tests.factories import (
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
-# Generated-input tests (Hypothesis) must be repeatable. "ci" (chosen when CI=true) draws the
-# same inputs on every run (derandomize): CI never turns red by chance, and a failure it finds
-# fails every run until fixed. It keeps no example database: a clean clone has none, so what
-# must replay is pinned in the test with @example (tests/hardening/test_generated_bad_input.py).
-# "dev" (the default elsewhere) explores new inputs on each run and keeps every failure in the
-# git-ignored .hypothesis/ database, which replays it first on the next run until it passes.
-# HYPOTHESIS_PROFILE=dev|ci overrides the choice.
-hypothesis_settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
-hypothesis_settings.register_profile(
-    "dev",
-    database=DirectoryBasedExampleDatabase(
-        Path(__file__).resolve().parent.parent / ".hypothesis" / "examples"
-    ),
-    print_blob=True,
+# Generated-input tests (Hypothesis, marker "generated") must be repeatable, and the default run
+# quick. One profile is loaded per run:
+# - "ci" (chosen when CI=true) draws the same inputs on every run (derandomize): CI never turns
+#   red by chance, and a failure it finds fails every run until fixed. It keeps no example
+#   database: a clean clone has none, so what must replay is pinned in the test with @example
+#   (tests/hardening/test_generated_bad_input.py); pinned examples run under every profile.
+# - "dev" (the default elsewhere) explores new inputs on each run, fewer per test, and keeps
+#   every failure in the git-ignored .hypothesis/ database, which replays it first on the next
+#   run until it passes.
+# - "deep" explores like "dev", with 1,000 inputs per generated-input test:
+#   HYPOTHESIS_PROFILE=deep bash scripts/test -m generated
+# HYPOTHESIS_PROFILE=dev|ci|deep overrides the choice.
+_EXAMPLE_DATABASE = DirectoryBasedExampleDatabase(
+    Path(__file__).resolve().parent.parent / ".hypothesis" / "examples"
 )
-hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if IN_CI else "dev"))
+hypothesis_settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+hypothesis_settings.register_profile("dev", database=_EXAMPLE_DATABASE, print_blob=True)
+hypothesis_settings.register_profile(
+    "deep", database=_EXAMPLE_DATABASE, print_blob=True, max_examples=1000
+)
+HYPOTHESIS_PROFILE = os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if IN_CI else "dev")
+hypothesis_settings.load_profile(HYPOTHESIS_PROFILE)
+
+# Inputs per test of tests/hardening/test_generated_bad_input.py (each is a full request).
+GENERATED_INPUT_EXAMPLES = {"ci": 200, "dev": 40, "deep": 1000}
+
+
+def generated_input_examples() -> int:
+    """How many inputs each generated bad-input test draws under the loaded profile."""
+    return GENERATED_INPUT_EXAMPLES.get(HYPOTHESIS_PROFILE, GENERATED_INPUT_EXAMPLES["ci"])
 
 
 def require_service(available: bool, why: str) -> None:
@@ -85,7 +99,7 @@ def redis_url() -> str:
     return url
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def chromium_path() -> str:
     path = shutil.which("chromium") or "/usr/bin/chromium"
     require_service(os.path.exists(path), "needs Debian's chromium at /usr/bin/chromium")
@@ -93,18 +107,27 @@ def chromium_path() -> str:
 
 
 @pytest.fixture(autouse=True)
-def _clean_cache_and_eager_tasks(settings) -> Iterator[None]:  # noqa: ANN001
-    """Rate limits live in the cache: each test starts clean. Tasks run in-process unless a
-    test drives a real worker (those tests switch eager mode off themselves)."""
+def _clean_cache_and_eager_tasks() -> Iterator[None]:
+    """Rate limits live in the cache: each test starts clean. Tasks run in-process (the test
+    settings, tests/settings.py); a test that drives a real worker switches eager mode off for
+    itself (tests/kamkeys/conftest.py's real_broker), and whatever it leaves is put back."""
+    from django.conf import settings
+
     from kamkeys.celery import app
 
     cache.clear()
-    previous = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    settings.CELERY_TASK_ALWAYS_EAGER = True
     yield
-    app.conf.task_always_eager = previous
+    app.conf.task_always_eager = settings.CELERY_TASK_ALWAYS_EAGER
     cache.clear()
+
+
+@pytest.fixture
+def production_password_hashers(settings) -> None:  # noqa: ANN001
+    """The production hasher list of kamkeys.settings (Argon2 at its real cost), for the tests
+    that check what production stores; every other test uses the cheap one of tests/settings.py."""
+    from kamkeys import settings as production
+
+    settings.PASSWORD_HASHERS = production.PASSWORD_HASHERS
 
 
 # --- personas ---------------------------------------------------------------------------------

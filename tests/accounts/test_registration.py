@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from allauth.account.models import EmailAddress
+from django.contrib.auth.hashers import identify_hasher
 from django.core import mail
 from django.test import Client
 from django.urls import reverse
@@ -79,7 +80,9 @@ def test_activation_link_opens_complete_registration_on_a_clean_url(client, send
     assert b"At least 8 characters" in page.content  # the rules are listed
 
 
-def test_completing_registration_creates_an_active_verified_user_and_logs_in(client, send):
+def test_completing_registration_creates_an_active_verified_user_and_logs_in(
+    client, send, production_password_hashers
+):
     register(client, send, "ada@example.org")
     client.get(activation_path("ada@example.org"))
     session_before = client.session.session_key
@@ -92,6 +95,7 @@ def test_completing_registration_creates_an_active_verified_user_and_logs_in(cli
     assert user.is_active and user.name == "Ada Ødegård"
     assert user.check_password(GOOD_PASSWORD)
     assert user.password.startswith("argon2")
+    assert not identify_hasher(user.password).must_update(user.password)  # at production cost
     assert EmailAddress.objects.filter(user=user, verified=True, primary=True).count() == 1
     assert client.session["_auth_user_id"] == str(user.pk)
     assert client.session.session_key != session_before  # rotated on login

@@ -12,22 +12,24 @@ import pytest
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
-@pytest.fixture
-def browser(chromium_path: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+@pytest.fixture(scope="package")
+def browser(chromium_path: str) -> Iterator[object]:
+    """One Chromium for the whole e2e package (each test still gets a fresh context: cookies,
+    storage and downloads are per context); starting it takes a second or two."""
     from playwright.sync_api import sync_playwright
 
-    # Playwright's sync API runs an event loop in the test thread; the ORM calls the test makes
-    # around it are still plain synchronous calls.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
+    # Playwright's sync API runs an event loop in the test thread while it is started; the ORM
+    # calls the tests make around it are still plain synchronous calls. Only for this package.
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS
+            )
+            try:
+                yield browser
+            finally:
+                browser.close()
 
 
 @pytest.fixture

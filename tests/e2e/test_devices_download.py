@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import io
 import re
 from pathlib import Path
@@ -11,26 +10,16 @@ import pytest
 import pyzipper
 from django.test import Client
 
-from keyvault import kek
 from keyvault.services import store_device_keys
 from tests.factories import DeviceFactory, login
 
 PASSWORD = "Two meters, one file 2026!"
 
 
-@pytest.fixture
-def kek_ring(settings):  # noqa: ANN001, ANN201
-    settings.KAMKEYS_KEKS = "1:" + base64.b64encode(bytes(range(7, 39))).decode()
-    settings.KAMKEYS_KEK_FILE = ""
-    kek.reset_cache()
-    yield
-    kek.reset_cache()
-
-
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_search_select_two_meters_and_download_an_encrypted_zip(
-    page, live_server, super_user_x, org_x, kek_ring, tmp_path: Path
+    page, live_server, super_user_x, org_x, tmp_path: Path
 ):
     keys = {}
     for serial in ("63001468", "63001634", "63001700", "63002001"):

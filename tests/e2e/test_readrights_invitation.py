@@ -15,7 +15,6 @@ from django.core import mail
 from django.test import Client
 
 from accounts.models import User
-from keyvault import kek
 from keyvault.services import store_device_keys
 from tests.factories import DeviceFactory, login
 
@@ -23,15 +22,6 @@ CUSTOMER = "plant.manager@newutility.example"
 CUSTOMER_PASSWORD = "Meter-Keys-2026-Blue!"
 KEM_PASSWORD = "Kem-File-2026!"
 LINK = re.compile(r"https?://[^\s\"<>]+/read-rights/invitation/[^/\s\"<>]+/")
-
-
-@pytest.fixture
-def kek_ring(settings):  # noqa: ANN001, ANN201
-    settings.KAMKEYS_KEKS = "1:" + base64.b64encode(bytes(range(11, 43))).decode()
-    settings.KAMKEYS_KEK_FILE = ""
-    kek.reset_cache()
-    yield
-    kek.reset_cache()
 
 
 def kem_meters(data: bytes, password: str) -> dict[str, str]:
@@ -56,7 +46,7 @@ def kem_meters(data: bytes, password: str) -> dict[str, str]:
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_distributor_invites_a_new_customer_who_downloads_exactly_the_two_meters_as_kem(
-    page, browser, live_server, super_user_x, org_x, kek_ring, tmp_path
+    page, browser, live_server, super_user_x, org_x, tmp_path
 ):
     keys = {}
     for serial in ("63001468", "63001634", "63001700", "63002001"):

@@ -1,20 +1,14 @@
-"""Hardening tests: a fixed KEK ring, one "world" of two distributors and their customers, and
+"""Hardening tests: one "world" of two distributors and their customers, and
 the figures each hardening test adds to, printed at the end of the run."""
 
 from __future__ import annotations
 
-import base64
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.utils import timezone
-
-from keyvault import kek
-
-TEST_KEK = base64.b64encode(bytes(range(7, 39))).decode()
 
 # name → [counted, bad]; filled by the tests, printed by pytest_terminal_summary.
 FIGURES: dict[str, list[int]] = {}
@@ -39,15 +33,6 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     for name, line in FIGURE_LINES.items():
         if name in FIGURES:
             terminalreporter.write_line(line.format(*FIGURES[name]))
-
-
-@pytest.fixture(autouse=True)
-def test_kek_ring(settings) -> Iterator[None]:  # noqa: ANN001
-    settings.KAMKEYS_KEKS = f"1:{TEST_KEK}"
-    settings.KAMKEYS_KEK_FILE = ""
-    kek.reset_cache()
-    yield
-    kek.reset_cache()
 
 
 @dataclass

@@ -1,13 +1,14 @@
 """Generated bad input (Hypothesis) for every form, both importers, the paste box and the file
 password: never a 5xx, never a partial write.
 
-Examples per test: KAMKEYS_HYPOTHESIS_EXAMPLES (default 200); KAMKEYS_HYPOTHESIS_DEEP=1 runs at
-least 1,000 per test (11 tests: over 10,000 inputs in total).
+Inputs per test, by Hypothesis profile (tests/conftest.py): 200 under CI=true ("ci"), 40 in a
+local run ("dev"), 1,000 in the deep run (14 tests: 14,000 inputs in total):
+``HYPOTHESIS_PROFILE=deep bash scripts/test -m generated``.
 
-Repeatable (profiles in tests/conftest.py): under CI=true the inputs are derandomized, the same
-on every run; elsewhere each run explores new ones and the .hypothesis/ database replays any
-failure first next time. Every failure ever found is pinned below with @example, so it replays
-everywhere, in CI too, whatever the profile draws.
+Repeatable: under CI=true the inputs are derandomized, the same on every run; elsewhere each run
+explores new ones and the .hypothesis/ database replays any failure first next time. Every
+failure ever found is pinned below with @example, so it replays everywhere, in CI too, whatever
+the profile draws.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from keyvault.models import DeviceKey
 from readrights.invitation_views import SESSION_LINK_KEY
 from readrights.models import Invitation, ReadRight
 from readrights.services import assign_read_rights, clean_emails
+from tests.conftest import generated_input_examples
 from tests.factories import (
     DEFAULT_PASSWORD,
     DeviceFactory,
@@ -51,12 +53,8 @@ from tests.factories import (
 )
 from tests.hardening.conftest import add_figure
 
-EXAMPLES = int(os.environ.get("KAMKEYS_HYPOTHESIS_EXAMPLES", "200"))
-if os.environ.get("KAMKEYS_HYPOTHESIS_DEEP", "") == "1":
-    EXAMPLES = max(EXAMPLES, 1000)
-
 FUZZ = settings(
-    max_examples=EXAMPLES,
+    max_examples=generated_input_examples(),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -162,6 +160,7 @@ def _client(user: Any = None) -> Client:
 # --- accounts -----------------------------------------------------------------------------------
 
 
+@pytest.mark.generated
 @pytest.mark.django_db
 def test_registration_email_never_fails_or_creates_accounts(tally: Tally) -> None:
     url = reverse("accounts:register")
@@ -178,6 +177,7 @@ def test_registration_email_never_fails_or_creates_accounts(tally: Tally) -> Non
     attempt()
 
 
+@pytest.mark.generated
 @pytest.mark.django_db
 def test_complete_registration_is_whole_or_nothing(tally: Tally) -> None:
     url = reverse("accounts:complete_registration")
@@ -212,6 +212,7 @@ def test_complete_registration_is_whole_or_nothing(tally: Tally) -> None:
     attempt()
 
 
+@pytest.mark.generated
 @pytest.mark.django_db
 def test_password_change_is_whole_or_nothing(tally: Tally) -> None:
     user = make_member(OrganizationFactory(), email="changer@utility.example", name="Chang Er")
@@ -248,6 +249,7 @@ def test_password_change_is_whole_or_nothing(tally: Tally) -> None:
     attempt()
 
 
+@pytest.mark.generated
 @pytest.mark.django_db
 def test_login_form_never_fails(tally: Tally) -> None:
     user = make_member(OrganizationFactory(), email="known@login.example")
@@ -265,6 +267,7 @@ def test_login_form_never_fails(tally: Tally) -> None:
     attempt()
 
 
+@pytest.mark.generated
 @pytest.mark.django_db
 def test_request_access_is_whole_or_nothing(tally: Tally) -> None:
     user = make_member(OrganizationFactory(), email="asker@utility.example")
@@ -321,6 +324,7 @@ def _select(client: Client, devices: list[Device]) -> None:
     session.save()
 
 
+@pytest.mark.generated
 @pytest.mark.django_db
 def test_register_device_never_fails_or_half_registers(tally: Tally, distributor) -> None:  # noqa: ANN001
     user = make_member(OrganizationFactory(), email="registrar@utility.example")
@@ -341,6 +345,7 @@ def test_register_device_never_fails_or_half_registers(tally: Tally, distributor
     attempt()
 
 
+@pytest.mark.generated
 @pytest.mark.django_db
 def test_paste_box_never_fails_and_selects_only_visible_devices(tally: Tally, distributor) -> None:  # noqa: ANN001
     client = _client(distributor["super"])
@@ -368,6 +373,7 @@ def test_paste_box_never_fails_and_selects_only_visible_devices(tally: Tally, di
     attempt()
 
 
+@pytest.mark.generated
 @pytest.mark.django_db
 def test_file_password_and_format_never_fail(tally: Tally, distributor) -> None:  # noqa: ANN001
     client = _client(distributor["super"])
@@ -405,6 +411,7 @@ def test_file_password_and_format_never_fail(tally: Tally, distributor) -> None:
 # --- read rights --------------------------------------------------------------------------------
 
 
+@pytest.mark.generated
 @pytest.mark.django_db
 def test_assign_read_rights_is_whole_or_nothing(tally: Tally, distributor) -> None:  # noqa: ANN001
     sup = distributor["super"]
@@ -449,6 +456,7 @@ def test_assign_read_rights_is_whole_or_nothing(tally: Tally, distributor) -> No
     attempt()
 
 
+@pytest.mark.generated
 @pytest.mark.django_db
 def test_invitation_acceptance_is_whole_or_nothing(tally: Tally, distributor) -> None:  # noqa: ANN001
     from tests.hardening.conftest import _token_of
@@ -567,6 +575,7 @@ def _check_import(tally: Tally, data: bytes, owner: Organization, fmt: str, pw: 
     assert not Device.objects.filter(formulas).exists(), "an import stored a spreadsheet formula"
 
 
+@pytest.mark.generated
 @pytest.mark.django_db
 def test_csv_import_never_crashes_and_is_all_or_nothing(tally: Tally) -> None:
     owner = OrganizationFactory(name="CSV Owner", kind=Organization.Kind.DISTRIBUTOR)
@@ -635,6 +644,7 @@ def kem_files(draw: Any) -> tuple[bytes, str]:
     return document, password
 
 
+@pytest.mark.generated
 @pytest.mark.django_db
 def test_kem_import_never_crashes_and_is_all_or_nothing(tally: Tally) -> None:
     owner = OrganizationFactory(name="KEM Owner", kind=Organization.Kind.DISTRIBUTOR)
@@ -651,6 +661,7 @@ def test_kem_import_never_crashes_and_is_all_or_nothing(tally: Tally) -> None:
 # --- the search boxes and the raw POST fields read without a form ----------------------------
 
 
+@pytest.mark.generated
 @pytest.mark.django_db
 def test_search_boxes_and_page_parameters_never_fail(tally: Tally, distributor) -> None:  # noqa: ANN001
     client = _client(distributor["super"])
@@ -669,6 +680,7 @@ def test_search_boxes_and_page_parameters_never_fail(tally: Tally, distributor) 
     attempt()
 
 
+@pytest.mark.generated
 @pytest.mark.django_db
 def test_selection_and_revoke_posts_never_fail(tally: Tally, distributor) -> None:  # noqa: ANN001
     sup = distributor["super"]

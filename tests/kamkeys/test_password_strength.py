@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from kamkeys.password_strength import MAX_PASSWORD_LENGTH, password_strength
 
 
+@pytest.mark.generated
 @given(password=st.text(max_size=MAX_PASSWORD_LENGTH + 20))
 @example(password="00000\n")  # zxcvbn's date matcher raised ValueError
 @example(password="")  # zxcvbn raises IndexError

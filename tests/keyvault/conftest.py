@@ -1,4 +1,5 @@
-"""A fixed test KEK ring, and helpers that build factory key files."""
+"""Helpers that build factory key files, and a second KEK for the rotation tests (the ring
+itself, version 1, comes from the test settings: tests/settings.py)."""
 
 from __future__ import annotations
 
@@ -6,23 +7,11 @@ import base64
 import csv
 import io
 import os
-from collections.abc import Iterator
-
-import pytest
 
 from keyvault import kek
+from tests.settings import TEST_KEK_V1 as KEK_V1
 
-KEK_V1 = base64.b64encode(bytes(range(32))).decode()
 KEK_V2 = base64.b64encode(bytes(range(32, 64))).decode()
-
-
-@pytest.fixture(autouse=True)
-def test_kek_ring(settings) -> Iterator[None]:  # noqa: ANN001
-    settings.KAMKEYS_KEKS = f"1:{KEK_V1}"
-    settings.KAMKEYS_KEK_FILE = ""
-    kek.reset_cache()
-    yield
-    kek.reset_cache()
 
 
 def add_kek_v2(settings) -> None:  # noqa: ANN001
