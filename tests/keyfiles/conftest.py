@@ -1,5 +1,6 @@
-"""The key file tests use the key vault tests' fixed KEK ring (autouse) and file helpers."""
+"""The key-file tests share the factory-file helpers of tests/keyvault (the KEK ring comes from
+the test settings: tests/settings.py)."""
 
-from tests.keyvault.conftest import add_kek_v2, csv_bytes, factory_rows, test_kek_ring
+from tests.keyvault.conftest import add_kek_v2, csv_bytes, factory_rows
 
-__all__ = ["add_kek_v2", "csv_bytes", "factory_rows", "test_kek_ring"]
+__all__ = ["add_kek_v2", "csv_bytes", "factory_rows"]
