@@ -23,7 +23,8 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect
 
 from accounts.models import Membership
@@ -53,11 +54,11 @@ def recently_authenticated(request: HttpRequest) -> bool:
     return time.time() - latest < account_settings.REAUTHENTICATION_TIMEOUT
 
 
-def key_action(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def key_action(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     """Log-in, MFA for Super Users, and a recent (re)authentication, in that order."""
 
     @wraps(view)
-    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if needs_mfa_setup(request.user):
             messages.warning(
                 request,
@@ -72,13 +73,15 @@ def key_action(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
     return login_required(guarded)
 
 
-def super_user_action(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def super_user_action(
+    view: Callable[..., HttpResponseBase],
+) -> Callable[..., HttpResponseBase]:
     """A key action only Super Users may take (read-rights changes): anyone else is refused at
     once, before being asked to re-authenticate for a page they could never use."""
     guarded_view = key_action(view)
 
     @wraps(view)
-    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not is_super_user(request.user):
             raise PermissionDenied(
                 "Only Super Users of the owning organization manage read rights."

@@ -103,7 +103,7 @@ class AccountAdapter(DefaultAccountAdapter):
         for name, value in list(ctx.items()):
             if name.endswith("_url") and isinstance(value, str) and "://" in value:
                 ctx[name] = links.rebase(value, request)
-        subject = render_to_string(f"{template_prefix}_subject.txt", ctx, request)
+        subject: str = render_to_string(f"{template_prefix}_subject.txt", ctx, request)
         subject = " ".join(subject.splitlines()).strip()
         text = render_to_string(f"{template_prefix}_message.txt", ctx, request).strip()
         try:

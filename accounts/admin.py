@@ -10,7 +10,7 @@ site itself (allauth's login, two-factor authentication for staff) is kamkeys.ad
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from allauth.account import admin as allauth_admin
 from allauth.account.models import EmailAddress
@@ -54,7 +54,9 @@ class MembershipFormSet(BaseInlineFormSet):
         for form in self.forms:
             if not hasattr(form, "cleaned_data"):
                 continue
-            deleted = self.can_delete and self._should_delete_form(form)
+            # BaseFormSet._should_delete_form (Django's own test for a ticked DELETE box) is
+            # missing from django-stubs.
+            deleted = self.can_delete and self._should_delete_form(form)  # type: ignore[attr-defined]
             old = before.get(form.instance.pk)
             if not deleted and not form.has_changed():
                 continue
@@ -91,7 +93,8 @@ class MembershipInline(admin.TabularInline):
     autocomplete_fields = ["user", "organization"]
 
     def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
-        formset = super().get_formset(request, obj, **kwargs)  # a new class for each call
+        # A new subclass of self.formset (MembershipFormSet) for each call.
+        formset = cast("type[MembershipFormSet]", super().get_formset(request, obj, **kwargs))
         formset.request = request
         return formset
 
@@ -138,6 +141,7 @@ def save_memberships_audited(request: HttpRequest, formset: Any) -> None:
                 and (old.user_id, old.organization_id) == (obj.user_id, obj.organization_id)
             )
             if was_su and not (is_su and same):
+                assert old is not None  # was_su
                 services.record_role_change(
                     old.user, old.organization, granted=False, by=request.user, request=request
                 )
@@ -402,6 +406,7 @@ class AccessRequestAdmin(admin.ModelAdmin):
             return None
         applying = "apply" in request.POST
         first = pending.first()
+        assert first is not None  # _pending answers None when nothing is pending
         initial = {
             "new_name": first.customer_name,
             "new_customer_number": first.customer_number,

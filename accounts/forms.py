@@ -64,6 +64,7 @@ class PasswordPairMixin(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        assert cleaned is not None  # Form.clean returns cleaned_data
         password1 = cleaned.get("password1")
         password2 = cleaned.get("password2")
         if password1 and password2 and password1 != password2:
@@ -115,6 +116,7 @@ class AccessRequestForm(DescribedErrorsMixin, forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        assert cleaned is not None  # Form.clean returns cleaned_data
         if (
             not (cleaned.get("customer_name") or "").strip()
             and not (cleaned.get("customer_number") or "").strip()
@@ -144,6 +146,7 @@ class OrganizationChoiceForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        assert cleaned is not None  # Form.clean returns cleaned_data
         organization = cleaned.get("organization")
         name = (cleaned.get("new_name") or "").strip()
         number = (cleaned.get("new_customer_number") or "").strip()

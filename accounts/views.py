@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import selectors, services
 from accounts.forms import AccessRequestForm, CompleteRegistrationForm, RegisterForm
+from accounts.http import AuthenticatedHttpRequest
 from accounts.models import User
 from accounts.passwords import password_rules, rule_report
 
@@ -161,7 +162,7 @@ def password_check(request: HttpRequest) -> JsonResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def request_access(request: HttpRequest) -> HttpResponse:
+def request_access(request: AuthenticatedHttpRequest) -> HttpResponse:
     """ "Request access to your meters": a Super User login for the user's organization."""
     form = AccessRequestForm(request.POST or None)
     status = 200

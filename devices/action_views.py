@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from accounts.http import AuthenticatedHttpRequest
 from devices.forms import RegisterDeviceForm
 from devices.selection import selected_devices, selection_count
 from devices.services import plan_removal, register_device, remove_devices
@@ -33,7 +34,7 @@ def _locked_message(retry_after: datetime | None) -> str:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def register(request: HttpRequest) -> HttpResponse:
+def register(request: AuthenticatedHttpRequest) -> HttpResponse:
     """+ Register device: serial number and the 2-digit device code printed on the meter."""
     status = 200
     if request.method == "POST":
@@ -76,7 +77,7 @@ def nothing_selected(request: HttpRequest, action: str) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def remove(request: HttpRequest) -> HttpResponse:
+def remove(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Remove device: drops the user's own registrations and read rights for the selection."""
     if selection_count(request) == 0:
         return nothing_selected(request, "Remove device")

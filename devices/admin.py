@@ -9,7 +9,7 @@ staff).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin
@@ -33,6 +33,7 @@ class DeviceAdminForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        assert cleaned is not None  # Form.clean returns cleaned_data
         if self.instance.pk and "owner" in self.changed_data and self.request is not None:
             try:
                 access.check_custody_change(self.request, organizations=[cleaned.get("owner")])
@@ -50,7 +51,7 @@ class DeviceAdmin(admin.ModelAdmin):
     autocomplete_fields = ["owner"]
     list_select_related = ["owner"]
     show_full_result_count = False  # exact counts of millions of rows belong to My devices
-    fields = Device.data_fields()  # one column list: Device._meta
+    fields = tuple(Device.data_fields())  # one column list: Device._meta
     readonly_fields = ["manufacturer", "serial", "created_at"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -60,7 +61,8 @@ class DeviceAdmin(admin.ModelAdmin):
         return False  # a device's keys and audit trail outlive a mistake in the admin
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):  # noqa: ANN201
-        form = super().get_form(request, obj, change, **kwargs)  # a new class for each call
+        # A new subclass of self.form (DeviceAdminForm) for each call.
+        form = cast("type[DeviceAdminForm]", super().get_form(request, obj, change, **kwargs))
         form.request = request
         return form
 

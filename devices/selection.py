@@ -31,6 +31,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+from accounts.models import User
 from devices.forms import SERIAL_RE
 from devices.models import Device, DeviceSelection
 from devices.search import Search, clean_search, search_q
@@ -126,7 +127,9 @@ def selection_key(session: SessionBase) -> str:
         return key
     if session.session_key is None:
         session.save()
-    key = salted_hmac("devices.selection", session.session_key, algorithm="sha256").hexdigest()
+    session_key = session.session_key
+    assert session_key is not None  # save() gave the session its key
+    key = salted_hmac("devices.selection", session_key, algorithm="sha256").hexdigest()
     session[KEY_SESSION_KEY] = key
     return key
 
@@ -171,9 +174,9 @@ def _changing(request: HttpRequest) -> Iterator[Selection]:
         data = _locked_data(rows)
         if data is None:
             now = timezone.now()
-            DeviceSelection.objects.filter(
-                user=request.user, updated_at__lt=now - ABANDONED_AFTER
-            ).delete()
+            user = request.user
+            assert isinstance(user, User)  # selections change only behind login_required
+            DeviceSelection.objects.filter(user=user, updated_at__lt=now - ABANDONED_AFTER).delete()
             legacy = _to_raw(_from_raw(request.session.get(SESSION_KEY)))
             row, _ = DeviceSelection.objects.select_for_update().get_or_create(
                 **_row_of(request), defaults={"data": legacy, "updated_at": now}

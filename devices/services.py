@@ -80,7 +80,7 @@ def register_device(
             )
             if end is not None
         ]
-        audit = {"actor": user, "request": request, "object_type": "device"}
+        audit: dict[str, Any] = {"actor": user, "request": request, "object_type": "device"}
         if lock_ends:
             RegistrationAttempt.objects.create(
                 user=user, serial=serial, outcome=RegistrationAttempt.Outcome.LOCKED

@@ -183,4 +183,5 @@ class DevicePaginator(Paginator):
             )
         }
         records = [by_id[i] for i in ids if i in by_id]
-        return self._get_page(BoundRows(records, rows.table), number, self)
+        # Paginator._get_page (the hook Django's own page() calls) is missing from django-stubs.
+        return self._get_page(BoundRows(records, rows.table), number, self)  # type: ignore[attr-defined]

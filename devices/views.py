@@ -59,7 +59,7 @@ def device_list(request: HttpRequest) -> HttpResponse:
     )
     table.search_form = filterset.form
     per_page = _per_page(request)
-    paginate = {"total": total, "single_owner": bool(owner_ids) and len(owner_ids) == 1}
+    paginate = {"total": total, "single_owner": owner_ids is not None and len(owner_ids) == 1}
     try:
         table.paginate(DevicePaginator, per_page, request.GET.get("page", 1), **paginate)
     except PageNotAnInteger:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
-from typing import Any, NoReturn
+from typing import NoReturn
 from urllib.parse import urlsplit
 
 import dj_database_url
@@ -48,7 +48,7 @@ def env_list(name: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
 
 
-def parse_database_url(url: str) -> dict[str, Any]:
+def parse_database_url(url: str) -> dj_database_url.DBConfig:
     """PostgreSQL (through psycopg 3) or SQLite from a URL; anything else is a clear error."""
     parts = urlsplit(url)
     if parts.scheme not in {"postgres", "postgresql", "pgsql", "sqlite"}:

@@ -20,8 +20,8 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         return {"nav_key_service": [], "nav_top": []}
     super_user = is_super_user(user)
 
-    def visible(items: list[tuple[str, str, str]]) -> list[dict[str, str]]:
-        out = []
+    def visible(items: list[tuple[str, str, str]]) -> list[dict[str, str | bool]]:
+        out: list[dict[str, str | bool]] = []
         for label, name, audience in items:
             if audience == "super_user" and not super_user:
                 continue

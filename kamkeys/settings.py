@@ -14,6 +14,7 @@ import secrets
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from csp.constants import NONE, SELF
 
@@ -83,7 +84,7 @@ try:
     # --- database -----------------------------------------------------------------------------
     DATABASE_URL = os.environ.get("DATABASE_URL", "")
     if DATABASE_URL:
-        DATABASES = {"default": parse_database_url(DATABASE_URL)}
+        DATABASES: dict[str, Any] = {"default": parse_database_url(DATABASE_URL)}
     elif PRODUCTION:
         fail("DATABASE_URL must be set in production (postgres://user:password@host:5432/name)")
     else:

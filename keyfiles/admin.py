@@ -110,6 +110,7 @@ class ImportKeysForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        assert cleaned is not None  # Form.clean returns cleaned_data
         if cleaned.get("format") == "kem":
             password = cleaned.get("password") or ""
             size = len(password.encode("utf-8"))

@@ -66,7 +66,7 @@ class _ChunkSink(io.RawIOBase):
     def writable(self) -> bool:
         return True
 
-    def write(self, data: Any) -> int:  # type: ignore[override]
+    def write(self, data: Any) -> int:
         chunk = bytes(data)
         self._parts.append(chunk)
         self._size += len(chunk)

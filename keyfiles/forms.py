@@ -63,6 +63,7 @@ class DownloadForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        assert cleaned is not None  # Form.clean returns cleaned_data
         fmt = cleaned.get("format")
         password = cleaned.get("password")
         repeat = cleaned.get("password_repeat")

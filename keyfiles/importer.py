@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
 from django.db import IntegrityError, connection, transaction
@@ -21,7 +21,8 @@ from django.db import IntegrityError, connection, transaction
 try:  # COPY goes straight to psycopg, whose errors Django does not translate
     from psycopg import IntegrityError as PsycopgIntegrityError
 except ImportError:  # pragma: no cover
-    PsycopgIntegrityError = IntegrityError
+    # mypy allows no second definition of an imported class: this fallback is a different one.
+    PsycopgIntegrityError = IntegrityError  # type: ignore[misc, assignment]
 from django.db.models import Q
 
 from accounts.models import Organization
@@ -103,6 +104,7 @@ def _same_keys(stored: dict[str, bytes], new: dict[str, bytes]) -> bool:
 def _existing_devices(batch: list[ImportRow]) -> dict[tuple[str, str], Device]:
     manufacturers = sorted({row.manufacturer for row in batch})
     serials = [row.serial for row in batch]
+    found: Iterable[Device]
     if connection.vendor == "postgresql":
         # The range of the batch's serials lets the unique (manufacturer, serial) btree
         # answer it (factory files come sorted by serial), and the lists go as array literals

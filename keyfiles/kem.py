@@ -15,8 +15,8 @@ import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import IO, Any
-from xml.etree.ElementTree import XMLPullParser
+from typing import IO, Any, cast
+from xml.etree.ElementTree import Element, XMLPullParser
 from xml.sax.saxutils import escape
 
 from cryptography.hazmat.primitives import padding
@@ -238,7 +238,7 @@ def iter_kem_meters(handle: IO[bytes], password: str) -> Iterator[KemMeter]:
     parser = XMLPullParser(events=("start", "end"))
     index = 0
     started = False
-    root = None
+    root: Element | None = None
     try:
         for plain in _decrypt_stream(_cipher_base64(stream), password):
             if not started:
@@ -247,7 +247,8 @@ def iter_kem_meters(handle: IO[bytes], password: str) -> Iterator[KemMeter]:
                 started = True
             try:
                 parser.feed(plain)
-                events = list(parser.read_events())
+                # Only "start" and "end" events were asked for: each carries an Element.
+                events = cast("list[tuple[str, Element]]", list(parser.read_events()))
             except Exception:  # noqa: BLE001 - expat's ParseError, wrong password
                 raise KemError("the password is wrong or the file is damaged") from None
             for event, element in events:
@@ -262,6 +263,7 @@ def iter_kem_meters(handle: IO[bytes], password: str) -> Iterator[KemMeter]:
                         child.tag.rsplit("}", 1)[-1]: (child.text or "").strip()
                         for child in element
                     }
+                    assert root is not None  # set by the first start event
                     root.clear()  # constant memory: drop the meters already read
                     yield KemMeter(index=index, values=values)
         try:

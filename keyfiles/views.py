@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
@@ -20,7 +21,7 @@ from keyvault.crypto import KeyUnwrapError
 @never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
-def download(request: HttpRequest) -> HttpResponse:
+def download(request: HttpRequest) -> HttpResponseBase:
     """Download file: choose the format and a file password; the browser downloads the file.
     An empty selection is answered before anyone is asked to re-authenticate."""
     count = selection_count(request)
@@ -30,7 +31,7 @@ def download(request: HttpRequest) -> HttpResponse:
 
 
 @key_action
-def _download(request: HttpRequest, *, count: int) -> HttpResponse:
+def _download(request: HttpRequest, *, count: int) -> HttpResponseBase:
     status = 200
     if request.method == "POST":
         form = DownloadForm(request.POST, user=request.user)

@@ -8,7 +8,7 @@ wrapped bytes to ``unwrap_stream`` here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
 from django.db import transaction
@@ -42,7 +42,8 @@ def _wrapped_rows(device: KeyHolder, keys: Mapping[str, bytes]) -> list[DeviceKe
             raise ValueError("a key name is 1 to 16 characters")
         rows.append(
             DeviceKey(
-                device=device,
+                # A KeyHolder is a devices.Device, which keyvault may not import (layering).
+                device=device,  # type: ignore[misc]
                 name=name,
                 wrapped=wrap_key(kek, version, device.serial, name, bytes(key)),
                 kek_version=version,
@@ -55,7 +56,8 @@ def store_device_keys(device: KeyHolder, keys: Mapping[str, bytes]) -> None:
     """Create or replace the named keys of one device, wrapped under the newest KEK."""
     rows = _wrapped_rows(device, keys)
     with transaction.atomic():
-        DeviceKey.objects.filter(device=device, name__in=list(keys)).delete()
+        # A KeyHolder is a devices.Device, which keyvault may not import (layering).
+        DeviceKey.objects.filter(device=device, name__in=list(keys)).delete()  # type: ignore[misc]
         DeviceKey.objects.bulk_create(rows)
 
 
@@ -118,7 +120,9 @@ def unwrap(device_key: DeviceKey) -> bytes:
     if DeviceKey.device.is_cached(device_key):
         serial = device_key.device.serial
     else:
-        devices = DeviceKey.device.field.related_model._default_manager
+        device_model = DeviceKey.device.field.related_model
+        assert not isinstance(device_model, str)  # "devices.Device", resolved once apps load
+        devices = device_model._default_manager
         serial = (
             devices.filter(pk=device_key.device_id).values_list("serial", flat=True).first()
         ) or ""
@@ -210,7 +214,7 @@ def _unwrap_batch(
     plain keys). The whole batch is unwrapped before any of it is handed out. On a failure the
     caller is told which key failed (it audits once the connection is free)."""
     devices: list[tuple[tuple[Any, ...], dict[str, bytes]]] = []
-    last_id = None
+    last_id: Any = None  # the device id of the rows, as the database gives it
     keys: dict[str, bytes] = {}
     for row in rows:
         if row[0] != last_id:
@@ -245,7 +249,7 @@ class _BatchUnwrapError(Exception):
 
 def unwrap_stream(
     batches: Iterator[list[tuple[Any, ...]]], *, serial_at: int, key_at: int
-) -> Iterator[tuple[tuple[Any, ...], dict[str, bytes]]]:
+) -> Generator[tuple[tuple[Any, ...], dict[str, bytes]]]:
     """Unwrap a stream of wrapped keys, batch by batch: yield (the device's row, {key name:
     plain bytes}) per device.
 

@@ -3,6 +3,8 @@ is not shown."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, TypedDict
+
 from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import Count, QuerySet
@@ -12,6 +14,13 @@ from django.utils import timezone
 from audit.models import Action
 from audit.services import record
 from readrights.models import Invitation, ReadRight
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class _DeviceCount(TypedDict):
+    n_devices: int
 
 
 class LiveFilter(admin.SimpleListFilter):
@@ -123,7 +132,7 @@ class InvitationAdmin(admin.ModelAdmin):
         return super().get_queryset(request).annotate(n_devices=Count("devices"))
 
     @admin.display(description="devices", ordering="n_devices")
-    def device_count(self, obj: Invitation) -> int:
+    def device_count(self, obj: WithAnnotations[Invitation, _DeviceCount]) -> int:
         return obj.n_devices
 
     def has_add_permission(self, request: HttpRequest) -> bool:

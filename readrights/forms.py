@@ -90,6 +90,7 @@ class AcceptInvitationForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        assert data is not None  # Form.clean returns cleaned_data
         password, repeat = data.get("password1"), data.get("password2")
         if password and repeat and password != repeat:
             self.add_error("password2", "The two passwords are not the same.")

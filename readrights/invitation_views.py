@@ -65,8 +65,7 @@ def accept(request: HttpRequest) -> HttpResponse:
     except services.InvitationInvalid as exc:
         return _invalid(request, exc.reason)
     email = invitation.email
-    signed_in = request.user.is_authenticated
-    if signed_in and request.user.email != email:
+    if request.user.is_authenticated and request.user.email != email:
         return render(request, "readrights/invitation_other_user.html", {"email": email})
     try:
         has_account = services.account_for_invitation(email) is not None

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+
+if TYPE_CHECKING:
+    from devices.models import Device
 
 
 class ReadRight(models.Model):
@@ -83,7 +86,7 @@ class Invitation(models.Model):
     organization = models.ForeignKey(
         "accounts.Organization", on_delete=models.CASCADE, related_name="invitations"
     )
-    devices = models.ManyToManyField(
+    devices: models.ManyToManyField[Device, InvitationDevice] = models.ManyToManyField(
         "devices.Device", related_name="+", blank=True, through="InvitationDevice"
     )
     message = models.TextField(blank=True, max_length=2000)

@@ -81,7 +81,7 @@ def _invite(
             .first()
         )
         created = invitation is None
-        if created:
+        if invitation is None:
             invitation = Invitation.objects.create(
                 email=email,
                 invited_by=invited_by,
@@ -188,7 +188,7 @@ def accept_invitation(
         email = invitation.email
         user = account_for_invitation(email)
         created = user is None
-        if created:
+        if user is None:
             validate_password(password, user=User(email=email, name=name))
             user = User.objects.create_user(email, password, name=name)
             EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)

@@ -47,7 +47,9 @@ def end_registration(
         row.ended_at = timezone.now()
         row.ended_by = ended_by
         row.save(update_fields=["ended_at", "ended_by"])
-        organization = _org_name([row.device.owner_id])
+        owner_id = row.device.owner_id
+        assert owner_id is not None  # the row was found by its device's owner
+        organization = _org_name([owner_id])
         emails.registration_ended(
             row.user.email,
             ended_by=ended_by,
