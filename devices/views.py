@@ -77,6 +77,8 @@ def device_list(request: HttpRequest) -> HttpResponse:
         "search": search,
         "search_fields": [(name, search.get(name, "")) for name in SEARCH_FIELDS],
         "total": total,
+        # A search that matches nothing is not the same as no devices at all.
+        "has_devices": bool(total or search),
         "selected_count": selection_count(request, known=(search, total)),
         "page_ids": page_ids,
         "page_id_inputs": mark_safe(  # noqa: S308 - integers only

@@ -67,11 +67,29 @@ def test_customer_sees_devices_with_live_read_rights_only(
 
 
 @pytest.mark.django_db
-def test_outsider_sees_an_empty_list(client_for, outsider, devices_x):
+def test_outsider_sees_an_empty_list_that_says_what_to_do_next(client_for, outsider, devices_x):
     response = client_for(outsider).get(URL)
     assert response.status_code == 200
     assert _serials(response) == []
-    assert "No devices match your search." in response.content.decode()
+    page = response.content.decode()
+    assert "You have no devices yet" in page
+    assert "No devices match your search." not in page
+    assert "+ Register device" in page and outsider.email in page
+    assert reverse("accounts:request_access") in page
+    # Nothing to act on: no Download file, Remove device or Edit read rights.
+    for label in ("Download file", "Remove device", "Edit read rights"):
+        assert label not in page
+    assert "Number of devices in your search" in page
+
+
+@pytest.mark.django_db
+def test_a_search_that_matches_nothing_says_so_and_keeps_the_actions(
+    client_for, super_user_x, devices_x
+):
+    page = client_for(super_user_x).get(URL, {"serial": "99999999"}).content.decode()
+    assert "No devices match your search." in page
+    assert "You have no devices yet" not in page
+    assert "Download file" in page and "Edit read rights" in page
 
 
 @pytest.mark.django_db
@@ -247,6 +265,8 @@ def test_cell_values_are_escaped(client_for, super_user_x, org_x):
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in content
 
 
-def test_only_super_users_are_offered_edit_read_rights(client_for, super_user_x, customer):
+def test_only_super_users_are_offered_edit_read_rights(
+    client_for, super_user_x, customer, devices_x
+):
     assert b"Edit read rights" in client_for(super_user_x).get("/devices/").content
     assert b"Edit read rights" not in client_for(customer).get("/devices/").content
