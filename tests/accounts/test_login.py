@@ -167,3 +167,14 @@ def test_too_many_failed_logins_answer_429_with_the_clear_message(client, custom
     response = client.post(reverse("account_login"), data)
     assert response.status_code == 429
     assert b"Too many failed login attempts" in response.content
+
+
+@pytest.mark.django_db
+def test_every_aria_describedby_on_the_login_page_names_an_element_that_exists(client):
+    import re
+
+    page = client.get(reverse("account_login")).content.decode()
+    described = [i for ids in re.findall(r'aria-describedby="([^"]+)"', page) for i in ids.split()]
+    assert described, "the password box should point at its help text"
+    assert [i for i in described if f'id="{i}"' not in page] == []
+    assert "Forgot your password?" in page
