@@ -31,6 +31,7 @@ from accounts.models import Membership
 from accounts.selectors import is_super_user
 
 ANOTHER_STAFF_MEMBER = "another staff member must do this"
+SUPER_USERS_ONLY = "Only Super Users of the owning organization manage read rights."
 
 
 def needs_mfa_setup(user: Any) -> bool:

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core import signing
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts import emails
@@ -50,18 +50,6 @@ class AccessRequestError(Exception):
 
 
 # --- helpers ----------------------------------------------------------------------------------
-
-
-def absolute_url(request: HttpRequest | None, path: str) -> str:
-    """A link for an email (see kamkeys.links, the one source of public links)."""
-    return public_url(path, request)
-
-
-def _devices_path() -> str:
-    try:
-        return reverse("devices:list")
-    except NoReverseMatch:
-        return reverse("home")
 
 
 def normalize_email(email: str) -> str:
@@ -110,14 +98,14 @@ def start_registration(email: str, *, request: HttpRequest | None = None) -> Non
         if email_has_account(email):
             emails.already_registered(
                 email,
-                login_url=absolute_url(request, reverse("account_login")),
-                reset_url=absolute_url(request, reverse("account_reset_password")),
+                login_url=public_url(reverse("account_login"), request),
+                reset_url=public_url(reverse("account_reset_password"), request),
             )
             return
         token = make_activation_token(email)
         emails.activation(
             email,
-            activation_url=absolute_url(request, reverse("accounts:activate", args=[token])),
+            activation_url=public_url(reverse("accounts:activate", args=[token]), request),
             expire_days=settings.ACCOUNT_EMAIL_CONFIRMATION_EXPIRE_DAYS,
         )
 
@@ -260,7 +248,7 @@ def record_role_change(
             emails.super_user_granted(
                 user.email,
                 organization=organization.name,
-                devices_url=absolute_url(request, _devices_path()),
+                devices_url=public_page_url("devices:list", request=request),
             )
         else:
             emails.super_user_revoked(user.email, organization=organization.name)
@@ -370,8 +358,8 @@ def request_access(
                 is_distributor=is_distributor,
                 message=message.strip(),
             )
-            admin_url = absolute_url(
-                request, reverse("admin:accounts_accessrequest_change", args=[access_request.pk])
+            admin_url = public_url(
+                reverse("admin:accounts_accessrequest_change", args=[access_request.pk]), request
             )
             for address in staff_recipients():
                 emails.access_request_to_staff(
@@ -420,7 +408,7 @@ def approve_access_request(
         emails.access_request_approved(
             locked.user.email,
             organization=organization.name,
-            devices_url=absolute_url(request, _devices_path()),
+            devices_url=public_page_url("devices:list", request=request),
         )
     return locked
 
@@ -446,7 +434,7 @@ def reject_access_request(
         emails.access_request_rejected(
             locked.user.email,
             reason=reason,
-            request_url=absolute_url(request, reverse("accounts:request_access")),
+            request_url=public_url(reverse("accounts:request_access"), request),
         )
     return locked
 

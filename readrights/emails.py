@@ -14,11 +14,6 @@ from kamkeys.links import public_page_url
 from kamkeys.outbox import enqueue
 
 
-def site_url(name: str, *args: object) -> str:
-    """Absolute public URL of a page (see kamkeys.links, the one source of public links)."""
-    return public_page_url(name, *args)
-
-
 def day(value: datetime | None) -> str:
     """A date as people read it in an email ('31 December 2026'), or '' for none."""
     if value is None:
@@ -53,7 +48,7 @@ def rights_granted(
             "count": count,
             "expires_on": day(expires_at),
             "message": message,
-            "devices_url": site_url("devices:list"),
+            "devices_url": public_page_url("devices:list"),
         },
     )
 
@@ -82,7 +77,7 @@ def invitation(
             "link_expires_on": day(link_expires_at),
             "expires_on": day(rights_expire_at),
             "message": message,
-            "login_url": site_url("account_login"),
+            "login_url": public_page_url("account_login"),
         },
     )
 
@@ -96,7 +91,7 @@ def rights_revoked(to: str, *, revoked_by: object, organization: str, count: int
             "revoked_by": person(revoked_by),
             "organization": organization,
             "count": count,
-            "devices_url": site_url("devices:list"),
+            "devices_url": public_page_url("devices:list"),
         },
     )
 
@@ -114,6 +109,6 @@ def registration_ended(
             "organization": organization,
             "serial": serial,
             "device_type": device_type,
-            "devices_url": site_url("devices:list"),
+            "devices_url": public_page_url("devices:list"),
         },
     )

@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from accounts.access import super_user_action
+from accounts.access import SUPER_USERS_ONLY, super_user_action
 from accounts.selectors import is_super_user, users_with_verified_emails
 from devices.action_views import nothing_selected
 from devices.models import Device
@@ -35,7 +35,7 @@ PAGE_SIZE = 50
 
 def _require_super_user(request: HttpRequest) -> None:
     if not is_super_user(request.user):
-        raise PermissionDenied("Only Super Users of the owning organization manage read rights.")
+        raise PermissionDenied(SUPER_USERS_ONLY)
 
 
 def _devices_of(request: HttpRequest) -> tuple[QuerySet[Device], list[str]]:
@@ -86,7 +86,6 @@ def edit(request: HttpRequest) -> HttpResponse:
 @super_user_action
 def assign(request: HttpRequest) -> HttpResponse:
     """Assign read rights: form → confirm page → done. Nothing is written before "Confirm"."""
-    _require_super_user(request)
     devices, posted_ids = _devices_of(request)
     count = devices.count()
     if count == 0:
@@ -169,7 +168,6 @@ def assign_done(request: HttpRequest) -> HttpResponse:
 @super_user_action
 def revoke(request: HttpRequest) -> HttpResponse:
     """Revoke one customer's rights on the selected devices or on all the organization's."""
-    _require_super_user(request)
     grantee = selectors.managed_grantee(request.user, request.POST.get("grantee"))
     devices: QuerySet[Device] | None = None
     if request.POST.get("scope") != "all":
@@ -189,7 +187,6 @@ def revoke(request: HttpRequest) -> HttpResponse:
 @require_POST
 @super_user_action
 def resend_invitation(request: HttpRequest, pk: int) -> HttpResponse:
-    _require_super_user(request)
     invitation = selectors.managed_invitation(request.user, pk)
     try:
         services.resend_invitation(request.user, invitation, request=request)
@@ -206,7 +203,6 @@ def resend_invitation(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @super_user_action
 def cancel_invitation(request: HttpRequest, pk: int) -> HttpResponse:
-    _require_super_user(request)
     invitation = selectors.managed_invitation(request.user, pk)
     try:
         services.cancel_invitation(request.user, invitation, request=request)
@@ -221,7 +217,6 @@ def cancel_invitation(request: HttpRequest, pk: int) -> HttpResponse:
 @super_user_action
 def end_registration(request: HttpRequest, pk: int) -> HttpResponse:
     """End one customer's self-registration (serial + device code) of an own device."""
-    _require_super_user(request)
     registration = selectors.managed_registration(request.user, pk)
     try:
         ended = services.end_registration(

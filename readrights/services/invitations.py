@@ -19,6 +19,7 @@ from accounts.selectors import super_user_organization_ids, user_for_verified_em
 from audit.models import Action
 from audit.services import record
 from devices.models import Device
+from kamkeys.links import public_page_url
 from readrights import emails, tokens
 from readrights.models import Invitation
 from readrights.services.bulk import (
@@ -32,7 +33,7 @@ from readrights.services.common import InvitationInvalid, NotManageable, ReadRig
 
 
 def _link(token: str) -> str:
-    return emails.site_url("readrights:invitation", token)
+    return public_page_url("readrights:invitation", token)
 
 
 def _send_invitation(invitation: Invitation, *, message: str) -> None:
