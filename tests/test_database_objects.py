@@ -152,3 +152,46 @@ def test_the_index_check_tells_django_indexes_from_migration_sql(postgres):
         "accounts_user_email_ci_unique",
     } <= django_made
     assert not {"devices_type", "devices_serial_lc_trgm", "devices_owner_serial_cov"} & django_made
+
+
+@pytest.mark.django_db
+def test_every_trigger_function_pins_its_search_path(postgres):
+    """pg_restore empties search_path; a function that names tables without a schema works only
+    with its own. A later CREATE OR REPLACE FUNCTION without SET search_path drops it again."""
+    unpinned = {
+        name
+        for name, config in _query(
+            "SELECT DISTINCT p.proname, p.proconfig FROM pg_trigger t "
+            "JOIN pg_proc p ON p.oid = t.tgfoid "
+            "WHERE NOT t.tgisinternal AND p.pronamespace = current_schema()::regnamespace"
+        )
+        if not any(setting.startswith("search_path=") for setting in config or [])
+    }
+    assert unpinned == set()
+
+
+@pytest.mark.django_db
+def test_triggers_check_references_in_a_session_with_an_empty_search_path(postgres):
+    """As during a data-only pg_restore: a write with schema-qualified names still passes the
+    owner check (and keeps the counts) when the owner exists, and is refused for the right
+    reason when it does not."""
+    from django.db import DatabaseError, transaction
+
+    from devices.models import Device
+    from tests.factories import DeviceFactory, OrganizationFactory
+
+    owner = OrganizationFactory()
+    device = DeviceFactory(owner=None)
+    schema = _query("SELECT current_schema()")[0][0]
+    move = f'UPDATE "{schema}".devices_device SET owner_id = %s WHERE id = %s'  # noqa: S608
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL search_path = ''")
+        cursor.execute(move, [owner.pk, device.pk])
+        cursor.execute("SET LOCAL search_path TO DEFAULT")
+    assert Device.objects.get(pk=device.pk).owner_id == owner.pk
+    with pytest.raises(DatabaseError) as refused:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL search_path = ''")
+            cursor.execute(move, [owner.pk + 1000, device.pk])
+    assert "relation" not in str(refused.value)
+    assert Device.objects.get(pk=device.pk).owner_id == owner.pk
