@@ -1,8 +1,10 @@
-"""gunicorn's access log without tokens, query strings, cookies or the proxy's address.
+"""gunicorn's logs without tokens, query strings, cookies or the proxy's address.
 
 Used through ``deploy/gunicorn.conf.py`` (``logger_class``). The line holds the client address
 (by the trusted-proxy rule of :mod:`kamkeys.clientip`), the method, the redacted path, the
-status, the size, the redacted referrer, the user agent and the duration.
+status, the size, the redacted referrer, the user agent and the duration. gunicorn's own error
+log names request URIs too ("Error handling request /read-rights/invitation/<token>/?…" when a
+response fails mid-stream), so it passes through the same redaction as Django's logs.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 from gunicorn.glogging import Logger
 
 from kamkeys.clientip import address_from
-from kamkeys.logredact import redact_path, redact_url
+from kamkeys.logredact import RedactTokens, redact_path, redact_url
 
 ACCESS_LOG_FORMAT = '%(h)s - - %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(M)sms'
 
@@ -25,8 +27,16 @@ def trusted_proxy_count() -> int:
         return 0
 
 
+_REDACT_TOKENS = RedactTokens()
+
+
 class RedactingLogger(Logger):
-    """Only the atoms below exist: no ``{header}i`` / ``{var}e`` atom (cookies, tokens)."""
+    """Only the atoms below exist: no ``{header}i`` / ``{var}e`` atom (cookies, tokens); the
+    error log is filtered by :class:`kamkeys.logredact.RedactTokens`."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        self.error_log.addFilter(_REDACT_TOKENS)  # one instance: setup runs again on reopen
 
     def atoms(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> dict:
         status = resp.status

@@ -211,3 +211,23 @@ def test_gunicorn_access_log_holds_no_token_and_no_query_string(var_dir):
     assert any("/accounts/register/activate/[redacted]/" in line for line in access)
     # The client by the trusted-proxy rule, not the proxy and not the forged entry.
     assert all(line.startswith("198.51.100.7 ") for line in access[1:]), access
+
+
+def test_gunicorn_error_log_holds_no_token_and_no_query_string(capsys):
+    """gunicorn logs "Error handling request <uri>" when a response fails mid-stream."""
+    from gunicorn.config import Config
+
+    from kamkeys.gunicornlog import RedactingLogger
+
+    config = Config()
+    config.set("errorlog", "-")
+    logger = RedactingLogger(config)
+    try:
+        raise RuntimeError("the stream broke")
+    except RuntimeError:
+        logger.exception(
+            "Error handling request %s", f"/read-rights/invitation/{SECRET}/?token={SECRET}"
+        )
+    logged = capsys.readouterr().err
+    assert "Error handling request /read-rights/invitation/[redacted]/" in logged
+    assert SECRET not in logged
