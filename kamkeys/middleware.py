@@ -1,4 +1,5 @@
-"""Sessions of Super Users, who can disclose thousands of keys, expire sooner when idle."""
+"""Sessions of Super Users, who can disclose thousands of keys, and of staff, who can make anyone
+a Super User or move devices between organizations, expire sooner when idle."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ class SuperUserIdleTimeoutMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated and remember_roles(user):
+        if user is not None and user.is_authenticated and (remember_roles(user) or user.is_staff):
             # Sliding: every request restarts the idle clock (SESSION_SAVE_EVERY_REQUEST).
             request.session.set_expiry(settings.KAMKEYS_SUPERUSER_IDLE_SECONDS)
         return self.get_response(request)

@@ -35,3 +35,11 @@ def test_customer_session_keeps_the_ordinary_idle_time(client_for, customer, set
     client = client_for(customer)
     client.get("/accounts/request-access/")
     assert client.session.get_expiry_age() == settings.SESSION_COOKIE_AGE
+
+
+def test_staff_session_expires_after_the_same_short_idle_time(client_for, staff_user, settings):
+    """Staff grant Super User access and move devices between organizations: their session is
+    as dangerous to leave open as a Super User's."""
+    client = client_for(staff_user)
+    client.get("/admin/")
+    assert client.session.get_expiry_age() == settings.KAMKEYS_SUPERUSER_IDLE_SECONDS
