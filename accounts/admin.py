@@ -229,6 +229,11 @@ class UserAdmin(DjangoUserAdmin):
     def get_inlines(self, request: HttpRequest, obj: User | None) -> list:
         return [MembershipInline] if obj is not None else []  # memberships once the user exists
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Users are deactivated, never deleted: a delete would take their Super User
+        memberships with it unaudited and unannounced, and blank them out of the audit log."""
+        return False
+
     @admin.display(description="Super User of")
     def super_user_of(self, obj: User) -> str:
         return ", ".join(

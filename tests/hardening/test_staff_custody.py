@@ -490,3 +490,22 @@ def test_staff_cannot_point_a_users_login_address_at_themselves(client_for, staf
     customer.refresh_from_db()
     assert customer.email == "customer@utility.example"
     assert client.get("/admin/account/emailaddress/").status_code == 200  # staff still see them
+
+
+# --- deleting a user would take their Super User access with it, unaudited ---------------------
+
+
+def test_staff_cannot_delete_a_super_user_and_their_memberships_without_a_trace(
+    client_for, staff_user, org_x
+):
+    boss = make_super_user(org_x)
+    client = client_for(staff_user)
+    page = client.get(f"{USERS}{boss.pk}/delete/")
+    bulk = client.post(
+        USERS, {"action": "delete_selected", "_selected_action": [boss.pk], "post": "yes"}
+    )
+    assert page.status_code == 403
+    assert bulk.status_code in (200, 302)
+    assert User.objects.filter(pk=boss.pk).exists()
+    assert is_super_user(boss)
+    assert "delete_selected" not in client.get(USERS).content.decode()
