@@ -19,7 +19,7 @@ class MeterType:
 METER_TYPES = [
     MeterType("MULTICAL 21", "MC21", "multical21", "Water"),
     MeterType("flowIQ 2200", "FIQ2200", "flowiq2200", "Water"),
-    MeterType("flowIQ 3100", "FIQ3100", "flowiq3100", "Water"),
+    MeterType("flowIQ 3100", "FIQ3100", "", "Water"),  # no wmbusmeters driver names it: auto
     MeterType("MULTICAL 302", "MC302", "multical302", "Heat"),
     MeterType("MULTICAL 303", "MC303", "multical303", "Heat"),
     MeterType("MULTICAL 403", "MC403", "multical403", "Heat"),
