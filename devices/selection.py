@@ -32,10 +32,11 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from accounts.models import User
+from devices.access import visible_devices, visible_scope
 from devices.forms import SERIAL_RE
 from devices.models import Device, DeviceSelection
 from devices.search import Search, clean_search, search_q
-from devices.selectors import count_devices, visible_devices, visible_scope
+from devices.selectors import count_devices
 
 # Where sessions made before the selection had its own table kept it; read until the session's
 # first selection change, which moves it into the row.

@@ -14,13 +14,13 @@ from django.utils import timezone
 
 from accounts.access import enforce_custody
 from accounts.models import Organization, User
-from accounts.selectors import super_user_organization_ids
+from accounts.selectors import is_super_user
 from accounts.services import notify_device_transfer
 from audit.services import record
+from devices.access import manageable_condition, read_rights_held_by
 from devices.device_codes import check_device_code
 from devices.models import Device, DeviceRegistration, RegistrationAttempt
 from kamkeys.links import public_page_url
-from readrights.models import ReadRight
 
 WINDOW = timedelta(hours=24)
 CHUNK = 5000
@@ -151,11 +151,12 @@ class RemovePlan:
 
 
 def _split(user: User, selected: QuerySet[Device]) -> tuple[QuerySet[Device], QuerySet[Device]]:
-    org_ids = super_user_organization_ids(user)
+    """(devices the user may drop from their list, devices their organizations own: those stay)."""
     selected = selected.order_by()
-    if not org_ids:
+    if not is_super_user(user):
         return selected, Device.objects.none()
-    return selected.exclude(owner_id__in=org_ids), selected.filter(owner_id__in=org_ids)
+    owned = manageable_condition(user)
+    return selected.exclude(owned), selected.filter(owned)
 
 
 def plan_removal(user: User, selected: QuerySet[Device]) -> RemovePlan:
@@ -180,9 +181,9 @@ def remove_devices(
             DeviceRegistration.objects.filter(
                 user=user, device_id__in=chunk, ended_at__isnull=True
             ).delete()
-            ReadRight.objects.filter(
-                grantee=user, device_id__in=chunk, revoked_at__isnull=True
-            ).update(revoked_at=now, revoked_by=user)
+            read_rights_held_by(user).filter(device_id__in=chunk, revoked_at__isnull=True).update(
+                revoked_at=now, revoked_by=user
+            )
         if ids:
             record(
                 "device.remove",

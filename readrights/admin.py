@@ -33,9 +33,7 @@ class LiveFilter(admin.SimpleListFilter):
     def queryset(self, request: HttpRequest, queryset: QuerySet[ReadRight]) -> QuerySet[ReadRight]:
         now = timezone.now()
         if self.value() == "live":
-            from readrights.selectors import live_q
-
-            return queryset.filter(live_q(now=now))
+            return queryset & ReadRight.objects.live(now)
         if self.value() == "expired":
             return queryset.filter(revoked_at__isnull=True, expires_at__lte=now)
         if self.value() == "revoked":

@@ -15,6 +15,7 @@ from django.utils import timezone
 from accounts.selectors import users_with_verified_emails
 from audit.models import Action
 from audit.services import record
+from devices.access import manageable_devices
 from devices.models import Device
 from readrights import emails
 from readrights.models import ReadRight
@@ -63,8 +64,9 @@ def assign_read_rights(
     if len(message) > 2000:
         raise ReadRightsError("The message may be at most 2,000 characters long.")
     device_ids, owner_ids = _manageable_checked(granted_by, devices_qs)
-    # The writes repeat the ownership condition, so a device transferred meanwhile is skipped.
-    devices_qs = devices_qs.filter(owner_id__in=owner_ids)
+    # The writes repeat the rule inside their statements, so a device transferred meanwhile is
+    # skipped.
+    devices_qs = devices_qs.order_by() & manageable_devices(granted_by)
     devices = Device.objects.filter(pk__in=devices_qs.order_by().values("pk"))
     devices_sql, params = _ids_sql(devices_qs)
     result = AssignResult(device_count=len(device_ids))

@@ -8,9 +8,10 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from accounts.selectors import super_user_organization_ids
+from accounts.selectors import is_super_user
 from audit.models import Action
 from audit.services import record
+from devices.access import manageable_condition
 from devices.models import DeviceRegistration
 from readrights import emails
 from readrights.services.common import NotManageable, _org_name
@@ -30,14 +31,13 @@ def end_registration(
 
     Returns False when it had already ended; raises NotManageable when the device is not the
     Super User's organization's (the views answer 404)."""
-    org_ids = super_user_organization_ids(ended_by)
-    if not org_ids:
+    if not is_super_user(ended_by):
         raise NotManageable("Only Super Users of the owning organization may end registrations.")
     with transaction.atomic():
         row = (
             DeviceRegistration.objects.select_for_update(of=("self",))
             .select_related("user", "device")
-            .filter(pk=registration.pk, device__owner_id__in=org_ids)
+            .filter(manageable_condition(ended_by, via="device__"), pk=registration.pk)
             .first()
         )
         if row is None:

@@ -13,6 +13,7 @@ from accounts.models import User
 from accounts.selectors import super_user_organization_ids
 from audit.models import Action
 from audit.services import record
+from devices.access import manageable_devices
 from devices.models import Device
 from readrights import emails
 from readrights.models import ReadRight
@@ -33,8 +34,9 @@ def revoke_read_rights(
         raise NotManageable("Only Super Users of the owning organization may revoke read rights.")
     with transaction.atomic():
         now = timezone.now()
-        sql = _sql(REVOKE_RIGHTS).replace("{orgs}", ", ".join(["%s"] * len(org_ids)))
-        params: list[Any] = [_dt(now), revoked_by.pk, *org_ids, grantee.pk]
+        manageable_sql, manageable_params = _ids_sql(manageable_devices(revoked_by))
+        sql = _sql(REVOKE_RIGHTS).replace("{manageable}", manageable_sql)
+        params: list[Any] = [_dt(now), revoked_by.pk, grantee.pk, *manageable_params]
         if devices_qs is None:
             sql = sql.replace("{scope}", "")
         else:

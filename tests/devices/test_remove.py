@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from audit.models import AuditEvent
+from devices.access import visible_devices
 from devices.models import DeviceRegistration
-from devices.selectors import visible_devices
 from readrights.models import ReadRight
 
 URL = "/devices/remove/"

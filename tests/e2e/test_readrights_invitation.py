@@ -136,7 +136,7 @@ def test_distributor_invites_a_new_customer_who_downloads_exactly_the_two_meters
 
     # Revoking one meter takes it away at once.
     customer_user = User.objects.get(email=CUSTOMER)
-    from devices.selectors import visible_devices
+    from devices.access import visible_devices
     from readrights.services import revoke_read_rights
 
     revoke_read_rights(

@@ -24,7 +24,7 @@ from accounts import services
 from accounts.models import AccessRequest, Membership, User
 from accounts.selectors import is_super_user
 from audit.models import AuditEvent
-from devices.selectors import visible_devices
+from devices.access import visible_devices
 from tests.factories import (
     DEFAULT_PASSWORD,
     DeviceFactory,

@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from accounts.models import User
 from audit.models import AuditEvent
+from devices.access import visible_devices
 from devices.models import Device
-from devices.selectors import visible_devices
 from kamkeys.models import OutboundEmail
 from readrights import services
 from readrights.models import Invitation, ReadRight
