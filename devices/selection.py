@@ -208,6 +208,13 @@ def selected_devices(request: HttpRequest) -> QuerySet[Device]:
     return visible_devices(request.user).filter(condition)
 
 
+def selection_condition(request: HttpRequest) -> Q:
+    """The selection as a condition on Device (matching nothing when empty), for a caller that
+    applies it to its own access-checked set: the download narrows ``downloadable_devices``."""
+    condition = get_selection(request).condition()
+    return Q(pk__in=[]) if condition is None else condition
+
+
 def selection_count(request: HttpRequest, known: tuple[Search, int] | None = None) -> int:
     """Exact number of selected devices the user may see. ``known`` is a (search, count) the
     caller has just counted: when the selection is exactly that search, no second count runs."""

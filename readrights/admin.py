@@ -11,6 +11,7 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from audit.context import AuditContext, Channel
 from audit.models import Action
 from audit.services import record
 from readrights.models import Invitation, ReadRight
@@ -83,8 +84,7 @@ class ReadRightAdmin(admin.ModelAdmin):
             )
             record(
                 Action.REVOKE,
-                actor=request.user,
-                request=request,
+                context=AuditContext.from_request(request, Channel.ADMIN),
                 object_type="device",
                 object_ids=[device_id for _, device_id in rows],
                 count=len(rows),

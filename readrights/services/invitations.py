@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.db import connection, transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.models import User
 from accounts.selectors import super_user_organization_ids, user_for_verified_email
+from audit.context import AuditContext
 from audit.models import Action
 from audit.services import record
 from devices.models import Device
@@ -59,16 +58,17 @@ def _send_invitation(invitation: Invitation, *, message: str) -> None:
 
 
 def _invite(
-    invited_by: Any,
+    *,
     email: str,
     owner_ids: list[int],
     devices: QuerySet[Device],
     expires_at: datetime | None,
     message: str,
-    request: HttpRequest | None,
+    context: AuditContext,
 ) -> int:
     """Create (or extend) the pending invitation of each owning organization and send a fresh
     link. Returns the number of devices the invitation(s) now cover."""
+    invited_by = context.actor
     total = 0
     for org_id in owner_ids:
         invitation = (
@@ -109,8 +109,7 @@ def _invite(
         total += invitation.devices.count()
         record(
             Action.INVITE,
-            actor=invited_by,
-            request=request,
+            context=context,
             object_type="device",
             object_ids=ids,
             count=len(ids),
@@ -177,7 +176,7 @@ def account_for_invitation(email: str) -> User | None:
 
 
 def accept_invitation(
-    token: str, name: str = "", password: str = "", request: HttpRequest | None = None
+    *, token: str, name: str = "", password: str = "", context: AuditContext
 ) -> Acceptance:
     """Accept an invitation: the link proves the address, so the account is created active with
     a verified email, and every pending invitation to that address becomes read rights.
@@ -208,8 +207,7 @@ def accept_invitation(
             each.save(update_fields=["accepted_at", "accepted_by"])
             record(
                 Action.ACCEPT,
-                actor=user,
-                request=request,
+                context=context.acting_as(user),
                 object_type="invitation",
                 object_ids=[each.pk],
                 count=granted,
@@ -218,10 +216,9 @@ def accept_invitation(
     return Acceptance(user=user, created=created, device_count=total)
 
 
-def resend_invitation(
-    sent_by: Any, invitation: Invitation, request: HttpRequest | None = None
-) -> Invitation:
+def resend_invitation(invitation: Invitation, *, context: AuditContext) -> Invitation:
     """Send a fresh link (the old one stops working) and restart the link's lifetime."""
+    sent_by = context.actor
     if invitation.organization_id not in super_user_organization_ids(sent_by):
         raise NotManageable("Not your invitation.")
     with transaction.atomic():
@@ -233,8 +230,7 @@ def resend_invitation(
         _send_invitation(invitation, message=invitation.message)
         record(
             Action.INVITE,
-            actor=sent_by,
-            request=request,
+            context=context,
             object_type="invitation",
             object_ids=[invitation.pk],
             count=invitation.devices.count(),
@@ -243,10 +239,9 @@ def resend_invitation(
     return invitation
 
 
-def cancel_invitation(
-    cancelled_by: Any, invitation: Invitation, request: HttpRequest | None = None
-) -> None:
+def cancel_invitation(invitation: Invitation, *, context: AuditContext) -> None:
     """Withdraw a pending invitation: its link stops working at once."""
+    cancelled_by = context.actor
     if invitation.organization_id not in super_user_organization_ids(cancelled_by):
         raise NotManageable("Not your invitation.")
     with transaction.atomic():
@@ -257,8 +252,7 @@ def cancel_invitation(
             raise ReadRightsError("This invitation is no longer pending.")
         record(
             Action.REVOKE,
-            actor=cancelled_by,
-            request=request,
+            context=context,
             object_type="invitation",
             object_ids=[invitation.pk],
             count=invitation.devices.count(),

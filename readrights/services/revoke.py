@@ -6,11 +6,11 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.models import User
 from accounts.selectors import super_user_organization_ids
+from audit.context import AuditContext
 from audit.models import Action
 from audit.services import record
 from devices.access import manageable_devices
@@ -22,13 +22,12 @@ from readrights.services.common import NotManageable, _org_name
 
 
 def revoke_read_rights(
-    revoked_by: Any,
-    grantee: User,
-    devices_qs: QuerySet[Device] | None = None,
-    request: HttpRequest | None = None,
+    *, grantee: User, devices_qs: QuerySet[Device] | None = None, context: AuditContext
 ) -> int:
-    """End a customer's rights on the given devices (or on all of the revoker's organizations'
-    devices). Access ends at once; the customer is told by email. Returns how many ended."""
+    """End a customer's rights on the given devices (or on all of the acting Super User's
+    organizations' devices). Access ends at once; the customer is told by email. Returns how
+    many ended."""
+    revoked_by = context.actor
     org_ids = super_user_organization_ids(revoked_by)
     if not org_ids:
         raise NotManageable("Only Super Users of the owning organization may revoke read rights.")
@@ -68,8 +67,7 @@ def revoke_read_rights(
             )
         record(
             Action.REVOKE,
-            actor=revoked_by,
-            request=request,
+            context=context,
             object_type="device",
             object_ids=working,
             count=len(working),

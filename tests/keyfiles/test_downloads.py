@@ -15,8 +15,10 @@ import pyzipper
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
+from django.db.models import Q
 
 from accounts.models import Organization
+from audit.context import AuditContext
 from audit.models import AuditEvent
 from devices.models import Device
 from keyfiles.downloads import FORMATS, build_download
@@ -230,12 +232,12 @@ def test_every_export_is_audited_as_the_cli_with_format_count_and_device_ids(tmp
 def test_the_web_download_is_audited_with_actor_and_ip(rf, org_x, super_user_x, tmp_path):
     import_rows(tmp_path, org_x, factory_rows(2))
     request = rf.post("/devices/download", REMOTE_ADDR="203.0.113.9")
+    request.user = super_user_x
     download = build_download(
-        Device.objects.filter(owner=org_x),
-        "zip",
-        ZIP_PASSWORD,
-        actor=super_user_x,
-        request=request,
+        which=Q(owner=org_x),
+        fmt="zip",
+        password=ZIP_PASSWORD,
+        context=AuditContext.from_request(request),
     )
     assert download.filename.endswith(".zip") and download.content_type == "application/zip"
     assert (
