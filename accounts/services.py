@@ -1,4 +1,4 @@
-"""Writes of the accounts app: registration, Super User access requests, grants, demo MFA.
+"""Writes of the accounts app: registration, Super User access requests, grants.
 
 Registration is email-first and creates no row until it completes: the activation link carries
 the address in a signed, timestamped token (Django signing), and completing it creates the user,
@@ -429,26 +429,3 @@ def reject_access_request(
             request_url=public_page_url("accounts:request_access", origin=context.origin),
         )
     return locked
-
-
-# --- MFA for the demo ---------------------------------------------------------------------------
-
-# The demo Super User's TOTP secret (base32). Put it into an authenticator app, or print the
-# current code with `manage.py demo_totp_code`. Only the demo seed uses it.
-DEMO_TOTP_SECRET = "KAMKEYSDEMO2FA7SUPERUSER234567AB"  # noqa: S105 - a published demo value
-
-
-def ensure_demo_totp(user: User, secret: str = DEMO_TOTP_SECRET) -> None:
-    """Activate TOTP with a fixed secret (and recovery codes) so the demo can log in. Idempotent."""
-    import base64
-
-    from allauth.mfa.models import Authenticator
-    from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
-    from allauth.mfa.totp.internal.auth import TOTP
-
-    secret = secret.strip().replace(" ", "").upper()
-    base64.b32decode(secret)  # a wrong secret fails here, loudly, not at the first login
-    with transaction.atomic():
-        Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).delete()
-        TOTP.activate(user, secret)
-        RecoveryCodes.activate(user)

@@ -41,7 +41,6 @@ EXCEPTIONS: set[tuple[str, str]] = {
     ("kamkeys.admin_site", "accounts.access"),
     ("kamkeys.middleware", "accounts.selectors"),
     ("kamkeys.management.commands.seed_demo", "accounts.models"),
-    ("kamkeys.management.commands.seed_demo", "accounts.services"),
     ("kamkeys.management.commands.seed_demo", "devices.models"),
     ("kamkeys.management.commands.seed_demo", "devices.device_codes"),
     ("kamkeys.management.commands.seed_demo", "keyvault.services"),
