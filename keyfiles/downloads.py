@@ -320,12 +320,9 @@ def build_download(
     operator: Operator | None = None,
     action: str = Action.DOWNLOAD,
 ) -> Download:
-    """Check the password for the format, audit the disclosure, and return the file stream.
-
-    The file holds ``downloadable_devices`` of the context's actor (every device only when a
-    management command passes ``operator=OPERATOR``) narrowed by ``which``, a condition on
-    Device (a selection, serials, an owner): what the caller asks for never widens what the
-    actor may download.
+    """Check the password for the format, audit the disclosure, and return the file stream of
+    ``downloadable_devices(context.actor)`` (all devices for ``operator=OPERATOR``, commands
+    only) narrowed by the condition ``which``: the caller can never widen it.
 
     Raises django.core.exceptions.ValidationError for a bad format or password, and
     keyvault.crypto.KeyUnwrapError when a stored key fails its integrity check (audited as

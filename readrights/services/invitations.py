@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from allauth.account.models import EmailAddress
 from django.conf import settings
@@ -68,35 +69,15 @@ def _invite(
 ) -> int:
     """Create (or extend) the pending invitation of each owning organization and send a fresh
     link. Returns the number of devices the invitation(s) now cover."""
-    invited_by = context.actor
     total = 0
     for org_id in owner_ids:
-        invitation = (
-            Invitation.objects.select_for_update()
-            .filter(
-                email=email,
-                organization_id=org_id,
-                accepted_at__isnull=True,
-                revoked_at__isnull=True,
-            )
-            .first()
+        invitation, created = _pending_invitation(
+            email=email,
+            org_id=org_id,
+            invited_by=context.actor,
+            expires_at=expires_at,
+            message=message,
         )
-        created = invitation is None
-        if invitation is None:
-            invitation = Invitation.objects.create(
-                email=email,
-                invited_by=invited_by,
-                organization_id=org_id,
-                message=message,
-                rights_expire_at=expires_at,
-                expires_at=timezone.now(),
-            )
-        else:
-            invitation.invited_by = invited_by
-            invitation.rights_expire_at = expires_at
-            if message:
-                invitation.message = message
-            invitation.save(update_fields=["invited_by", "rights_expire_at", "message"])
         org_devices = devices.filter(owner_id=org_id)
         sub_sql, sub_params = _ids_sql(org_devices)
         with connection.cursor() as cursor:
@@ -116,6 +97,44 @@ def _invite(
             detail={"invitation": invitation.pk, "email": email, "new": created},
         )
     return total
+
+
+def _pending_invitation(
+    *,
+    email: str,
+    org_id: int,
+    invited_by: Any,
+    expires_at: datetime | None,
+    message: str,
+) -> tuple[Invitation, bool]:
+    """The organization's pending invitation to this address, locked, with the new terms; a
+    new one when there is none. Returns (invitation, created)."""
+    invitation = (
+        Invitation.objects.select_for_update()
+        .filter(
+            email=email,
+            organization_id=org_id,
+            accepted_at__isnull=True,
+            revoked_at__isnull=True,
+        )
+        .first()
+    )
+    if invitation is None:
+        invitation = Invitation.objects.create(
+            email=email,
+            invited_by=invited_by,
+            organization_id=org_id,
+            message=message,
+            rights_expire_at=expires_at,
+            expires_at=timezone.now(),
+        )
+        return invitation, True
+    invitation.invited_by = invited_by
+    invitation.rights_expire_at = expires_at
+    if message:
+        invitation.message = message
+    invitation.save(update_fields=["invited_by", "rights_expire_at", "message"])
+    return invitation, False
 
 
 def invitation_for_token(token: str, *, lock: bool = False) -> Invitation:
