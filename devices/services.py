@@ -18,7 +18,7 @@ from accounts.services import notify_device_transfer
 from audit.context import AuditContext
 from audit.models import Action
 from audit.services import record
-from devices.access import manageable_condition, read_rights_held_by
+from devices.access import active_registrations, manageable_condition, read_rights_held_by
 from devices.device_codes import check_device_code
 from devices.models import Device, DeviceRegistration, RegistrationAttempt
 from kamkeys.links import public_page_url
@@ -185,9 +185,7 @@ def remove_devices(selected: QuerySet[Device], *, context: AuditContext) -> Remo
             chunk = ids[start : start + CHUNK]
             # Only registrations that still work: one the owner ended stays, with who ended it,
             # and keeps blocking a silent re-registration.
-            DeviceRegistration.objects.filter(
-                user=user, device_id__in=chunk, ended_at__isnull=True
-            ).delete()
+            active_registrations().filter(user=user, device_id__in=chunk).delete()
             read_rights_held_by(user).filter(device_id__in=chunk, revoked_at__isnull=True).update(
                 revoked_at=now, revoked_by=user
             )
