@@ -11,9 +11,10 @@ tick and a page reload) each wrote back the selection they had read and one chan
 change here locks the row, re-reads it and writes it in one transaction. The row is found by the
 user and a keyed hash the session carries, so a new session (logout, another user) starts empty.
 
-``selected_devices(request)`` is the one way other apps read it: always
+``selected_devices(request)`` is how other apps read it: always
 ``visible_devices(request.user)`` ∩ the selection, so a selection can never reach a device the user
-may not (or no longer) see.
+may not (or no longer) see. The download takes ``selection_condition(request)`` instead and
+applies it to ``downloadable_devices`` itself (``keyfiles.downloads.build_download``).
 """
 
 from __future__ import annotations
