@@ -56,7 +56,8 @@ class AuditContext:
     @classmethod
     def command(cls, actor: Any = None) -> AuditContext:
         """A management command run on the server; audited as "cli" unless a user is named."""
-        return cls(actor=actor, client_ip=None, channel=Channel.COMMAND, label="cli")
+        label = "cli" if actor is None else ""
+        return cls(actor=actor, client_ip=None, channel=Channel.COMMAND, label=label)
 
     @classmethod
     def system(cls) -> AuditContext:
