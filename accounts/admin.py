@@ -28,6 +28,7 @@ from accounts import access, selectors, services
 from accounts.access import CustodyRefused
 from accounts.forms import OrganizationChoiceForm, RejectForm
 from accounts.models import AccessRequest, Membership, Organization, User
+from audit.context import AuditContext, Channel
 
 # --- memberships (inline on users and organizations) ----------------------------------------------
 
@@ -117,6 +118,7 @@ def save_memberships_audited(request: HttpRequest, formset: Any) -> None:
     or user changed, a row added or deleted) goes through services.record_role_change (custody
     rule, audit, emails to the user, the organization's Super Users and staff)."""
     su = Membership.Role.SUPER_USER
+    context = AuditContext.from_request(request, Channel.ADMIN)
     with transaction.atomic():
         # As stored, before saving: the forms' instances already carry the posted values, and
         # deleting one clears its pk.
@@ -143,12 +145,12 @@ def save_memberships_audited(request: HttpRequest, formset: Any) -> None:
             if was_su and not (is_su and same):
                 assert old is not None  # was_su
                 services.record_role_change(
-                    old.user, old.organization, granted=False, by=request.user, request=request
+                    user=old.user, organization=old.organization, granted=False, context=context
                 )
                 selectors.forget_roles(old.user)
             if is_su and not (was_su and same):
                 services.record_role_change(
-                    obj.user, obj.organization, granted=True, by=request.user, request=request
+                    user=obj.user, organization=obj.organization, granted=True, context=context
                 )
                 selectors.forget_roles(obj.user)
 
@@ -259,9 +261,10 @@ class UserAdmin(DjangoUserAdmin):
             if applying and form.is_valid():
                 with transaction.atomic():
                     organization = form.get_or_create_organization()
+                    context = AuditContext.from_request(request, Channel.ADMIN)
                     for user in users:
                         services.grant_super_user(
-                            user, organization, by=request.user, request=request
+                            user=user, organization=organization, context=context
                         )
         except CustodyRefused as exc:
             self.message_user(request, str(exc), messages.ERROR)
@@ -292,10 +295,11 @@ class UserAdmin(DjangoUserAdmin):
     @admin.action(description="Revoke Super User (all organizations)")
     def revoke_super_user(self, request: HttpRequest, queryset: QuerySet) -> None:
         ended = 0
+        context = AuditContext.from_request(request, Channel.ADMIN)
         try:
             with transaction.atomic():
                 for user in queryset:
-                    ended += services.revoke_super_user(user, by=request.user, request=request)
+                    ended += services.revoke_super_user(user=user, context=context)
         except CustodyRefused as exc:
             self.message_user(request, str(exc), messages.ERROR)
             return
@@ -344,6 +348,21 @@ class OrganizationAdmin(admin.ModelAdmin):
 
 
 # --- access requests ------------------------------------------------------------------------------
+
+
+def _organization_for(access_request: AccessRequest) -> dict[str, Any]:
+    """The approval form's first answer: the organization the request names, if one matches,
+    else a new one filled in from the request."""
+    match = selectors.matching_organization(access_request)
+    if match is not None:
+        return {"organization": match.pk}
+    return {
+        "new_name": access_request.customer_name,
+        "new_customer_number": access_request.customer_number,
+        "new_kind": Organization.Kind.DISTRIBUTOR
+        if access_request.is_distributor
+        else Organization.Kind.CUSTOMER,
+    }
 
 
 @admin.register(AccessRequest)
@@ -412,17 +431,9 @@ class AccessRequestAdmin(admin.ModelAdmin):
         applying = "apply" in request.POST
         first = pending.first()
         assert first is not None  # _pending answers None when nothing is pending
-        initial = {
-            "new_name": first.customer_name,
-            "new_customer_number": first.customer_number,
-            "new_kind": Organization.Kind.DISTRIBUTOR
-            if first.is_distributor
-            else Organization.Kind.CUSTOMER,
-        }
-        match = selectors.matching_organization(first)
-        if match is not None:
-            initial = {"organization": match.pk}
-        form = OrganizationChoiceForm(request.POST if applying else None, initial=initial)
+        form = OrganizationChoiceForm(
+            request.POST if applying else None, initial=_organization_for(first)
+        )
         requests = list(pending)
         chosen = form.cleaned_data.get("organization") if applying and form.is_valid() else None
         try:
@@ -437,9 +448,12 @@ class AccessRequestAdmin(admin.ModelAdmin):
             try:
                 with transaction.atomic():
                     organization = form.get_or_create_organization()
+                    context = AuditContext.from_request(request, Channel.ADMIN)
                     for access_request in requests:
                         services.approve_access_request(
-                            access_request, organization, decided_by=request.user, request=request
+                            access_request=access_request,
+                            organization=organization,
+                            context=context,
                         )
             except (services.AccessRequestError, CustodyRefused) as exc:
                 self.message_user(request, str(exc), messages.ERROR)
@@ -478,13 +492,13 @@ class AccessRequestAdmin(admin.ModelAdmin):
         if applying and form.is_valid():
             count = 0
             try:
+                context = AuditContext.from_request(request, Channel.ADMIN)
                 with transaction.atomic():
                     for access_request in pending:
                         services.reject_access_request(
-                            access_request,
+                            access_request=access_request,
                             reason=form.cleaned_data["reason"],
-                            decided_by=request.user,
-                            request=request,
+                            context=context,
                         )
                         count += 1
             except services.AccessRequestError as exc:

@@ -1,4 +1,4 @@
-"""Writes of the accounts app: registration, Super User access requests, grants, demo MFA.
+"""Writes of the accounts app: registration, Super User access requests, grants.
 
 Registration is email-first and creates no row until it completes: the activation link carries
 the address in a signed, timestamped token (Django signing), and completing it creates the user,
@@ -15,7 +15,6 @@ from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.core import signing
 from django.db import IntegrityError, transaction
-from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 
@@ -24,6 +23,8 @@ from accounts.access import enforce_custody
 from accounts.models import AccessRequest, Membership, Organization, User
 from accounts.selectors import forget_roles, super_user_emails, user_for_verified_email
 from audit import services as audit
+from audit.context import AuditContext
+from audit.models import Action
 from kamkeys.links import public_page_url, public_url
 
 ACTIVATION_SALT = "kamkeys.accounts.activation.v1"
@@ -88,7 +89,7 @@ def read_activation_token(token: str) -> str:
     return email
 
 
-def start_registration(email: str, *, request: HttpRequest | None = None) -> None:
+def start_registration(email: str, *, context: AuditContext) -> None:
     """Email an activation link, or "you already have an account" to a known address.
 
     The caller answers the same either way, so nobody learns whether an address is registered.
@@ -98,14 +99,16 @@ def start_registration(email: str, *, request: HttpRequest | None = None) -> Non
         if email_has_account(email):
             emails.already_registered(
                 email,
-                login_url=public_url(reverse("account_login"), request),
-                reset_url=public_url(reverse("account_reset_password"), request),
+                login_url=public_url(reverse("account_login"), origin=context.origin),
+                reset_url=public_url(reverse("account_reset_password"), origin=context.origin),
             )
             return
         token = make_activation_token(email)
         emails.activation(
             email,
-            activation_url=public_url(reverse("accounts:activate", args=[token]), request),
+            activation_url=public_url(
+                reverse("accounts:activate", args=[token]), origin=context.origin
+            ),
             expire_days=settings.ACCOUNT_EMAIL_CONFIRMATION_EXPIRE_DAYS,
         )
 
@@ -147,16 +150,15 @@ def record_staff_chosen_address(user: User) -> None:
 
 
 def grant_super_user(
+    *,
     user: User,
     organization: Organization,
-    *,
-    by: Any = None,
-    request: HttpRequest | None = None,
+    context: AuditContext,
     notify: bool = True,
 ) -> Membership:
     """Make the user a Super User of the organization (creating the membership).
 
-    Refused (CustodyRefused) when ``by`` may not make this grant; audited and emailed by
+    Refused (CustodyRefused) when the actor may not make this grant; audited and emailed by
     record_role_change. ``notify`` False leaves out the user's own email (the access request
     approval sends its own).
     """
@@ -173,17 +175,16 @@ def grant_super_user(
             membership.save(update_fields=["role"])
         forget_roles(user)
         record_role_change(
-            user, organization, granted=True, by=by, request=request, notify_user=notify
+            user=user, organization=organization, granted=True, context=context, notify_user=notify
         )
     return membership
 
 
 def revoke_super_user(
+    *,
     user: User,
     organization: Organization | None = None,
-    *,
-    by: Any = None,
-    request: HttpRequest | None = None,
+    context: AuditContext,
     notify: bool = True,
 ) -> int:
     """End the user's Super User role (in one organization, or all); they stay a member.
@@ -203,41 +204,39 @@ def revoke_super_user(
         forget_roles(user)
         for membership in ended:
             record_role_change(
-                user,
-                membership.organization,
+                user=user,
+                organization=membership.organization,
                 granted=False,
-                by=by,
-                request=request,
+                context=context,
                 notify_user=notify,
             )
     return len(ended)
 
 
 def record_role_change(
+    *,
     user: User,
     organization: Organization,
-    *,
     granted: bool,
-    by: Any = None,
-    request: HttpRequest | None = None,
+    context: AuditContext,
     notify_user: bool = True,
 ) -> None:
     """What every Super User grant and revoke does once the membership row has changed, by
     whichever route (the services above, the admin's membership inlines).
 
-    Refused when ``by`` may not make it (accounts.access.custody_refusal; raised inside the
+    Refused when the actor may not make it (accounts.access.custody_refusal; raised inside the
     caller's transaction, so the change rolls back), audited, emailed to the user, and emailed
     to the organization's other Super Users and to staff. Call it inside the change's
     transaction.
     """
+    by = context.actor
     if granted:
         enforce_custody(by, users=[user], organizations=[organization])
     else:
         enforce_custody(by, users=[user])
     audit.record(
-        "grant_super_user" if granted else "revoke_super_user",
-        actor=by,
-        request=request,
+        Action.GRANT_SUPER_USER if granted else Action.REVOKE_SUPER_USER,
+        context=context,
         object_type="user",
         object_ids=[user.pk],
         count=1,
@@ -248,11 +247,11 @@ def record_role_change(
             emails.super_user_granted(
                 user.email,
                 organization=organization.name,
-                devices_url=public_page_url("devices:list", request=request),
+                devices_url=public_page_url("devices:list", origin=context.origin),
             )
         else:
             emails.super_user_revoked(user.email, organization=organization.name)
-    admin_url = public_page_url("admin:accounts_user_change", user.pk, request=request)
+    admin_url = public_page_url("admin:accounts_user_change", user.pk, origin=context.origin)
     for address, on_staff_list in custody_recipients([organization], exclude=user):
         emails.super_user_change_notice(
             address,
@@ -285,13 +284,12 @@ def custody_recipients(organizations: list[Any], *, exclude: Any = None) -> list
 
 
 def notify_device_transfer(
+    *,
     serials: list[str],
     count: int,
-    *,
     from_organization: Organization | None,
     to_organization: Organization | None,
     by: Any = None,
-    request: HttpRequest | None = None,
     admin_url: str = "",
 ) -> None:
     """Email the Super Users of the old and the new owner, and staff, that devices moved
@@ -328,15 +326,15 @@ def staff_recipients() -> list[str]:
 
 
 def request_access(
-    user: User,
     *,
     customer_name: str = "",
     customer_number: str = "",
     is_distributor: bool = False,
     message: str = "",
-    request: HttpRequest | None = None,
+    context: AuditContext,
 ) -> AccessRequest:
-    """Record the request and tell staff. One pending request per user."""
+    """Record the acting user's request and tell staff. One pending request per user."""
+    user = context.actor
     customer_name = customer_name.strip()
     customer_number = customer_number.strip()
     if not customer_name and not customer_number:
@@ -358,8 +356,8 @@ def request_access(
                 is_distributor=is_distributor,
                 message=message.strip(),
             )
-            admin_url = public_url(
-                reverse("admin:accounts_accessrequest_change", args=[access_request.pk]), request
+            admin_url = public_page_url(
+                "admin:accounts_accessrequest_change", access_request.pk, origin=context.origin
             )
             for address in staff_recipients():
                 emails.access_request_to_staff(
@@ -390,13 +388,10 @@ def _lock_pending(access_request: AccessRequest) -> AccessRequest:
 
 
 def approve_access_request(
-    access_request: AccessRequest,
-    organization: Organization,
-    *,
-    decided_by: Any,
-    request: HttpRequest | None = None,
+    *, access_request: AccessRequest, organization: Organization, context: AuditContext
 ) -> AccessRequest:
     """Grant Super User of the organization to the requester and tell them by email."""
+    decided_by = context.actor
     with transaction.atomic():
         locked = _lock_pending(access_request)
         locked.status = AccessRequest.Status.APPROVED
@@ -404,23 +399,20 @@ def approve_access_request(
         locked.decided_by = decided_by
         locked.decided_at = timezone.now()
         locked.save(update_fields=["status", "organization", "decided_by", "decided_at"])
-        grant_super_user(locked.user, organization, by=decided_by, request=request, notify=False)
+        grant_super_user(user=locked.user, organization=organization, context=context, notify=False)
         emails.access_request_approved(
             locked.user.email,
             organization=organization.name,
-            devices_url=public_page_url("devices:list", request=request),
+            devices_url=public_page_url("devices:list", origin=context.origin),
         )
     return locked
 
 
 def reject_access_request(
-    access_request: AccessRequest,
-    *,
-    reason: str,
-    decided_by: Any,
-    request: HttpRequest | None = None,
+    *, access_request: AccessRequest, reason: str, context: AuditContext
 ) -> AccessRequest:
     """Decline with a reason the requester reads in the email."""
+    decided_by = context.actor
     reason = (reason or "").strip()
     if not reason:
         raise AccessRequestError("Give a reason: the requester reads it.")
@@ -434,29 +426,6 @@ def reject_access_request(
         emails.access_request_rejected(
             locked.user.email,
             reason=reason,
-            request_url=public_url(reverse("accounts:request_access"), request),
+            request_url=public_page_url("accounts:request_access", origin=context.origin),
         )
     return locked
-
-
-# --- MFA for the demo ---------------------------------------------------------------------------
-
-# The demo Super User's TOTP secret (base32). Put it into an authenticator app, or print the
-# current code with `manage.py demo_totp_code`. Only the demo seed uses it.
-DEMO_TOTP_SECRET = "KAMKEYSDEMO2FA7SUPERUSER234567AB"  # noqa: S105 - a published demo value
-
-
-def ensure_demo_totp(user: User, secret: str = DEMO_TOTP_SECRET) -> None:
-    """Activate TOTP with a fixed secret (and recovery codes) so the demo can log in. Idempotent."""
-    import base64
-
-    from allauth.mfa.models import Authenticator
-    from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
-    from allauth.mfa.totp.internal.auth import TOTP
-
-    secret = secret.strip().replace(" ", "").upper()
-    base64.b32decode(secret)  # a wrong secret fails here, loudly, not at the first login
-    with transaction.atomic():
-        Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).delete()
-        TOTP.activate(user, secret)
-        RecoveryCodes.activate(user)

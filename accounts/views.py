@@ -20,6 +20,7 @@ from accounts.forms import AccessRequestForm, CompleteRegistrationForm, Register
 from accounts.http import AuthenticatedHttpRequest
 from accounts.models import User
 from accounts.passwords import password_rules, rule_report
+from audit.context import AuditContext
 
 # The activation token moves from the link into the session at once, so the page that asks for
 # the password has a clean URL (nothing to leak through history, logs or the Referer header).
@@ -45,7 +46,7 @@ def register(request: HttpRequest) -> HttpResponse:
         email = services.normalize_email(form.cleaned_data["email"])
         # Per address: repeated sends are answered the same but mail that address no more often.
         if ratelimit.consume(request, action="register_email", key=email):
-            services.start_registration(email, request=request)
+            services.start_registration(email, context=AuditContext.from_request(request))
         request.session[REGISTER_EMAIL_SESSION_KEY] = email
         return redirect("accounts:register_sent")
     status = 400 if form.is_bound else 200
@@ -171,12 +172,11 @@ def request_access(request: AuthenticatedHttpRequest) -> HttpResponse:
         if form.is_valid():
             try:
                 services.request_access(
-                    request.user,
                     customer_name=form.cleaned_data["customer_name"],
                     customer_number=form.cleaned_data["customer_number"],
                     is_distributor=form.cleaned_data["is_distributor"],
                     message=form.cleaned_data["message"],
-                    request=request,
+                    context=AuditContext.from_request(request),
                 )
             except services.AccessRequestError as exc:
                 form.add_error(None, str(exc))

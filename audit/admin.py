@@ -26,13 +26,14 @@ class ReadOnlyAdminMixin:
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "actor_label", "action", "outcome", "object_type", "count", "ip")
-    list_filter = ("action", "outcome", "object_type")
+    list_filter = ("action", "outcome", "object_type", "channel")
     search_fields = ("actor_label", "action", "ip")
     date_hierarchy = "created_at"
     readonly_fields = (
         "created_at",
         "actor",
         "actor_label",
+        "channel",
         "action",
         "outcome",
         "object_type",

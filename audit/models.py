@@ -7,6 +7,8 @@ from typing import Any, NoReturn
 from django.conf import settings
 from django.db import models
 
+from audit.context import Channel
+
 
 class Action(models.TextChoices):
     """The actions the log records. The stored strings are the ones written since the start
@@ -52,6 +54,13 @@ class AuditEvent(models.Model):
         max_length=254, help_text="The actor's email at the time, or 'cli' / 'system'."
     )
     action = models.CharField(max_length=40, db_index=True, choices=Action.choices)
+    channel = models.CharField(
+        max_length=10,
+        choices=Channel.choices,
+        blank=True,
+        default="",
+        help_text="The door the change came through; empty for events written before it was kept.",
+    )
     outcome = models.CharField(max_length=20, default="ok")
     object_type = models.CharField(max_length=40, blank=True)
     object_ids = models.JSONField(default=list, blank=True)

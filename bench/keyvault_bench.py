@@ -203,12 +203,13 @@ def case_baseline() -> dict[str, Any]:
 def case_import(path: str) -> dict[str, Any]:
     setup_django()
     from accounts.models import Organization
+    from audit.context import AuditContext
     from keyfiles.importer import import_keys
 
     owner = Organization.objects.create(name=OWNER, kind="distributor", customer_number="B1")
     started = time.perf_counter()
     with open(path, "rb") as handle:
-        report = import_keys(handle, owner=owner, fmt="csv", actor_label="cli")
+        report = import_keys(handle, owner=owner, fmt="csv", context=AuditContext.command())
     wall = time.perf_counter() - started
     if not report.ok:
         raise SystemExit(report.summary() + " " + str(report.problems[:5]))
@@ -245,12 +246,21 @@ def case_prepare_export(count: str) -> dict[str, Any]:
 
 def case_export(fmt: str, target: str) -> dict[str, Any]:
     setup_django()
-    from devices.models import Device
+    from django.db.models import Q
+
+    from audit.context import AuditContext
+    from devices.access import OPERATOR
     from keyfiles.downloads import build_download, write_download
 
-    devices = Device.objects.filter(owner__name=EXPORT_OWNER)
     started = time.perf_counter()
-    download = build_download(devices, fmt, PASSWORDS[fmt], actor_label="cli", action="export")
+    download = build_download(
+        which=Q(owner__name=EXPORT_OWNER),
+        fmt=fmt,
+        password=PASSWORDS[fmt],
+        context=AuditContext.command(),
+        operator=OPERATOR,
+        action="export",
+    )
     size = write_download(download, target)
     wall = time.perf_counter() - started
     return {

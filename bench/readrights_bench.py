@@ -181,6 +181,7 @@ def main() -> None:
     from django.urls import reverse
 
     from accounts.models import User
+    from audit.context import AuditContext, Channel
     from devices.models import Device
     from readrights import services
     from readrights.models import ReadRight
@@ -220,25 +221,41 @@ def main() -> None:
         seconds, response = timed(lambda: client.get(reverse("readrights:user_admin")))
         assert response.status_code == 200
         results["user_admin_page"].append(seconds)
-        seconds, ended = timed(lambda: services.revoke_read_rights(super_user, customer))
+        seconds, ended = timed(
+            lambda: services.revoke_read_rights(
+                grantee=customer,
+                context=AuditContext(actor=super_user, client_ip=None, channel=Channel.WEB),
+            )
+        )
         assert ended == n
         results["revoke_all"].append(seconds)
         seconds, result = timed(
-            lambda: services.assign_read_rights(super_user, devices, [customer.email])
+            lambda: services.assign_read_rights(
+                devices_qs=devices,
+                emails_in=[customer.email],
+                context=AuditContext(actor=super_user, client_ip=None, channel=Channel.WEB),
+            )
         )
         assert result.granted[customer.email] == n
         results["assign_service"].append(seconds)
         mail.outbox = []
         seconds, result = timed(
             lambda: services.assign_read_rights(
-                super_user, devices, ["invitee@bench-utility.example"]
+                devices_qs=devices,
+                emails_in=["invitee@bench-utility.example"],
+                context=AuditContext(actor=super_user, client_ip=None, channel=Channel.WEB),
             )
         )
         assert result.invited["invitee@bench-utility.example"] == n
         results["invite_service"].append(seconds)
         token = INVITATION_LINK.search(mail.outbox[-1].body).group(1)
         seconds, acceptance = timed(
-            lambda: services.accept_invitation(token, "Ivy", PASSWORD)  # noqa: B023
+            lambda: services.accept_invitation(
+                token=token,  # noqa: B023
+                name="Ivy",
+                password=PASSWORD,
+                context=AuditContext(actor=None, client_ip=None, channel=Channel.WEB),
+            )
         )
         assert acceptance.device_count == n
         results["accept_invitation"].append(seconds)

@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from accounts.http import AuthenticatedHttpRequest
+from audit.context import AuditContext
 from devices.forms import RegisterDeviceForm
 from devices.selection import selected_devices, selection_count
 from devices.services import plan_removal, register_device, remove_devices
@@ -42,7 +43,9 @@ def register(request: AuthenticatedHttpRequest) -> HttpResponse:
         if form.is_valid():
             serial = form.cleaned_data["serial"]
             result = register_device(
-                request.user, serial, form.cleaned_data["code"], request=request
+                serial=serial,
+                code=form.cleaned_data["code"],
+                context=AuditContext.from_request(request),
             )
             if result.status == "registered":
                 messages.success(request, f"Device {serial} was added to your list.")
@@ -86,7 +89,7 @@ def remove(request: AuthenticatedHttpRequest) -> HttpResponse:
     if plan.total == 0:
         return nothing_selected(request, "Remove device")
     if request.method == "POST":
-        done = remove_devices(request.user, selected, request=request)
+        done = remove_devices(selected, context=AuditContext.from_request(request))
         if done.removable:
             messages.success(request, f"{done.removable:,} device(s) removed from your list.")
         if done.owned:

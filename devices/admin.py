@@ -18,6 +18,7 @@ from django.http import HttpRequest
 
 from accounts import access
 from accounts.access import CustodyRefused
+from audit.context import AuditContext, Channel
 from devices import services
 from devices.models import Device, DeviceRegistration
 
@@ -74,7 +75,11 @@ class DeviceAdmin(admin.ModelAdmin):
         new_owner = obj.owner
         obj.owner_id = form.initial.get("owner")
         super().save_model(request, obj, form, change)
-        services.transfer_device(obj, new_owner, by=request.user, request=request)
+        services.transfer_device(
+            device=obj,
+            new_owner=new_owner,
+            context=AuditContext.from_request(request, Channel.ADMIN),
+        )
 
 
 @admin.register(DeviceRegistration)

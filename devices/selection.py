@@ -11,9 +11,10 @@ tick and a page reload) each wrote back the selection they had read and one chan
 change here locks the row, re-reads it and writes it in one transaction. The row is found by the
 user and a keyed hash the session carries, so a new session (logout, another user) starts empty.
 
-``selected_devices(request)`` is the one way other apps read it: always
+``selected_devices(request)`` is how other apps read it: always
 ``visible_devices(request.user)`` ∩ the selection, so a selection can never reach a device the user
-may not (or no longer) see.
+may not (or no longer) see. The download takes ``selection_condition(request)`` instead and
+applies it to ``downloadable_devices`` itself (``keyfiles.downloads.build_download``).
 """
 
 from __future__ import annotations
@@ -32,10 +33,11 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from accounts.models import User
+from devices.access import visible_devices, visible_scope
 from devices.forms import SERIAL_RE
 from devices.models import Device, DeviceSelection
 from devices.search import Search, clean_search, search_q
-from devices.selectors import count_devices, visible_devices, visible_scope
+from devices.selectors import count_devices
 
 # Where sessions made before the selection had its own table kept it; read until the session's
 # first selection change, which moves it into the row.
@@ -205,6 +207,13 @@ def selected_devices(request: HttpRequest) -> QuerySet[Device]:
     if condition is None:
         return Device.objects.none()
     return visible_devices(request.user).filter(condition)
+
+
+def selection_condition(request: HttpRequest) -> Q:
+    """The selection as a condition on Device (matching nothing when empty), for a caller that
+    applies it to its own access-checked set: the download narrows ``downloadable_devices``."""
+    condition = get_selection(request).condition()
+    return Q(pk__in=[]) if condition is None else condition
 
 
 def selection_count(request: HttpRequest, known: tuple[Search, int] | None = None) -> int:

@@ -9,18 +9,19 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.access import enforce_custody
 from accounts.models import Organization, User
-from accounts.selectors import super_user_organization_ids
+from accounts.selectors import is_super_user
 from accounts.services import notify_device_transfer
+from audit.context import AuditContext
+from audit.models import Action
 from audit.services import record
+from devices.access import active_registrations, manageable_condition, read_rights_held_by
 from devices.device_codes import check_device_code
 from devices.models import Device, DeviceRegistration, RegistrationAttempt
 from kamkeys.links import public_page_url
-from readrights.models import ReadRight
 
 WINDOW = timedelta(hours=24)
 CHUNK = 5000
@@ -56,86 +57,93 @@ def _lock_ends(failures: QuerySet[RegistrationAttempt], limit: int) -> datetime 
     return times[-1] + WINDOW
 
 
-def register_device(
-    user: User, serial: str, code: str, *, request: HttpRequest | None = None
-) -> RegisterResult:
-    """Add a device to the user's own list if serial and device code match.
+def register_device(*, serial: str, code: str, context: AuditContext) -> RegisterResult:
+    """Add a device to the acting user's own list if serial and device code match.
 
     Only 100 codes exist, so failures are limited per serial (across all accounts) and per
     account within 24 hours; while either limit is reached every attempt, even with the right
     code, is refused without checking the code. Unknown serials count as failures and get the
     same answer as wrong codes, so the form does not tell which serials exist."""
-    per_serial = _limit("KAMKEYS_REGISTER_MAX_FAILURES_PER_SERIAL", 5)
-    per_account = _limit("KAMKEYS_REGISTER_MAX_FAILURES_PER_ACCOUNT", 20)
+    user = context.actor
     with transaction.atomic():
         # Serialise one account's attempts, and all attempts on one device, so parallel requests
         # cannot slip past the limits.
         User.objects.select_for_update().filter(pk=user.pk).first()
         candidates = list(Device.objects.select_for_update().filter(serial=serial).order_by("pk"))
-        lock_ends = [
-            end
-            for end in (
-                _lock_ends(_failures(serial=serial), per_serial),
-                _lock_ends(_failures(user=user), per_account),
-            )
-            if end is not None
-        ]
-        audit: dict[str, Any] = {"actor": user, "request": request, "object_type": "device"}
-        if lock_ends:
-            RegistrationAttempt.objects.create(
-                user=user, serial=serial, outcome=RegistrationAttempt.Outcome.LOCKED
-            )
-            record(
-                "device.register",
-                outcome="locked",
-                count=0,
-                detail={"serial": serial},
-                **audit,
-            )
-            return RegisterResult("locked", retry_after=max(lock_ends))
+        attempt = _Attempt(user=user, serial=serial, context=context)
+        locked_until = _locked_until(user, serial)
+        if locked_until is not None:
+            attempt.refused(RegistrationAttempt.Outcome.LOCKED, outcome="locked")
+            return RegisterResult("locked", retry_after=locked_until)
         device = next(
             (d for d in candidates if check_device_code(serial, code, d.device_code_hash)), None
         )
         if device is None:
-            RegistrationAttempt.objects.create(
-                user=user, serial=serial, outcome=RegistrationAttempt.Outcome.FAILED
-            )
-            record(
-                "device.register",
-                outcome="failed",
-                count=0,
-                detail={"serial": serial},
-                **audit,
-            )
+            attempt.refused(RegistrationAttempt.Outcome.FAILED, outcome="failed")
             return RegisterResult("wrong")
         earlier = DeviceRegistration.objects.filter(user=user, device=device).first()
         if earlier is not None and earlier.ended_at is not None:
             # The owner ended this user's registration: knowing the code does not bring it back
             # (the owner can give a read right instead). Not a failure: the code was right.
-            RegistrationAttempt.objects.create(
-                user=user, serial=serial, outcome=RegistrationAttempt.Outcome.ENDED
-            )
-            record(
-                "device.register",
+            attempt.refused(
+                RegistrationAttempt.Outcome.ENDED,
                 outcome="refused",
-                count=0,
-                detail={"serial": serial, "reason": "registration ended by the owner"},
-                **audit,
+                reason="registration ended by the owner",
             )
             return RegisterResult("ended")
-        RegistrationAttempt.objects.create(
-            user=user, serial=serial, outcome=RegistrationAttempt.Outcome.OK
-        )
         created = earlier is None
         if created:
             DeviceRegistration.objects.create(user=user, device=device)
-        record(
-            "device.register",
-            object_ids=[device.pk],
-            detail={"serial": serial, "new": created},
-            **audit,
-        )
+        attempt.registered(device, created=created)
         return RegisterResult("registered" if created else "already", device=device)
+
+
+def _locked_until(user: User, serial: str) -> datetime | None:
+    """When the later of the two limits (per serial, per account) has room again, or None."""
+    per_serial = _limit("KAMKEYS_REGISTER_MAX_FAILURES_PER_SERIAL", 5)
+    per_account = _limit("KAMKEYS_REGISTER_MAX_FAILURES_PER_ACCOUNT", 20)
+    ends = [
+        end
+        for end in (
+            _lock_ends(_failures(serial=serial), per_serial),
+            _lock_ends(_failures(user=user), per_account),
+        )
+        if end is not None
+    ]
+    return max(ends) if ends else None
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """One registration attempt: its row (which the limits count) and its audit event."""
+
+    user: User
+    serial: str
+    context: AuditContext
+
+    def refused(self, kind: str, *, outcome: str, reason: str = "") -> None:
+        RegistrationAttempt.objects.create(user=self.user, serial=self.serial, outcome=kind)
+        detail = {"serial": self.serial, **({"reason": reason} if reason else {})}
+        record(
+            Action.DEVICE_REGISTER,
+            context=self.context,
+            object_type="device",
+            outcome=outcome,
+            count=0,
+            detail=detail,
+        )
+
+    def registered(self, device: Device, *, created: bool) -> None:
+        RegistrationAttempt.objects.create(
+            user=self.user, serial=self.serial, outcome=RegistrationAttempt.Outcome.OK
+        )
+        record(
+            Action.DEVICE_REGISTER,
+            context=self.context,
+            object_type="device",
+            object_ids=[device.pk],
+            detail={"serial": self.serial, "new": created},
+        )
 
 
 @dataclass(frozen=True)
@@ -151,11 +159,12 @@ class RemovePlan:
 
 
 def _split(user: User, selected: QuerySet[Device]) -> tuple[QuerySet[Device], QuerySet[Device]]:
-    org_ids = super_user_organization_ids(user)
+    """(devices the user may drop from their list, devices their organizations own: those stay)."""
     selected = selected.order_by()
-    if not org_ids:
+    if not is_super_user(user):
         return selected, Device.objects.none()
-    return selected.exclude(owner_id__in=org_ids), selected.filter(owner_id__in=org_ids)
+    owned = manageable_condition(user)
+    return selected.exclude(owned), selected.filter(owned)
 
 
 def plan_removal(user: User, selected: QuerySet[Device]) -> RemovePlan:
@@ -163,11 +172,10 @@ def plan_removal(user: User, selected: QuerySet[Device]) -> RemovePlan:
     return RemovePlan(removable=removable.count(), owned=owned.count())
 
 
-def remove_devices(
-    user: User, selected: QuerySet[Device], *, request: HttpRequest | None = None
-) -> RemovePlan:
+def remove_devices(selected: QuerySet[Device], *, context: AuditContext) -> RemovePlan:
     """Drop the user's own registrations and read rights for the selected devices. Devices the
     user's organization owns stay: ownership is managed by the manufacturer."""
+    user = context.actor
     with transaction.atomic():
         removable, owned = _split(user, selected)
         ids = list(removable.values_list("pk", flat=True))
@@ -177,17 +185,14 @@ def remove_devices(
             chunk = ids[start : start + CHUNK]
             # Only registrations that still work: one the owner ended stays, with who ended it,
             # and keeps blocking a silent re-registration.
-            DeviceRegistration.objects.filter(
-                user=user, device_id__in=chunk, ended_at__isnull=True
-            ).delete()
-            ReadRight.objects.filter(
-                grantee=user, device_id__in=chunk, revoked_at__isnull=True
-            ).update(revoked_at=now, revoked_by=user)
+            active_registrations().filter(user=user, device_id__in=chunk).delete()
+            read_rights_held_by(user).filter(device_id__in=chunk, revoked_at__isnull=True).update(
+                revoked_at=now, revoked_by=user
+            )
         if ids:
             record(
-                "device.remove",
-                actor=user,
-                request=request,
+                Action.DEVICE_REMOVE,
+                context=context,
                 object_type="device",
                 object_ids=ids,
                 count=len(ids),
@@ -197,14 +202,10 @@ def remove_devices(
 
 
 def transfer_device(
-    device: Device,
-    new_owner: Organization | None,
-    *,
-    by: Any = None,
-    request: HttpRequest | None = None,
+    *, device: Device, new_owner: Organization | None, context: AuditContext
 ) -> Device:
     """Give a device to another organization (or to none). Its Super Users can then download
-    its keys, so this is a change of custody: refused when ``by`` belongs to the new owner
+    its keys, so this is a change of custody: refused when the actor belongs to the new owner
     (accounts.access.custody_refusal), audited, and emailed to the Super Users of the old and
     the new owner and to staff."""
     with transaction.atomic():
@@ -214,13 +215,13 @@ def transfer_device(
         old_owner = locked.owner
         if (old_owner.pk if old_owner else None) == (new_owner.pk if new_owner else None):
             return locked
+        by = context.actor
         enforce_custody(by, organizations=[new_owner])
         locked.owner = new_owner
         locked.save(update_fields=["owner"])
         record(
-            "transfer",
-            actor=by,
-            request=request,
+            Action.TRANSFER,
+            context=context,
             object_type="device",
             object_ids=[locked.pk],
             detail={
@@ -229,13 +230,14 @@ def transfer_device(
             },
         )
         notify_device_transfer(
-            [locked.serial],
-            1,
+            serials=[locked.serial],
+            count=1,
             from_organization=old_owner,
             to_organization=new_owner,
             by=by,
-            request=request,
-            admin_url=public_page_url("admin:devices_device_change", locked.pk, request=request),
+            admin_url=public_page_url(
+                "admin:devices_device_change", locked.pk, origin=context.origin
+            ),
         )
     device.owner = new_owner
     return locked

@@ -15,6 +15,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.selectors import is_super_user
+from devices.access import visible_scope
 from devices.filters import DeviceFilter
 from devices.forms import PasteSerialsForm
 from devices.search import SEARCH_FIELDS, clean_search
@@ -28,7 +29,7 @@ from devices.selection import (
     selected_among,
     selection_count,
 )
-from devices.selectors import count_devices, reader_counts, visible_scope
+from devices.selectors import count_devices, reader_counts
 from devices.tables import PAGE_SIZES, DevicePaginator, DeviceTable
 
 MAX_IDS_PER_POST = 1000

@@ -20,26 +20,30 @@ from django.urls import reverse
 EMBEDDED_ORIGIN = "http://localhost:8000"
 
 
-def site_origin(request: HttpRequest | None = None) -> str:
-    """``scheme://host[:port]`` of the public site, without a trailing slash."""
+def site_origin(request: HttpRequest | None = None, *, fallback: str = "") -> str:
+    """``scheme://host[:port]`` of the public site, without a trailing slash. ``fallback``: the
+    origin a request came to earlier (``audit.context.AuditContext.origin``), for services that
+    build links without the request."""
     configured = getattr(settings, "KAMKEYS_SITE_URL", "")
     if configured:
         return configured
     if request is not None:
         return f"{request.scheme}://{request.get_host()}"
-    return EMBEDDED_ORIGIN
+    return fallback or EMBEDDED_ORIGIN
 
 
-def public_url(path: str, request: HttpRequest | None = None) -> str:
+def public_url(path: str, request: HttpRequest | None = None, *, origin: str = "") -> str:
     """The absolute public URL of ``path`` (which starts with ``/``)."""
     if not path.startswith("/"):
         path = "/" + path
-    return site_origin(request) + path
+    return site_origin(request, fallback=origin) + path
 
 
-def public_page_url(name: str, *args: object, request: HttpRequest | None = None) -> str:
+def public_page_url(
+    name: str, *args: object, request: HttpRequest | None = None, origin: str = ""
+) -> str:
     """The absolute public URL of a named page."""
-    return public_url(reverse(name, args=args), request)
+    return public_url(reverse(name, args=args), request, origin=origin)
 
 
 def rebase(url: str, request: HttpRequest | None = None) -> str:

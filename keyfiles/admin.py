@@ -12,6 +12,7 @@ from django.shortcuts import render
 from django.urls import URLPattern, path
 
 from accounts.models import Organization
+from audit.context import AuditContext, Channel
 from keyfiles.importer import ImportInputError, import_keys
 from keyfiles.kem import KEM_MAX_PASSWORD_BYTES
 from keyvault.admin import DeviceKeyAdmin
@@ -54,8 +55,7 @@ class DeviceKeyImportAdmin(DeviceKeyAdmin):
                         owner=form.cleaned_data["owner"],
                         fmt=form.cleaned_data["format"],
                         password=form.cleaned_data.get("password") or None,
-                        actor=request.user,
-                        request=request,
+                        context=AuditContext.from_request(request, Channel.ADMIN),
                         filename=upload.name or "",
                     )
                 except ImportInputError as exc:

@@ -1,6 +1,7 @@
 """Download files: the one place that turns a selection of devices into an encrypted file.
 
-The web download and ``manage.py export_keys`` both call ``build_download``: it checks the
+The web download and ``manage.py export_keys`` both call ``build_download``: it asks
+``devices.access.downloadable_devices`` which devices the actor may download, checks the
 password, writes the audit event, and returns a ``Download`` whose ``chunks`` produce the file
 piece by piece (constant memory; the web view wraps them in a StreamingHttpResponse).
 """
@@ -19,12 +20,13 @@ from typing import Any
 
 import pyzipper
 from django.conf import settings
-from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.db.models import Q
 from django.utils import timezone
 
 from audit import services as audit
+from audit.context import AuditContext
 from audit.models import Action
+from devices.access import Operator, downloadable_devices
 from devices.models import Device
 from keyfiles.kem import iter_kem_document, meter_element
 from keyfiles.keystream import iter_plain_keys
@@ -310,23 +312,25 @@ def _kem_chunks(plain_keys: PlainKeys, password: str, member_name: str) -> Itera
 
 
 def build_download(
-    devices_qs: QuerySet[Device],
+    *,
+    which: Q,
     fmt: str,
     password: str,
-    *,
-    actor: Any = None,
-    actor_label: str | None = None,
-    request: HttpRequest | None = None,
+    context: AuditContext,
+    operator: Operator | None = None,
     action: str = Action.DOWNLOAD,
 ) -> Download:
-    """Check the password for the format, audit the disclosure, and return the file stream.
+    """Check the password for the format, audit the disclosure, and return the file stream of
+    ``downloadable_devices(context.actor)`` (all devices for ``operator=OPERATOR``, commands
+    only) narrowed by the condition ``which``: the caller can never widen it.
 
     Raises django.core.exceptions.ValidationError for a bad format or password, and
     keyvault.crypto.KeyUnwrapError when a stored key fails its integrity check (audited as
     "unwrap_failed"). A failure among the first HEAD_DEVICES devices (every selection of up
     to that size) stops before anything is recorded as disclosed."""
     validate_file_password(fmt, password)
-    devices_qs = devices_qs.order_by()
+    downloader = operator if operator is not None else context.actor
+    devices_qs = downloadable_devices(downloader).filter(which).order_by()
     # Sorted and distinct: a selection built with joins may name a device twice.
     device_ids = sorted(set(devices_qs.values_list("pk", flat=True).iterator(chunk_size=20_000)))
     # The first devices are unwrapped now: a key that fails (KeyUnwrapError, audited) then
@@ -344,9 +348,7 @@ def build_download(
         meta["meter_files"] = 0 < len(meters[: limit + 1]) <= limit
     audit.record(
         action,
-        actor=actor,
-        actor_label=actor_label,
-        request=request,
+        context=context,
         object_type="device",
         object_ids=device_ids,
         count=len(device_ids),

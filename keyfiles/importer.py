@@ -14,7 +14,7 @@ from __future__ import annotations
 import hmac
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import IO, Any
+from typing import IO
 
 from django.db import IntegrityError, connection, transaction
 
@@ -27,6 +27,7 @@ from django.db.models import Q
 
 from accounts.models import Organization
 from audit import services as audit
+from audit.context import AuditContext
 from audit.models import Action
 from devices.models import Device
 from keyfiles.import_rows import (
@@ -216,9 +217,7 @@ def import_keys(
     owner: Organization,
     fmt: str = "csv",
     password: str | None = None,
-    actor: Any = None,
-    actor_label: str | None = None,
-    request: Any = None,
+    context: AuditContext,
     filename: str = "",
     progress: Callable[[str, int], None] | None = None,
 ) -> ImportReport:
@@ -233,32 +232,12 @@ def import_keys(
     writer = ImportWriter(owner)
     try:
         with transaction.atomic():
-            if connection.vendor == "postgresql":
-                with CopyThread(writer, _new_rows, report) as copier:
-                    batches = checked_batches(
-                        handle,
-                        fmt,
-                        report,
-                        password=password,
-                        progress=on_batch,
-                        check_stored=False,
-                    )
-                    for batch in batches:
-                        if report.ok and copier.report.ok:
-                            copier.put(writer.prepare(batch))
-                report.merge(copier.report)
-            else:
-                batches = checked_batches(handle, fmt, report, password=password, progress=on_batch)
-                for batch in batches:
-                    if report.ok:
-                        writer.bulk_create(batch)
+            _write_checked_rows(handle, fmt, password, report, writer, on_batch)
             if not report.ok:
                 raise _NothingImported
             audit.record(
                 Action.IMPORT,
-                actor=actor,
-                actor_label=actor_label,
-                request=request,
+                context=context,
                 object_type="device",
                 object_ids=writer.ids,
                 count=writer.devices,
@@ -271,16 +250,7 @@ def import_keys(
                 },
             )
     except _NothingImported:
-        if report.unwrap_failed_ids:
-            audit.record(
-                Action.UNWRAP_FAILED,
-                actor_label="system",
-                object_type="device",
-                object_ids=report.unwrap_failed_ids,
-                count=len(report.unwrap_failed_ids),
-                outcome="error",
-                detail={"reason": "a stored key failed its integrity check during an import"},
-            )
+        _record_unwrap_failures(report)
         return report
     except (IntegrityError, PsycopgIntegrityError):
         report.add(
@@ -292,11 +262,55 @@ def import_keys(
     report.imported = writer.devices
     report.keys = writer.keys
     report.seconds["import"] = round(time.perf_counter() - started, 2)
+    _analyze_after_large_import(writer, report)
+    return report
+
+
+def _write_checked_rows(
+    handle: IO[bytes],
+    fmt: str,
+    password: str | None,
+    report: ImportReport,
+    writer: ImportWriter,
+    on_batch: Callable[[int], None] | None,
+) -> None:
+    """Check the file batch by batch and write the good batches: on PostgreSQL by COPY in a
+    second thread while the next batch is checked, elsewhere with bulk_create. Once the report
+    holds a problem nothing more is written (the caller rolls back)."""
+    if connection.vendor == "postgresql":
+        with CopyThread(writer, _new_rows, report) as copier:
+            batches = checked_batches(
+                handle, fmt, report, password=password, progress=on_batch, check_stored=False
+            )
+            for batch in batches:
+                if report.ok and copier.report.ok:
+                    copier.put(writer.prepare(batch))
+        report.merge(copier.report)
+        return
+    for batch in checked_batches(handle, fmt, report, password=password, progress=on_batch):
+        if report.ok:
+            writer.bulk_create(batch)
+
+
+def _record_unwrap_failures(report: ImportReport) -> None:
+    """Stored keys that failed their integrity check while the file was compared with them."""
+    if report.unwrap_failed_ids:
+        audit.record(
+            Action.UNWRAP_FAILED,
+            context=AuditContext.system(),
+            object_type="device",
+            object_ids=report.unwrap_failed_ids,
+            count=len(report.unwrap_failed_ids),
+            outcome="error",
+            detail={"reason": "a stored key failed its integrity check during an import"},
+        )
+
+
+def _analyze_after_large_import(writer: ImportWriter, report: ImportReport) -> None:
+    """Fresh statistics, so the planner does not treat a million new rows as a few hundred
+    until autovacuum gets round to it."""
     if connection.vendor == "postgresql" and writer.devices >= ANALYZE_AFTER_ROWS:
-        # Fresh statistics, so the planner does not treat a million new rows as a few hundred
-        # until autovacuum gets round to it.
         started = time.perf_counter()
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE devices_device, keyvault_devicekey")
         report.seconds["analyze"] = round(time.perf_counter() - started, 2)
-    return report

@@ -11,8 +11,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from accounts.access import key_action
+from audit.context import AuditContext
 from devices.action_views import nothing_selected
-from devices.selection import selected_devices, selection_count
+from devices.selection import selection_condition, selection_count
 from keyfiles.downloads import build_download
 from keyfiles.forms import DownloadForm
 from keyvault.crypto import KeyUnwrapError
@@ -38,11 +39,10 @@ def _download(request: HttpRequest, *, count: int) -> HttpResponseBase:
         if form.is_valid():
             try:
                 result = build_download(
-                    selected_devices(request),
-                    form.cleaned_data["format"],
-                    form.cleaned_data["password"],
-                    actor=request.user,
-                    request=request,
+                    which=selection_condition(request),
+                    fmt=form.cleaned_data["format"],
+                    password=form.cleaned_data["password"],
+                    context=AuditContext.from_request(request),
                 )
             except ValidationError as exc:
                 form.add_error("password", exc)

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from django.db import transaction
 
 from audit import services as audit
+from audit.context import AuditContext
 from audit.models import Action
 from keyvault.crypto import KeyUnwrapError, key_unwrapper, unwrap_key, wrap_key
 from keyvault.kek import KekRingError, get_kek_source
@@ -93,7 +94,7 @@ def store_device_keys_bulk(
 def _audit_unwrap_failure(device_id: int, name: str, kek_version: int, reason: str) -> None:
     audit.record(
         Action.UNWRAP_FAILED,
-        actor_label="system",
+        context=AuditContext.system(),
         object_type="device",
         object_ids=[device_id],
         count=1,

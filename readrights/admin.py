@@ -11,6 +11,7 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from audit.context import AuditContext, Channel
 from audit.models import Action
 from audit.services import record
 from readrights.models import Invitation, ReadRight
@@ -33,9 +34,7 @@ class LiveFilter(admin.SimpleListFilter):
     def queryset(self, request: HttpRequest, queryset: QuerySet[ReadRight]) -> QuerySet[ReadRight]:
         now = timezone.now()
         if self.value() == "live":
-            from readrights.selectors import live_q
-
-            return queryset.filter(live_q(now=now))
+            return queryset & ReadRight.objects.live(now)
         if self.value() == "expired":
             return queryset.filter(revoked_at__isnull=True, expires_at__lte=now)
         if self.value() == "revoked":
@@ -85,8 +84,7 @@ class ReadRightAdmin(admin.ModelAdmin):
             )
             record(
                 Action.REVOKE,
-                actor=request.user,
-                request=request,
+                context=AuditContext.from_request(request, Channel.ADMIN),
                 object_type="device",
                 object_ids=[device_id for _, device_id in rows],
                 count=len(rows),

@@ -15,6 +15,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 
+from audit.context import AuditContext
 from readrights import services
 from readrights.forms import AcceptInvitationForm
 from readrights.views import my_devices_url
@@ -76,7 +77,10 @@ def accept(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data if not has_account else {}
         try:
             acceptance = services.accept_invitation(
-                token, data.get("name", ""), data.get("password1", ""), request=request
+                token=token,
+                name=data.get("name", ""),
+                password=data.get("password1", ""),
+                context=AuditContext.from_request(request),
             )
         except services.InvitationInvalid as exc:
             return _invalid(request, exc.reason)

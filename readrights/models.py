@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 if TYPE_CHECKING:
     from devices.models import Device
+
+
+class ReadRightQuerySet(models.QuerySet["ReadRight"]):
+    def live(self, now: datetime | None = None) -> ReadRightQuerySet:
+        """Rights that work now: not revoked and not expired. The one spelling of "live read
+        right"; expiry is compared at query time, so no job has to end a right."""
+        now = now or timezone.now()
+        return self.filter(revoked_at__isnull=True).filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+        )
 
 
 class ReadRight(models.Model):
@@ -55,6 +67,8 @@ class ReadRight(models.Model):
         db_constraint=False,
         db_index=False,
     )
+
+    objects = ReadRightQuerySet.as_manager()
 
     class Meta:
         constraints = [

@@ -13,22 +13,13 @@ from typing import Any
 
 from django.db.models import Count, Max, Min, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404, HttpRequest
-from django.utils import timezone
 
 from accounts.models import Organization, User
-from accounts.selectors import super_user_organization_ids
+from accounts.selectors import is_super_user, super_user_organization_ids
 from audit.models import Action, AuditEvent
+from devices.access import active_registrations, manageable_condition, manageable_devices
 from devices.models import Device, DeviceRegistration
-from devices.selectors import active_registrations, manageable_devices
 from readrights.models import Invitation, ReadRight
-
-
-def live_q(prefix: str = "", now: datetime | None = None) -> Q:
-    """Rights that work now: not revoked, not expired. Expiry needs no job to run."""
-    now = now or timezone.now()
-    return Q(**{f"{prefix}revoked_at__isnull": True}) & (
-        Q(**{f"{prefix}expires_at__isnull": True}) | Q(**{f"{prefix}expires_at__gt": now})
-    )
 
 
 def selected_devices(request: HttpRequest) -> QuerySet[Device]:
@@ -40,10 +31,7 @@ def selected_devices(request: HttpRequest) -> QuerySet[Device]:
 
 def selected_manageable_devices(request: HttpRequest) -> QuerySet[Device]:
     """The selected devices whose read rights this user may change."""
-    org_ids = super_user_organization_ids(request.user)
-    if not org_ids:
-        return Device.objects.none()
-    return selected_devices(request).order_by().filter(owner_id__in=org_ids)
+    return selected_devices(request).order_by() & manageable_devices(request.user)
 
 
 def devices_by_ids(user: Any, ids: Iterable[str]) -> QuerySet[Device]:
@@ -135,17 +123,16 @@ def _holders(rights: QuerySet[ReadRight], *, with_downloads: bool = False) -> li
 
 def holders_of(devices: QuerySet[Device]) -> list[Holder]:
     """Customers with working rights on these devices, with how many of them each holds."""
-    rights = ReadRight.objects.filter(live_q(), device_id__in=devices.order_by().values("pk"))
+    rights = ReadRight.objects.live().filter(device_id__in=devices.order_by().values("pk"))
     return _holders(rights)
 
 
 def customers_of(user: Any, search: str = "") -> list[Holder]:
     """User Administration: everybody holding working rights on the user's organizations'
     devices, with device counts and when they last downloaded keys."""
-    org_ids = super_user_organization_ids(user)
-    if not org_ids:
+    if not is_super_user(user):
         return []
-    rights = ReadRight.objects.filter(live_q(), device__owner_id__in=org_ids)
+    rights = ReadRight.objects.live().filter(manageable_condition(user, via="device__"))
     search = search.strip()
     if search:
         rights = rights.filter(
@@ -187,15 +174,14 @@ def pending_invitations(
 def managed_grantee(user: Any, grantee_id: object) -> User:
     """A customer holding (or having held) rights on the user's organizations' devices; 404
     for anybody else, so the id reveals nothing."""
-    org_ids = super_user_organization_ids(user)
     try:
         pk = int(str(grantee_id))
     except (TypeError, ValueError):
         raise Http404("No such customer") from None
     if not 0 < pk < 2**63:  # beyond a database id: SQLite raised OverflowError (a 500)
         raise Http404("No such customer")
-    holds = ReadRight.objects.filter(grantee_id=pk, device__owner_id__in=org_ids)
-    if not org_ids or not holds.exists():
+    holds = ReadRight.objects.filter(manageable_condition(user, via="device__"), grantee_id=pk)
+    if not is_super_user(user) or not holds.exists():
         raise Http404("No such customer")
     return User.objects.get(pk=pk)
 
@@ -206,10 +192,9 @@ def registrations_of(
     """Self-registrations (serial + device code) that still give access to the user's
     organizations' devices, newest first, optionally only on ``devices`` or for customers whose
     email or name contains ``search``. Shown beside read rights so the owner can end them."""
-    org_ids = super_user_organization_ids(user)
-    if not org_ids:
+    if not is_super_user(user):
         return DeviceRegistration.objects.none()
-    registrations = active_registrations().filter(device__owner_id__in=org_ids)
+    registrations = active_registrations().filter(manageable_condition(user, via="device__"))
     if devices is not None:
         registrations = registrations.filter(device_id__in=devices.order_by().values("pk"))
     search = search.strip()

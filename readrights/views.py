@@ -24,6 +24,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.access import SUPER_USERS_ONLY, super_user_action
 from accounts.selectors import is_super_user, users_with_verified_emails
+from audit.context import AuditContext
 from devices.action_views import nothing_selected
 from devices.models import Device
 from readrights import selectors, services
@@ -108,12 +109,11 @@ def assign(request: HttpRequest) -> HttpResponse:
         return _confirm_page(request, form, count, posted_ids)
     try:
         result = services.assign_read_rights(
-            request.user,
-            devices,
-            form.cleaned_data["emails"],
+            devices_qs=devices,
+            emails_in=form.cleaned_data["emails"],
             expires_at=form.expires_at,
             message=form.cleaned_data["message"],
-            request=request,
+            context=AuditContext.from_request(request),
         )
     except services.NotManageable:
         raise Http404("No such devices") from None
@@ -172,7 +172,9 @@ def revoke(request: HttpRequest) -> HttpResponse:
     devices: QuerySet[Device] | None = None
     if request.POST.get("scope") != "all":
         devices, _ = _devices_of(request)
-    ended = services.revoke_read_rights(request.user, grantee, devices, request=request)
+    ended = services.revoke_read_rights(
+        grantee=grantee, devices_qs=devices, context=AuditContext.from_request(request)
+    )
     if ended:
         messages.success(
             request,
@@ -189,7 +191,7 @@ def revoke(request: HttpRequest) -> HttpResponse:
 def resend_invitation(request: HttpRequest, pk: int) -> HttpResponse:
     invitation = selectors.managed_invitation(request.user, pk)
     try:
-        services.resend_invitation(request.user, invitation, request=request)
+        services.resend_invitation(invitation, context=AuditContext.from_request(request))
     except services.ReadRightsError as exc:
         messages.error(request, str(exc))
     else:
@@ -205,7 +207,7 @@ def resend_invitation(request: HttpRequest, pk: int) -> HttpResponse:
 def cancel_invitation(request: HttpRequest, pk: int) -> HttpResponse:
     invitation = selectors.managed_invitation(request.user, pk)
     try:
-        services.cancel_invitation(request.user, invitation, request=request)
+        services.cancel_invitation(invitation, context=AuditContext.from_request(request))
     except services.ReadRightsError as exc:
         messages.error(request, str(exc))
     else:
@@ -220,7 +222,7 @@ def end_registration(request: HttpRequest, pk: int) -> HttpResponse:
     registration = selectors.managed_registration(request.user, pk)
     try:
         ended = services.end_registration(
-            ended_by=request.user, registration=registration, request=request
+            registration=registration, context=AuditContext.from_request(request)
         )
     except services.NotManageable:
         raise Http404("No such registration") from None

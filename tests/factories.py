@@ -14,6 +14,7 @@ from django.contrib.auth.hashers import make_password
 from django.test import Client
 
 from accounts.models import Membership, Organization, User
+from audit.context import AuditContext, Channel
 from devices.models import Device
 
 # One hash for every factory user: Argon2 per user would make the suite slow.
@@ -134,3 +135,8 @@ def stored_selection_ids(client: Client, user: User) -> set[int]:
         .first()
     )
     return set((data or {}).get("ids", []))
+
+
+def web(user: Any = None) -> AuditContext:
+    """The audit context of a page request by ``user`` (None: a visitor not logged in)."""
+    return AuditContext(actor=user, client_ip=None, channel=Channel.WEB)

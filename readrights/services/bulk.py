@@ -7,11 +7,12 @@ from typing import Any
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
-from django.db.models import F, QuerySet
+from django.db.models import BooleanField, ExpressionWrapper, F, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from accounts.selectors import super_user_organization_ids
+from accounts.selectors import is_super_user
+from devices.access import manageable_condition
 from devices.models import Device
 from readrights.models import Invitation, ReadRight
 from readrights.services.common import NotManageable, ReadRightsError
@@ -44,10 +45,12 @@ INSERT_RIGHTS_FROM_INVITATION = (
 # One statement ends the rights and says which of them were still working (for the email).
 
 
+# {manageable} is devices.access.manageable_devices(revoker) compiled by the ORM, so the rule is
+# checked inside the statement.
 REVOKE_RIGHTS = (
-    "UPDATE {rr} SET revoked_at = %s, revoked_by_id = %s FROM {dev} d "
-    "WHERE d.id = {rr}.device_id AND {rr}.revoked_at IS NULL "
-    "AND d.owner_id IN ({orgs}) AND {rr}.grantee_id = %s{scope} "
+    "UPDATE {rr} SET revoked_at = %s, revoked_by_id = %s "
+    "WHERE {rr}.revoked_at IS NULL AND {rr}.grantee_id = %s "
+    "AND {rr}.device_id IN ({manageable}){scope} "
     "RETURNING {rr}.device_id, {rr}.expires_at"
 )
 
@@ -90,18 +93,21 @@ def _ids_sql(devices: QuerySet[Device]) -> tuple[str, tuple[Any, ...]]:
 
 
 def _manageable_checked(user: Any, devices: QuerySet[Device]) -> tuple[list[int], list[int]]:
-    """The device ids, all of which must be owned by an organization the user is a Super User
-    of. Returns (device ids, owner organization ids); raises NotManageable otherwise."""
-    org_ids = super_user_organization_ids(user)
-    if not org_ids:
+    """The device ids, every one of which must be in ``manageable_devices(user)``. Returns
+    (device ids, owner organization ids); raises NotManageable otherwise. One query: each row
+    carries the rule's answer for its device."""
+    if not is_super_user(user):
         raise NotManageable("Only Super Users of the owning organization may change read rights.")
-    rows = list(devices.order_by().values_list("pk", "owner_id"))
+    rows = list(
+        devices.order_by()
+        .annotate(manageable=ExpressionWrapper(manageable_condition(user), BooleanField()))
+        .values_list("pk", "owner_id", "manageable")
+    )
     if not rows:
         raise ReadRightsError("No devices selected. Select devices in My devices first.")
-    allowed = set(org_ids)
-    if any(owner not in allowed for _, owner in rows):
+    if not all(manageable for _, _, manageable in rows):
         raise NotManageable("Some of these devices are not yours to share.")
-    return [pk for pk, _ in rows], sorted({owner for _, owner in rows})
+    return [pk for pk, _, _ in rows], sorted({owner for _, owner, _ in rows})
 
 
 def _insert_rights(

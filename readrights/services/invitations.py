@@ -11,11 +11,11 @@ from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.db import connection, transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.models import User
 from accounts.selectors import super_user_organization_ids, user_for_verified_email
+from audit.context import AuditContext
 from audit.models import Action
 from audit.services import record
 from devices.models import Device
@@ -59,44 +59,25 @@ def _send_invitation(invitation: Invitation, *, message: str) -> None:
 
 
 def _invite(
-    invited_by: Any,
+    *,
     email: str,
     owner_ids: list[int],
     devices: QuerySet[Device],
     expires_at: datetime | None,
     message: str,
-    request: HttpRequest | None,
+    context: AuditContext,
 ) -> int:
     """Create (or extend) the pending invitation of each owning organization and send a fresh
     link. Returns the number of devices the invitation(s) now cover."""
     total = 0
     for org_id in owner_ids:
-        invitation = (
-            Invitation.objects.select_for_update()
-            .filter(
-                email=email,
-                organization_id=org_id,
-                accepted_at__isnull=True,
-                revoked_at__isnull=True,
-            )
-            .first()
+        invitation, created = _pending_invitation(
+            email=email,
+            org_id=org_id,
+            invited_by=context.actor,
+            expires_at=expires_at,
+            message=message,
         )
-        created = invitation is None
-        if invitation is None:
-            invitation = Invitation.objects.create(
-                email=email,
-                invited_by=invited_by,
-                organization_id=org_id,
-                message=message,
-                rights_expire_at=expires_at,
-                expires_at=timezone.now(),
-            )
-        else:
-            invitation.invited_by = invited_by
-            invitation.rights_expire_at = expires_at
-            if message:
-                invitation.message = message
-            invitation.save(update_fields=["invited_by", "rights_expire_at", "message"])
         org_devices = devices.filter(owner_id=org_id)
         sub_sql, sub_params = _ids_sql(org_devices)
         with connection.cursor() as cursor:
@@ -109,14 +90,51 @@ def _invite(
         total += invitation.devices.count()
         record(
             Action.INVITE,
-            actor=invited_by,
-            request=request,
+            context=context,
             object_type="device",
             object_ids=ids,
             count=len(ids),
             detail={"invitation": invitation.pk, "email": email, "new": created},
         )
     return total
+
+
+def _pending_invitation(
+    *,
+    email: str,
+    org_id: int,
+    invited_by: Any,
+    expires_at: datetime | None,
+    message: str,
+) -> tuple[Invitation, bool]:
+    """The organization's pending invitation to this address, locked, with the new terms; a
+    new one when there is none. Returns (invitation, created)."""
+    invitation = (
+        Invitation.objects.select_for_update()
+        .filter(
+            email=email,
+            organization_id=org_id,
+            accepted_at__isnull=True,
+            revoked_at__isnull=True,
+        )
+        .first()
+    )
+    if invitation is None:
+        invitation = Invitation.objects.create(
+            email=email,
+            invited_by=invited_by,
+            organization_id=org_id,
+            message=message,
+            rights_expire_at=expires_at,
+            expires_at=timezone.now(),
+        )
+        return invitation, True
+    invitation.invited_by = invited_by
+    invitation.rights_expire_at = expires_at
+    if message:
+        invitation.message = message
+    invitation.save(update_fields=["invited_by", "rights_expire_at", "message"])
+    return invitation, False
 
 
 def invitation_for_token(token: str, *, lock: bool = False) -> Invitation:
@@ -177,7 +195,7 @@ def account_for_invitation(email: str) -> User | None:
 
 
 def accept_invitation(
-    token: str, name: str = "", password: str = "", request: HttpRequest | None = None
+    *, token: str, name: str = "", password: str = "", context: AuditContext
 ) -> Acceptance:
     """Accept an invitation: the link proves the address, so the account is created active with
     a verified email, and every pending invitation to that address becomes read rights.
@@ -208,8 +226,7 @@ def accept_invitation(
             each.save(update_fields=["accepted_at", "accepted_by"])
             record(
                 Action.ACCEPT,
-                actor=user,
-                request=request,
+                context=context.acting_as(user),
                 object_type="invitation",
                 object_ids=[each.pk],
                 count=granted,
@@ -218,10 +235,9 @@ def accept_invitation(
     return Acceptance(user=user, created=created, device_count=total)
 
 
-def resend_invitation(
-    sent_by: Any, invitation: Invitation, request: HttpRequest | None = None
-) -> Invitation:
+def resend_invitation(invitation: Invitation, *, context: AuditContext) -> Invitation:
     """Send a fresh link (the old one stops working) and restart the link's lifetime."""
+    sent_by = context.actor
     if invitation.organization_id not in super_user_organization_ids(sent_by):
         raise NotManageable("Not your invitation.")
     with transaction.atomic():
@@ -233,8 +249,7 @@ def resend_invitation(
         _send_invitation(invitation, message=invitation.message)
         record(
             Action.INVITE,
-            actor=sent_by,
-            request=request,
+            context=context,
             object_type="invitation",
             object_ids=[invitation.pk],
             count=invitation.devices.count(),
@@ -243,10 +258,9 @@ def resend_invitation(
     return invitation
 
 
-def cancel_invitation(
-    cancelled_by: Any, invitation: Invitation, request: HttpRequest | None = None
-) -> None:
+def cancel_invitation(invitation: Invitation, *, context: AuditContext) -> None:
     """Withdraw a pending invitation: its link stops working at once."""
+    cancelled_by = context.actor
     if invitation.organization_id not in super_user_organization_ids(cancelled_by):
         raise NotManageable("Not your invitation.")
     with transaction.atomic():
@@ -257,8 +271,7 @@ def cancel_invitation(
             raise ReadRightsError("This invitation is no longer pending.")
         record(
             Action.REVOKE,
-            actor=cancelled_by,
-            request=request,
+            context=context,
             object_type="invitation",
             object_ids=[invitation.pk],
             count=invitation.devices.count(),

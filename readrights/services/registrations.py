@@ -2,42 +2,36 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db import transaction
-from django.http import HttpRequest
 from django.utils import timezone
 
-from accounts.selectors import super_user_organization_ids
+from accounts.selectors import is_super_user
+from audit.context import AuditContext
 from audit.models import Action
 from audit.services import record
+from devices.access import manageable_condition
 from devices.models import DeviceRegistration
 from readrights import emails
 from readrights.services.common import NotManageable, _org_name
 
 
-def end_registration(
-    *,
-    ended_by: Any,
-    registration: DeviceRegistration,
-    request: HttpRequest | None = None,
-) -> bool:
-    """End a registration a customer made with serial + device code on a device one of
-    ``ended_by``'s organizations owns. Like a revoked read right, the row stays (ended_at,
+def end_registration(*, registration: DeviceRegistration, context: AuditContext) -> bool:
+    """End a registration a customer made with serial + device code on a device one of the
+    acting Super User's organizations owns. Like a revoked read right, the row stays (ended_at,
     ended_by) and ``visible_devices`` stops counting it, so every page, count and download
     loses the device at once; the same customer cannot register it again with the code.
     Audited, and the customer is told by email, in the same transaction.
 
     Returns False when it had already ended; raises NotManageable when the device is not the
     Super User's organization's (the views answer 404)."""
-    org_ids = super_user_organization_ids(ended_by)
-    if not org_ids:
+    ended_by = context.actor
+    if not is_super_user(ended_by):
         raise NotManageable("Only Super Users of the owning organization may end registrations.")
     with transaction.atomic():
         row = (
             DeviceRegistration.objects.select_for_update(of=("self",))
             .select_related("user", "device")
-            .filter(pk=registration.pk, device__owner_id__in=org_ids)
+            .filter(manageable_condition(ended_by, via="device__"), pk=registration.pk)
             .first()
         )
         if row is None:
@@ -59,8 +53,7 @@ def end_registration(
         )
         record(
             Action.DEVICE_REGISTRATION_END,
-            actor=ended_by,
-            request=request,
+            context=context,
             object_type="device",
             object_ids=[row.device_id],
             count=1,

@@ -6,13 +6,14 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.models import User
 from accounts.selectors import super_user_organization_ids
+from audit.context import AuditContext
 from audit.models import Action
 from audit.services import record
+from devices.access import manageable_devices
 from devices.models import Device
 from readrights import emails
 from readrights.models import ReadRight
@@ -21,20 +22,20 @@ from readrights.services.common import NotManageable, _org_name
 
 
 def revoke_read_rights(
-    revoked_by: Any,
-    grantee: User,
-    devices_qs: QuerySet[Device] | None = None,
-    request: HttpRequest | None = None,
+    *, grantee: User, devices_qs: QuerySet[Device] | None = None, context: AuditContext
 ) -> int:
-    """End a customer's rights on the given devices (or on all of the revoker's organizations'
-    devices). Access ends at once; the customer is told by email. Returns how many ended."""
+    """End a customer's rights on the given devices (or on all of the acting Super User's
+    organizations' devices). Access ends at once; the customer is told by email. Returns how
+    many ended."""
+    revoked_by = context.actor
     org_ids = super_user_organization_ids(revoked_by)
     if not org_ids:
         raise NotManageable("Only Super Users of the owning organization may revoke read rights.")
     with transaction.atomic():
         now = timezone.now()
-        sql = _sql(REVOKE_RIGHTS).replace("{orgs}", ", ".join(["%s"] * len(org_ids)))
-        params: list[Any] = [_dt(now), revoked_by.pk, *org_ids, grantee.pk]
+        manageable_sql, manageable_params = _ids_sql(manageable_devices(revoked_by))
+        sql = _sql(REVOKE_RIGHTS).replace("{manageable}", manageable_sql)
+        params: list[Any] = [_dt(now), revoked_by.pk, grantee.pk, *manageable_params]
         if devices_qs is None:
             sql = sql.replace("{scope}", "")
         else:
@@ -66,8 +67,7 @@ def revoke_read_rights(
             )
         record(
             Action.REVOKE,
-            actor=revoked_by,
-            request=request,
+            context=context,
             object_type="device",
             object_ids=working,
             count=len(working),

@@ -10,7 +10,7 @@ from accounts.models import AccessRequest, Membership, Organization
 from accounts.selectors import is_super_user
 from audit.models import AuditEvent
 from tests.accounts.conftest import mails_to
-from tests.factories import UserFactory
+from tests.factories import UserFactory, web
 
 pytestmark = pytest.mark.django_db
 
@@ -77,7 +77,7 @@ def test_a_second_request_while_one_is_pending_is_refused(client_for, send, cust
     assert again.status_code == 400
     assert b"You already have a request waiting for staff" in again.content
     with pytest.raises(services.AccessRequestError):
-        services.request_access(customer, customer_name="Twice")
+        services.request_access(customer_name="Twice", context=web(customer))
     assert AccessRequest.objects.filter(user=customer).count() == 1
 
 
@@ -103,7 +103,7 @@ def approve_in_admin(client, access_request, **org):  # noqa: ANN001, ANN201
 
 
 def test_staff_approve_into_an_existing_organization(client_for, send, staff_user, customer, org_x):
-    access_request = services.request_access(customer, customer_name=org_x.name)
+    access_request = services.request_access(customer_name=org_x.name, context=web(customer))
     client = client_for(staff_user)
     page = client.post(CHANGELIST, {"action": "approve", "_selected_action": [access_request.pk]})
     assert page.status_code == 200
@@ -122,7 +122,10 @@ def test_staff_approve_into_an_existing_organization(client_for, send, staff_use
 
 def test_staff_approve_by_creating_the_organization(client_for, send, staff_user, outsider):
     access_request = services.request_access(
-        outsider, customer_name="Nordic Meters ApS", customer_number="D-900", is_distributor=True
+        customer_name="Nordic Meters ApS",
+        customer_number="D-900",
+        is_distributor=True,
+        context=web(outsider),
     )
     client = client_for(staff_user)
     page = client.post(CHANGELIST, {"action": "approve", "_selected_action": [access_request.pk]})
@@ -142,7 +145,7 @@ def test_staff_approve_by_creating_the_organization(client_for, send, staff_user
 def test_approve_without_an_organization_is_refused_with_a_message(
     client_for, staff_user, outsider
 ):
-    access_request = services.request_access(outsider, customer_name="Somebody")
+    access_request = services.request_access(customer_name="Somebody", context=web(outsider))
     response = approve_in_admin(client_for(staff_user), access_request)
     assert response.status_code == 400
     assert b"Choose an existing organization or give the new organization" in response.content
@@ -152,7 +155,7 @@ def test_approve_without_an_organization_is_refused_with_a_message(
 
 
 def test_staff_reject_with_a_reason_the_user_reads(client_for, send, staff_user, outsider):
-    access_request = services.request_access(outsider, customer_name="Unknown Ltd")
+    access_request = services.request_access(customer_name="Unknown Ltd", context=web(outsider))
     client = client_for(staff_user)
     no_reason = client.post(
         CHANGELIST,
@@ -183,10 +186,14 @@ def test_staff_reject_with_a_reason_the_user_reads(client_for, send, staff_user,
 
 
 def test_a_decided_request_cannot_be_decided_again(staff_user, outsider, org_x):
-    access_request = services.request_access(outsider, customer_name="X")
-    services.reject_access_request(access_request, reason="No", decided_by=staff_user)
+    access_request = services.request_access(customer_name="X", context=web(outsider))
+    services.reject_access_request(
+        access_request=access_request, reason="No", context=web(staff_user)
+    )
     with pytest.raises(services.AccessRequestError):
-        services.approve_access_request(access_request, org_x, decided_by=staff_user)
+        services.approve_access_request(
+            access_request=access_request, organization=org_x, context=web(staff_user)
+        )
     assert not is_super_user(outsider)
 
 
@@ -261,7 +268,7 @@ def test_changing_a_role_in_the_membership_inline_is_audited(client_for, staff_u
     ],
 )
 def test_admin_lists_search_and_filter(client_for, staff_user, customer, super_user_x, url):
-    services.request_access(customer, customer_name="Aarhus Water Utility")
+    services.request_access(customer_name="Aarhus Water Utility", context=web(customer))
     assert client_for(staff_user).get(url).status_code == 200
 
 
@@ -293,7 +300,9 @@ def test_the_admin_never_shows_a_password_hash(client_for, staff_user, customer)
 def test_an_access_request_page_in_the_admin_explains_how_to_decide(
     client_for, staff_user, customer
 ):
-    access_request = services.request_access(customer, customer_name="Aarhus Water Utility")
+    access_request = services.request_access(
+        customer_name="Aarhus Water Utility", context=web(customer)
+    )
     page = client_for(staff_user).get(f"{CHANGELIST}{access_request.pk}/change/")
     assert page.status_code == 200
     assert "Approve…".encode() in page.content

@@ -9,7 +9,7 @@ from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
 from django.test import Client
 from django.urls import reverse
 
-from accounts.services import DEMO_TOTP_SECRET, ensure_demo_totp
+from kamkeys.demo import DEMO_TOTP_SECRET, ensure_demo_totp
 from tests.accounts.conftest import GOOD_PASSWORD
 from tests.factories import DEFAULT_PASSWORD
 

@@ -18,7 +18,7 @@ from kamkeys.models import OutboundEmail
 from kamkeys.outbox import open_context
 from readrights import services as readrights
 from readrights.models import Invitation
-from tests.factories import DEFAULT_PASSWORD, UserFactory, login
+from tests.factories import DEFAULT_PASSWORD, UserFactory, login, web
 
 pytestmark = pytest.mark.django_db
 
@@ -128,7 +128,9 @@ def test_an_invitation_to_an_unverified_login_explains_how_to_confirm_it(super_u
     from tests.hardening.conftest import _token_of
 
     devices = Device.objects.filter(pk__in=[d.pk for d in devices_x[:1]])
-    readrights.assign_read_rights(super_user_x, devices, ["late@utility.example"])
+    readrights.assign_read_rights(
+        devices_qs=devices, emails_in=["late@utility.example"], context=web(super_user_x)
+    )
     token = _token_of(Invitation.objects.get())
     unverified_login("late@utility.example")
     client = Client()

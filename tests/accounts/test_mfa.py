@@ -10,7 +10,7 @@ from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
 from django.core.management import call_command
 from django.test import Client
 
-from accounts.services import DEMO_TOTP_SECRET, ensure_demo_totp
+from kamkeys.demo import DEMO_TOTP_SECRET, ensure_demo_totp
 from tests.factories import DEFAULT_PASSWORD, login, make_super_user
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.accounts.keyaction_urls")]

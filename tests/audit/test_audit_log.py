@@ -9,11 +9,12 @@ from django.urls import reverse
 
 from audit import services as audit
 from audit.models import Action, AppendOnlyError, AuditEvent
+from tests.factories import web
 
 
 @pytest.mark.django_db
 def test_the_audit_log_cannot_be_added_changed_or_deleted_in_the_admin(client_for, staff_user):
-    event = audit.record("download", actor=staff_user, object_type="device", object_ids=[1])
+    event = audit.record("download", context=web(staff_user), object_type="device", object_ids=[1])
     client = client_for(staff_user)
     assert client.get(reverse("admin:audit_auditevent_add")).status_code == 403
     change = client.get(reverse("admin:audit_auditevent_change", args=[event.pk]))
@@ -30,7 +31,7 @@ def test_the_audit_log_cannot_be_added_changed_or_deleted_in_the_admin(client_fo
 
 @pytest.mark.django_db
 def test_the_orm_refuses_to_change_or_delete_audit_events(staff_user):
-    event = audit.record("download", actor=staff_user)
+    event = audit.record("download", context=web(staff_user))
     with pytest.raises(AppendOnlyError):
         AuditEvent.objects.filter(pk=event.pk).update(action="nothing")
     with pytest.raises(AppendOnlyError):
@@ -41,7 +42,9 @@ def test_the_orm_refuses_to_change_or_delete_audit_events(staff_user):
 
 @pytest.mark.django_db
 def test_an_event_is_stored_under_its_action_name_in_the_table_it_always_had(staff_user):
-    event = audit.record(Action.DOWNLOAD, actor=staff_user, object_type="device", object_ids=[7])
+    event = audit.record(
+        Action.DOWNLOAD, context=web(staff_user), object_type="device", object_ids=[7]
+    )
     with connection.cursor() as cursor:
         cursor.execute("SELECT action, count FROM keyvault_auditevent WHERE id = %s", [event.pk])
         assert cursor.fetchone() == ("download", 1)

@@ -45,7 +45,7 @@ def test_staff_transfers_a_device_and_the_transfer_is_audited(client_for, staff_
     assert device.owner == org_y
     event = AuditEvent.objects.get(action="transfer")
     assert event.object_ids == [device.pk]
-    assert event.actor == staff_user
+    assert event.actor == staff_user and event.channel == "admin"
 
 
 def test_devices_cannot_be_added_or_deleted_in_the_admin(client_for, staff_user, org_x):

@@ -8,9 +8,9 @@ import pytest
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from devices.access import visible_devices
 from devices.device_codes import hash_device_code
 from devices.models import DeviceRegistration, RegistrationAttempt
-from devices.selectors import visible_devices
 from tests.factories import DeviceFactory, UserFactory
 
 URL = "/devices/register/"

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from audit.models import AuditEvent
+from devices.access import visible_devices
 from devices.models import DeviceRegistration
-from devices.selectors import visible_devices
 from readrights.models import ReadRight
+from tests.factories import web
 
 URL = "/devices/remove/"
 SELECTION = "/devices/selection/"
@@ -88,7 +89,9 @@ def test_removing_devices_keeps_a_registration_the_owner_ended(customer, super_u
     DeviceRegistration.objects.create(user=customer, device=devices_x[1])
     # Even a selection that names the ended one (the views never pass such a selection:
     # it is not visible) leaves it, with who ended it: it keeps blocking a re-registration.
-    remove_devices(customer, Device.objects.filter(pk__in=[devices_x[0].pk, devices_x[1].pk]))
+    remove_devices(
+        Device.objects.filter(pk__in=[devices_x[0].pk, devices_x[1].pk]), context=web(customer)
+    )
     assert list(DeviceRegistration.objects.filter(user=customer)) == [ended]
     ended.refresh_from_db()
     assert ended.ended_by == super_user_x

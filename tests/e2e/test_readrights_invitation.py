@@ -16,7 +16,7 @@ from django.test import Client
 
 from accounts.models import User
 from keyvault.services import store_device_keys
-from tests.factories import DeviceFactory, login
+from tests.factories import DeviceFactory, login, web
 
 CUSTOMER = "plant.manager@newutility.example"
 CUSTOMER_PASSWORD = "Meter-Keys-2026-Blue!"
@@ -136,10 +136,12 @@ def test_distributor_invites_a_new_customer_who_downloads_exactly_the_two_meters
 
     # Revoking one meter takes it away at once.
     customer_user = User.objects.get(email=CUSTOMER)
-    from devices.selectors import visible_devices
+    from devices.access import visible_devices
     from readrights.services import revoke_read_rights
 
     revoke_read_rights(
-        super_user_x, customer_user, visible_devices(customer_user).filter(serial="63001468")
+        grantee=customer_user,
+        devices_qs=visible_devices(customer_user).filter(serial="63001468"),
+        context=web(super_user_x),
     )
     assert list(visible_devices(customer_user).values_list("serial", flat=True)) == ["63001634"]

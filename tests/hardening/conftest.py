@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from tests.factories import web
+
 # name → [counted, bad]; filled by the tests, printed by pytest_terminal_summary.
 FIGURES: dict[str, list[int]] = {}
 FIGURE_LINES = {
@@ -138,8 +140,12 @@ def build_world() -> World:
     ReadRight.objects.filter(pk=expired.pk).update(expires_at=now - timedelta(days=1))
     ReadRight.objects.create(device=devices_y[0], grantee=users["customer_y"], granted_by=sy)
     invitee_x, invitee_y = World.invitee_x, World.invitee_y
-    assign_read_rights(sx, Device.objects.filter(pk=devices_x[3].pk), [invitee_x])
-    assign_read_rights(sy, Device.objects.filter(pk=devices_y[1].pk), [invitee_y])
+    assign_read_rights(
+        devices_qs=Device.objects.filter(pk=devices_x[3].pk), emails_in=[invitee_x], context=web(sx)
+    )
+    assign_read_rights(
+        devices_qs=Device.objects.filter(pk=devices_y[1].pk), emails_in=[invitee_y], context=web(sy)
+    )
     invitation_x = Invitation.objects.get(email=invitee_x)
     invitation_y = Invitation.objects.get(email=invitee_y)
     return World(

@@ -24,7 +24,7 @@ from kamkeys.models import OutboundEmail
 from kamkeys.outbox import open_context, render
 from readrights import services as readrights
 from readrights.models import Invitation, ReadRight
-from tests.factories import DEFAULT_PASSWORD, UserFactory, login
+from tests.factories import DEFAULT_PASSWORD, UserFactory, login, web
 
 pytestmark = pytest.mark.django_db
 
@@ -118,7 +118,9 @@ def test_read_rights_for_an_address_nobody_verified_become_an_invitation(
     User.objects.filter(pk=squatter.pk).update(email=VICTIM)
     EmailAddress.objects.create(user=squatter, email=VICTIM, verified=False, primary=True)
     devices = Device.objects.filter(pk__in=[d.pk for d in devices_x[:2]])
-    result = readrights.assign_read_rights(super_user_x, devices, [VICTIM])
+    result = readrights.assign_read_rights(
+        devices_qs=devices, emails_in=[VICTIM], context=web(super_user_x)
+    )
     assert result.granted == {}
     assert result.invited == {VICTIM: 2}
     assert not ReadRight.objects.filter(grantee=squatter).exists()
@@ -142,7 +144,7 @@ def test_an_invitation_is_never_accepted_into_an_account_whose_address_nobody_ve
     super_user_x, devices_x, squatter
 ):
     devices = Device.objects.filter(pk__in=[d.pk for d in devices_x[:2]])
-    readrights.assign_read_rights(super_user_x, devices, [VICTIM])
+    readrights.assign_read_rights(devices_qs=devices, emails_in=[VICTIM], context=web(super_user_x))
     invitation = Invitation.objects.get(email=VICTIM)
     from tests.hardening.conftest import _token_of
 

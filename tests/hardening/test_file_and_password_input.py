@@ -20,13 +20,16 @@ from typing import Any
 import pytest
 import pyzipper
 from django.core.management import CommandError, call_command
+from django.db.models import Q
 from django.test import Client
 from django.urls import reverse
 
 from accounts.models import Organization, User
 from accounts.services import make_activation_token
 from accounts.views import ACTIVATION_SESSION_KEY
+from audit.context import AuditContext
 from audit.models import AuditEvent
+from devices.access import OPERATOR
 from devices.models import Device
 from keyfiles.downloads import build_download
 from keyfiles.importer import import_keys
@@ -72,7 +75,14 @@ def test_a_formula_stored_in_any_column_reaches_keys_csv_as_plain_text(org_x) ->
         store_device_keys(device, {"DEK": bytes([number]) * 16, "-2+3": bytes(16)})
         devices.append(device)
     stored = Device.objects.filter(pk__in=[d.pk for d in devices])
-    download = build_download(stored, "zip", ZIP_PASSWORD, actor_label="cli", action="export")
+    download = build_download(
+        which=Q(pk__in=stored.values("pk")),
+        fmt="zip",
+        password=ZIP_PASSWORD,
+        context=AuditContext.command(),
+        operator=OPERATOR,
+        action="export",
+    )
     data = b"".join(download.chunks)
     header, *rows = _keys_csv(data, ZIP_PASSWORD)
     with pyzipper.AESZipFile(io.BytesIO(data)) as archive:
@@ -139,7 +149,9 @@ def _factory_row(number: int, **changes: str) -> dict[str, str]:
 def test_the_csv_importer_refuses_a_formula_and_names_its_line(column: str, formula: str) -> None:
     owner = OrganizationFactory(name="Factory Owner", kind=Organization.Kind.DISTRIBUTOR)
     rows = [_factory_row(1), _factory_row(2, **{column: formula}), _factory_row(3)]
-    report = import_keys(io.BytesIO(_factory_csv(rows)), owner=owner, fmt="csv")
+    report = import_keys(
+        io.BytesIO(_factory_csv(rows)), owner=owner, fmt="csv", context=AuditContext.command()
+    )
 
     assert not report.ok
     assert report.problem_count == 1
@@ -155,7 +167,9 @@ def test_the_csv_importer_refuses_a_formula_and_names_its_line(column: str, form
 def test_the_csv_importer_refuses_control_characters_in_free_text() -> None:
     owner = OrganizationFactory(name="Factory Owner", kind=Organization.Kind.DISTRIBUTOR)
     rows = [_factory_row(1, order_no="51\x0700"), _factory_row(2, type="MULTICAL\x0021")]
-    report = import_keys(io.BytesIO(_factory_csv(rows)), owner=owner, fmt="csv")
+    report = import_keys(
+        io.BytesIO(_factory_csv(rows)), owner=owner, fmt="csv", context=AuditContext.command()
+    )
     assert [problem.line for problem in report.problems] == [2, 3]
     assert "control characters" in report.problems[0].reason
     assert Device.objects.count() == 0
@@ -173,7 +187,13 @@ def test_the_kem_importer_refuses_a_formula_and_names_its_meter(field: str) -> N
     owner = OrganizationFactory(name="KEM Owner", kind=Organization.Kind.DISTRIBUTOR)
     meters = [_kem_meter("70000001"), _kem_meter("70000002", **{field: "=1+2"})]
     document = b"".join(iter_kem_document(meters, "Kem-Pass-77"))
-    report = import_keys(io.BytesIO(document), owner=owner, fmt="kem", password="Kem-Pass-77")
+    report = import_keys(
+        io.BytesIO(document),
+        owner=owner,
+        fmt="kem",
+        password="Kem-Pass-77",
+        context=AuditContext.command(),
+    )
 
     assert not report.ok
     (problem,) = report.problems

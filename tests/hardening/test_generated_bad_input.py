@@ -31,6 +31,7 @@ from hypothesis import strategies as st
 from accounts.models import AccessRequest, Organization, User
 from accounts.services import make_activation_token
 from accounts.views import ACTIVATION_SESSION_KEY
+from audit.context import AuditContext
 from audit.models import AuditEvent
 from devices.models import Device, DeviceRegistration
 from kamkeys.models import OutboundEmail
@@ -50,6 +51,7 @@ from tests.factories import (
     make_member,
     make_super_user,
     stored_selection_ids,
+    web,
 )
 from tests.hardening.conftest import add_figure
 
@@ -468,7 +470,7 @@ def test_invitation_acceptance_is_whole_or_nothing(tally: Tally, distributor) ->
 
     def fresh_invitation() -> None:
         email = f"invitee{next(_unique)}@fuzz.example"
-        assign_read_rights(sup, devices, [email])
+        assign_read_rights(devices_qs=devices, emails_in=[email], context=web(sup))
         invitation = Invitation.objects.get(email=email)
         pending.update(email=email, token=_token_of(invitation))
 
@@ -547,7 +549,13 @@ def csv_files(draw: Any) -> bytes:
 
 def _import(data: bytes, owner: Organization, fmt: str, password: str | None = None) -> Any:
     try:
-        return import_keys(io.BytesIO(data), owner=owner, fmt=fmt, password=password)
+        return import_keys(
+            io.BytesIO(data),
+            owner=owner,
+            fmt=fmt,
+            password=password,
+            context=AuditContext.command(),
+        )
     except ImportInputError:
         return None
 

@@ -22,9 +22,9 @@ from django.utils import timezone
 from django.utils.formats import date_format
 
 from audit.models import AuditEvent
+from devices.access import visible_devices
 from devices.device_codes import hash_device_code
 from devices.models import Device, DeviceRegistration
-from devices.selectors import visible_devices
 from keyvault.services import store_device_keys
 from readrights.models import ReadRight
 from tests.factories import DeviceFactory, UserFactory, login, make_super_user

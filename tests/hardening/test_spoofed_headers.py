@@ -16,6 +16,7 @@ from django.test import Client
 from django.urls import reverse
 
 from audit import services as audit
+from audit.context import AuditContext
 from audit.models import AuditEvent
 from tests.kamkeys.test_client_address import ALICE, BOB, through_proxy
 from tests.kamkeys.test_public_links import EVIL, PUBLIC, assert_only_public_links
@@ -45,7 +46,8 @@ def test_the_audit_log_records_the_real_client_not_the_proxy_or_a_forged_address
 ):
     settings.KAMKEYS_TRUSTED_PROXY_COUNT = 1
     request = rf.post("/devices/download/", **through_proxy(ALICE, forged="6.6.6.6"))
-    audit.record("download", actor=super_user_x, request=request, object_type="device")
+    request.user = super_user_x
+    audit.record("download", context=AuditContext.from_request(request), object_type="device")
     assert AuditEvent.objects.get(action="download").ip == ALICE
 
 

@@ -24,7 +24,7 @@ from accounts import services
 from accounts.models import AccessRequest, Membership, User
 from accounts.selectors import is_super_user
 from audit.models import AuditEvent
-from devices.selectors import visible_devices
+from devices.access import visible_devices
 from tests.factories import (
     DEFAULT_PASSWORD,
     DeviceFactory,
@@ -32,6 +32,7 @@ from tests.factories import (
     UserFactory,
     make_staff,
     make_super_user,
+    web,
 )
 
 pytestmark = pytest.mark.django_db
@@ -174,7 +175,7 @@ def test_staff_cannot_grant_super_user_in_an_organization_they_belong_to(
 
 
 def test_staff_cannot_approve_their_own_access_request(client_for, staff_user, org_x):
-    access_request = services.request_access(staff_user, customer_name=org_x.name)
+    access_request = services.request_access(customer_name=org_x.name, context=web(staff_user))
     client = client_for(staff_user)
     response = client.post(
         REQUESTS,
@@ -192,7 +193,9 @@ def test_staff_cannot_approve_their_own_access_request(client_for, staff_user, o
     assert access_request.status == AccessRequest.Status.PENDING
     assert not is_super_user(staff_user)
     with pytest.raises(PermissionDenied):  # nor by calling the service directly
-        services.approve_access_request(access_request, org_x, decided_by=staff_user)
+        services.approve_access_request(
+            access_request=access_request, organization=org_x, context=web(staff_user)
+        )
     assert not is_super_user(staff_user)
 
 
@@ -362,7 +365,7 @@ def test_an_inline_grant_and_revoke_email_the_user_too(
 def test_an_approval_is_emailed_to_the_organizations_super_users_and_staff(
     client_for, sent, staff_user, super_user_x, outsider, org_x
 ):
-    access_request = services.request_access(outsider, customer_name=org_x.name)
+    access_request = services.request_access(customer_name=org_x.name, context=web(outsider))
     mail.outbox.clear()
     sent(
         client_for(staff_user).post,

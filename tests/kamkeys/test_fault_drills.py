@@ -107,9 +107,10 @@ def test_invitation_written_while_redis_is_down_arrives_after_redis_returns(
         snippet = (
             "from accounts.models import User; from devices.models import Device; "
             "from readrights.services import assign_read_rights; "
+            "from audit.context import AuditContext; "
             f"su = User.objects.get(pk={super_user_x.pk}); "
-            f"assign_read_rights(su, Device.objects.filter(owner_id={org_x.pk}), "
-            "['brand.new@utility.example'])"
+            f"assign_read_rights(devices_qs=Device.objects.filter(owner_id={org_x.pk}), "
+            "emails_in=['brand.new@utility.example'], context=AuditContext.command(su))"
         )
         writer = subprocess.run(
             [sys.executable, "manage.py", "shell", "-c", snippet],

@@ -7,9 +7,9 @@ from allauth.mfa.utils import is_mfa_enabled
 from django.core.management import call_command
 
 from accounts.models import Membership, Organization, User
+from devices.access import visible_devices
 from devices.device_codes import check_device_code
 from devices.models import Device
-from devices.selectors import visible_devices
 from kamkeys.management.commands.seed_demo import (
     CUSTOMER_EMAILS,
     SUPER_USER_EMAIL,

@@ -15,13 +15,18 @@ import pyzipper
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
+from django.db.models import Q
 
 from accounts.models import Organization
+from audit.context import AuditContext
 from audit.models import AuditEvent
 from devices.models import Device
 from keyfiles.downloads import FORMATS, build_download
 from keyfiles.forms import DownloadForm
 from keyfiles.passwords import validate_file_password
+from keyvault.services import store_device_keys
+from readrights.models import ReadRight
+from tests.factories import DeviceFactory, web
 from tests.keyvault.conftest import csv_bytes, factory_rows
 
 ZIP_PASSWORD = "violet tractor umbrella 42"
@@ -218,7 +223,7 @@ def test_every_export_is_audited_as_the_cli_with_format_count_and_device_ids(tmp
     import_rows(tmp_path, org_x, factory_rows(3))
     export(tmp_path, "kem", KEM_PASSWORD, "--serial", "00000001", "00000003")
     event = AuditEvent.objects.get(action="export")
-    assert event.actor_label == "cli" and event.actor is None
+    assert event.actor_label == "cli" and event.actor is None and event.channel == "command"
     assert event.detail == {"format": "kem"}
     assert event.count == 2 and event.object_type == "device"
     assert sorted(event.object_ids) == sorted(
@@ -230,19 +235,19 @@ def test_every_export_is_audited_as_the_cli_with_format_count_and_device_ids(tmp
 def test_the_web_download_is_audited_with_actor_and_ip(rf, org_x, super_user_x, tmp_path):
     import_rows(tmp_path, org_x, factory_rows(2))
     request = rf.post("/devices/download", REMOTE_ADDR="203.0.113.9")
+    request.user = super_user_x
     download = build_download(
-        Device.objects.filter(owner=org_x),
-        "zip",
-        ZIP_PASSWORD,
-        actor=super_user_x,
-        request=request,
+        which=Q(owner=org_x),
+        fmt="zip",
+        password=ZIP_PASSWORD,
+        context=AuditContext.from_request(request),
     )
     assert download.filename.endswith(".zip") and download.content_type == "application/zip"
     assert (
         len(read_zip(b"".join(download.chunks), ZIP_PASSWORD)) == 5
     )  # csv, json, 2 meters, readme
     event = AuditEvent.objects.get(action="download")
-    assert event.actor == super_user_x and event.ip == "203.0.113.9"
+    assert event.actor == super_user_x and event.ip == "203.0.113.9" and event.channel == "web"
     assert event.detail == {"format": "zip"} and event.count == 2
 
 
@@ -342,3 +347,40 @@ def test_order_numbers_that_need_quoting_survive_the_csv_and_json_exactly(tmp_pa
     assert {r["serial"]: r["order_no"] for r in table} == tricky
     documents = json.loads(files["keys.json"])
     assert {d["serial"]: d["order_no"] for d in documents} == tricky
+
+
+@pytest.mark.django_db
+def test_a_download_leaves_out_devices_its_user_may_not_download_even_when_the_caller_names_them(
+    org_x, org_y, customer, super_user_x
+):
+    """build_download asks the access module itself: a caller that names foreign devices (a
+    forged selection, a new view that forgets the scope) gets a file without their keys."""
+    held, foreign_x, foreign_y = (
+        DeviceFactory(owner=org_x),
+        DeviceFactory(owner=org_x),
+        DeviceFactory(owner=org_y),
+    )
+    keys = {held: b"\x11" * 16, foreign_x: b"\x22" * 16, foreign_y: b"\x33" * 16}
+    for device, key in keys.items():
+        store_device_keys(device, {"DEK": key})
+    ReadRight.objects.create(device=held, grantee=customer, granted_by=super_user_x)
+
+    download = build_download(
+        which=Q(pk__in=[d.pk for d in keys]),
+        fmt="zip",
+        password=ZIP_PASSWORD,
+        context=web(customer),
+    )
+    keys_csv = read_zip(b"".join(download.chunks), ZIP_PASSWORD)["keys.csv"].decode()
+    assert keys[held].hex().upper() in keys_csv
+    assert keys[foreign_x].hex().upper() not in keys_csv
+    assert keys[foreign_y].hex().upper() not in keys_csv
+    assert download.count == 1
+    assert AuditEvent.objects.get(action="download").object_ids == [held.pk]
+
+    everything = build_download(
+        which=Q(), fmt="zip", password=ZIP_PASSWORD, context=web(super_user_x)
+    )
+    keys_csv = read_zip(b"".join(everything.chunks), ZIP_PASSWORD)["keys.csv"].decode()
+    assert keys[foreign_y].hex().upper() not in keys_csv
+    assert everything.count == 2

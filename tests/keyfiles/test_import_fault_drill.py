@@ -8,6 +8,7 @@ import psycopg
 import pytest
 from django.db import DatabaseError
 
+from audit.context import AuditContext
 from audit.models import AuditEvent
 from devices.models import Device
 from keyfiles import importer
@@ -36,7 +37,7 @@ def test_database_error_midway_through_an_import_leaves_nothing_imported(
 
     monkeypatch.setattr(ImportWriter, "_device", device_row_that_breaks_in_the_second_batch)
     with pytest.raises((DatabaseError, psycopg.Error)):
-        import_keys(io.BytesIO(csv_bytes(rows)), owner=org_x, actor_label="cli")
+        import_keys(io.BytesIO(csv_bytes(rows)), owner=org_x, context=AuditContext.command())
 
     assert calls["n"] > importer.WRITE_BATCH  # the first batch really was written first
     assert Device.objects.count() == 0

@@ -8,11 +8,14 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db.models import Q
 
+from audit.context import AuditContext
 from audit.models import AuditEvent
+from devices.access import OPERATOR
 from devices.device_codes import check_device_code
 from devices.models import Device
-from keyfiles.downloads import build_download
+from keyfiles.downloads import Download, build_download
 from keyfiles.importer import ImportReport, import_keys
 from keyvault.models import DeviceKey
 from keyvault.services import plain_keys_of, store_device_keys
@@ -20,8 +23,17 @@ from tests.factories import DeviceFactory
 from tests.keyvault.conftest import csv_bytes, factory_rows
 
 
+def operator_download(fmt: str, password: str) -> Download:
+    """Every device as ``manage.py export_keys --all`` writes it."""
+    return build_download(
+        which=Q(), fmt=fmt, password=password, context=AuditContext.command(), operator=OPERATOR
+    )
+
+
 def run_import(org, data: bytes, fmt: str = "csv", password: str | None = None) -> ImportReport:  # noqa: ANN001
-    return import_keys(io.BytesIO(data), owner=org, fmt=fmt, password=password, actor_label="cli")
+    return import_keys(
+        io.BytesIO(data), owner=org, fmt=fmt, password=password, context=AuditContext.command()
+    )
 
 
 def nothing_written() -> bool:
@@ -138,7 +150,7 @@ def test_a_serial_stored_with_different_keys_is_an_error_and_nothing_is_written(
 @pytest.mark.django_db
 def test_a_kem_password_sixteen_bytes_too_long_is_reported_and_nothing_is_written(org_x, tmp_path):
     run_import(org_x, csv_bytes(factory_rows(2)))
-    download = build_download(Device.objects.all(), "kem", "Sixteen-chars-OK", actor_label="cli")
+    download = operator_download("kem", "Sixteen-chars-OK")
     kem = b"".join(download.chunks)
     Device.objects.all().delete()
     report = run_import(org_x, kem, "kem", "Sixteen-chars-OK" * 2)
@@ -150,7 +162,7 @@ def test_a_kem_password_sixteen_bytes_too_long_is_reported_and_nothing_is_writte
 @pytest.mark.django_db
 def test_a_kem_file_with_the_wrong_password_is_reported_and_nothing_is_written(org_x):
     run_import(org_x, csv_bytes(factory_rows(2)))
-    download = build_download(Device.objects.all(), "kem", "Right-password1", actor_label="cli")
+    download = operator_download("kem", "Right-password1")
     kem = b"".join(download.chunks)
     Device.objects.all().delete()
     report = run_import(org_x, kem, "kem", "Wrong-password1")

@@ -10,12 +10,12 @@ from django.utils import timezone
 
 from accounts.models import User
 from audit.models import AuditEvent
+from devices.access import visible_devices
 from devices.models import Device
-from devices.selectors import visible_devices
 from kamkeys.models import OutboundEmail
 from readrights import services
 from readrights.models import Invitation, ReadRight
-from tests.factories import DEFAULT_PASSWORD, UserFactory
+from tests.factories import DEFAULT_PASSWORD, UserFactory, web
 from tests.readrights.conftest import invitation_token
 
 NEW_PASSWORD = "Meter-Keys-2026-Blue!"
@@ -35,7 +35,10 @@ def test_existing_customer_gets_rights_and_one_email_without_keys(
 ):
     with outbox():
         result = services.assign_read_rights(
-            super_user_x, qs(devices_x[:3]), [customer.email], message="For the Aarhus rollout"
+            devices_qs=qs(devices_x[:3]),
+            emails_in=[customer.email],
+            message="For the Aarhus rollout",
+            context=web(super_user_x),
         )
     assert result.granted == {customer.email: 3}
     assert visible_ids(customer) == {d.pk for d in devices_x[:3]}
@@ -51,9 +54,13 @@ def test_existing_customer_gets_rights_and_one_email_without_keys(
 def test_assigning_again_keeps_held_rights_and_adds_only_new_ones(
     super_user_x, customer, devices_x, outbox
 ):
-    services.assign_read_rights(super_user_x, qs(devices_x[:2]), [customer.email])
+    services.assign_read_rights(
+        devices_qs=qs(devices_x[:2]), emails_in=[customer.email], context=web(super_user_x)
+    )
     with outbox():
-        result = services.assign_read_rights(super_user_x, qs(devices_x[:4]), [customer.email])
+        result = services.assign_read_rights(
+            devices_qs=qs(devices_x[:4]), emails_in=[customer.email], context=web(super_user_x)
+        )
     assert result.granted[customer.email] == 2
     assert result.already[customer.email] == 2
     assert ReadRight.objects.filter(grantee=customer, revoked_at__isnull=True).count() == 4
@@ -66,7 +73,9 @@ def test_unknown_email_gets_an_invitation_with_login_information_and_no_account_
     super_user_x, devices_x, outbox
 ):
     with outbox():
-        result = services.assign_read_rights(super_user_x, qs(devices_x[:2]), ["New@Utility.dk"])
+        result = services.assign_read_rights(
+            devices_qs=qs(devices_x[:2]), emails_in=["New@Utility.dk"], context=web(super_user_x)
+        )
     assert result.invited == {"new@utility.dk": 2}
     assert not User.objects.filter(email="new@utility.dk").exists()
     invitation = Invitation.objects.get(email="new@utility.dk")
@@ -85,9 +94,13 @@ def test_accepting_an_invitation_creates_an_active_verified_customer_who_sees_th
     from allauth.account.models import EmailAddress
 
     with outbox():
-        services.assign_read_rights(super_user_x, qs(devices_x[:2]), ["new@utility.dk"])
+        services.assign_read_rights(
+            devices_qs=qs(devices_x[:2]), emails_in=["new@utility.dk"], context=web(super_user_x)
+        )
     token = invitation_token(outbox.to("new@utility.dk")[0])
-    acceptance = services.accept_invitation(token, "Nina New", NEW_PASSWORD)
+    acceptance = services.accept_invitation(
+        token=token, name="Nina New", password=NEW_PASSWORD, context=web()
+    )
     user = acceptance.user
     assert acceptance.created and acceptance.device_count == 2
     assert user.is_active and user.name == "Nina New" and user.check_password(NEW_PASSWORD)
@@ -99,23 +112,29 @@ def test_accepting_an_invitation_creates_an_active_verified_customer_who_sees_th
 @pytest.mark.django_db
 def test_an_accepted_invitation_link_cannot_be_used_again(super_user_x, devices_x, outbox):
     with outbox():
-        services.assign_read_rights(super_user_x, qs(devices_x[:1]), ["new@utility.dk"])
+        services.assign_read_rights(
+            devices_qs=qs(devices_x[:1]), emails_in=["new@utility.dk"], context=web(super_user_x)
+        )
     token = invitation_token(outbox.to("new@utility.dk")[0])
-    services.accept_invitation(token, "", NEW_PASSWORD)
+    services.accept_invitation(token=token, name="", password=NEW_PASSWORD, context=web())
     with pytest.raises(services.InvitationInvalid) as excinfo:
-        services.accept_invitation(token, "", "Another-Pass-2026!")
+        services.accept_invitation(
+            token=token, name="", password="Another-Pass-2026!", context=web()
+        )
     assert excinfo.value.reason == "used"
 
 
 @pytest.mark.django_db
 def test_a_tampered_invitation_link_is_refused(super_user_x, devices_x, outbox):
     with outbox():
-        services.assign_read_rights(super_user_x, qs(devices_x[:1]), ["new@utility.dk"])
+        services.assign_read_rights(
+            devices_qs=qs(devices_x[:1]), emails_in=["new@utility.dk"], context=web(super_user_x)
+        )
     token = invitation_token(outbox.to("new@utility.dk")[0])
     tampered = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
     for bad in (tampered, "nonsense", ""):
         with pytest.raises(services.InvitationInvalid) as excinfo:
-            services.accept_invitation(bad, "", NEW_PASSWORD)
+            services.accept_invitation(token=bad, name="", password=NEW_PASSWORD, context=web())
         assert excinfo.value.reason == "invalid"
     assert not User.objects.filter(email="new@utility.dk").exists()
 
@@ -123,16 +142,23 @@ def test_a_tampered_invitation_link_is_refused(super_user_x, devices_x, outbox):
 @pytest.mark.django_db
 def test_resending_an_invitation_makes_the_older_link_useless(super_user_x, devices_x, outbox):
     with outbox():
-        services.assign_read_rights(super_user_x, qs(devices_x[:1]), ["new@utility.dk"])
+        services.assign_read_rights(
+            devices_qs=qs(devices_x[:1]), emails_in=["new@utility.dk"], context=web(super_user_x)
+        )
     old = invitation_token(outbox.to("new@utility.dk")[0])
     invitation = Invitation.objects.get(email="new@utility.dk")
     with outbox():
-        services.resend_invitation(super_user_x, invitation)
+        services.resend_invitation(invitation, context=web(super_user_x))
     new = invitation_token(outbox.to("new@utility.dk")[-1])
     assert old != new
     with pytest.raises(services.InvitationInvalid):
-        services.accept_invitation(old, "", NEW_PASSWORD)
-    assert services.accept_invitation(new, "", NEW_PASSWORD).device_count == 1
+        services.accept_invitation(token=old, name="", password=NEW_PASSWORD, context=web())
+    assert (
+        services.accept_invitation(
+            token=new, name="", password=NEW_PASSWORD, context=web()
+        ).device_count
+        == 1
+    )
 
 
 @pytest.mark.django_db
@@ -140,31 +166,44 @@ def test_reinviting_the_same_address_extends_the_pending_invitation(
     super_user_x, devices_x, outbox
 ):
     with outbox():
-        services.assign_read_rights(super_user_x, qs(devices_x[:1]), ["new@utility.dk"])
-        services.assign_read_rights(super_user_x, qs(devices_x[1:3]), ["new@utility.dk"])
+        services.assign_read_rights(
+            devices_qs=qs(devices_x[:1]), emails_in=["new@utility.dk"], context=web(super_user_x)
+        )
+        services.assign_read_rights(
+            devices_qs=qs(devices_x[1:3]), emails_in=["new@utility.dk"], context=web(super_user_x)
+        )
     assert Invitation.objects.filter(email="new@utility.dk").count() == 1
     token = invitation_token(outbox.to("new@utility.dk")[-1])
-    assert services.accept_invitation(token, "", NEW_PASSWORD).device_count == 3
+    assert (
+        services.accept_invitation(
+            token=token, name="", password=NEW_PASSWORD, context=web()
+        ).device_count
+        == 3
+    )
 
 
 @pytest.mark.django_db
 def test_an_expired_invitation_link_is_refused(super_user_x, devices_x, outbox):
     with outbox():
-        services.assign_read_rights(super_user_x, qs(devices_x[:1]), ["new@utility.dk"])
+        services.assign_read_rights(
+            devices_qs=qs(devices_x[:1]), emails_in=["new@utility.dk"], context=web(super_user_x)
+        )
     token = invitation_token(outbox.to("new@utility.dk")[0])
     Invitation.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
     with pytest.raises(services.InvitationInvalid) as excinfo:
-        services.accept_invitation(token, "", NEW_PASSWORD)
+        services.accept_invitation(token=token, name="", password=NEW_PASSWORD, context=web())
     assert excinfo.value.reason == "expired"
 
 
 @pytest.mark.django_db
 def test_a_weak_password_is_refused_and_nothing_is_created(super_user_x, devices_x, outbox):
     with outbox():
-        services.assign_read_rights(super_user_x, qs(devices_x[:1]), ["new@utility.dk"])
+        services.assign_read_rights(
+            devices_qs=qs(devices_x[:1]), emails_in=["new@utility.dk"], context=web(super_user_x)
+        )
     token = invitation_token(outbox.to("new@utility.dk")[0])
     with pytest.raises(ValidationError):
-        services.accept_invitation(token, "", "short")
+        services.accept_invitation(token=token, name="", password="short", context=web())
     assert not User.objects.filter(email="new@utility.dk").exists()
     assert Invitation.objects.get().accepted_at is None
 
@@ -174,10 +213,14 @@ def test_an_invitation_to_an_address_that_registered_meanwhile_adds_rights_to_th
     super_user_x, devices_x, outbox
 ):
     with outbox():
-        services.assign_read_rights(super_user_x, qs(devices_x[:2]), ["late@utility.dk"])
+        services.assign_read_rights(
+            devices_qs=qs(devices_x[:2]), emails_in=["late@utility.dk"], context=web(super_user_x)
+        )
     token = invitation_token(outbox.to("late@utility.dk")[0])
     existing = UserFactory(email="late@utility.dk")  # registered: a verified login address
-    acceptance = services.accept_invitation(token, "Ignored", "ignored")
+    acceptance = services.accept_invitation(
+        token=token, name="Ignored", password="ignored", context=web()
+    )
     assert not acceptance.created and acceptance.user == existing
     existing.refresh_from_db()
     assert existing.check_password(DEFAULT_PASSWORD)
@@ -188,15 +231,19 @@ def test_an_invitation_to_an_address_that_registered_meanwhile_adds_rights_to_th
 def test_revoking_ends_access_at_once_and_tells_the_customer(
     super_user_x, customer, devices_x, outbox
 ):
-    services.assign_read_rights(super_user_x, qs(devices_x), [customer.email])
+    services.assign_read_rights(
+        devices_qs=qs(devices_x), emails_in=[customer.email], context=web(super_user_x)
+    )
     with outbox():
-        ended = services.revoke_read_rights(super_user_x, customer, qs(devices_x[:2]))
+        ended = services.revoke_read_rights(
+            grantee=customer, devices_qs=qs(devices_x[:2]), context=web(super_user_x)
+        )
     assert ended == 2
     assert visible_ids(customer) == {d.pk for d in devices_x[2:]}
     [message] = outbox.to(customer.email)
     assert "2 devices" in message.body
     with outbox():
-        assert services.revoke_read_rights(super_user_x, customer) == 3
+        assert services.revoke_read_rights(grantee=customer, context=web(super_user_x)) == 3
     assert visible_ids(customer) == set()
     assert AuditEvent.objects.filter(action="revoke", actor=super_user_x).count() == 2
 
@@ -204,7 +251,12 @@ def test_revoking_ends_access_at_once_and_tells_the_customer(
 @pytest.mark.django_db
 def test_an_expired_right_stops_working_without_any_job(super_user_x, customer, devices_x):
     soon = timezone.now() + timedelta(minutes=5)
-    services.assign_read_rights(super_user_x, qs(devices_x[:2]), [customer.email], expires_at=soon)
+    services.assign_read_rights(
+        devices_qs=qs(devices_x[:2]),
+        emails_in=[customer.email],
+        expires_at=soon,
+        context=web(super_user_x),
+    )
     assert len(visible_ids(customer)) == 2
     ReadRight.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
     assert visible_ids(customer) == set()
@@ -212,18 +264,26 @@ def test_an_expired_right_stops_working_without_any_job(super_user_x, customer, 
 
 @pytest.mark.django_db
 def test_an_expired_right_can_be_given_again(super_user_x, customer, devices_x):
-    services.assign_read_rights(super_user_x, qs(devices_x[:1]), [customer.email])
+    services.assign_read_rights(
+        devices_qs=qs(devices_x[:1]), emails_in=[customer.email], context=web(super_user_x)
+    )
     ReadRight.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
-    result = services.assign_read_rights(super_user_x, qs(devices_x[:1]), [customer.email])
+    result = services.assign_read_rights(
+        devices_qs=qs(devices_x[:1]), emails_in=[customer.email], context=web(super_user_x)
+    )
     assert result.granted[customer.email] == 1
     assert visible_ids(customer) == {devices_x[0].pk}
 
 
 @pytest.mark.django_db
 def test_a_customer_cannot_pass_rights_on(super_user_x, customer, outsider, devices_x):
-    services.assign_read_rights(super_user_x, qs(devices_x[:2]), [customer.email])
+    services.assign_read_rights(
+        devices_qs=qs(devices_x[:2]), emails_in=[customer.email], context=web(super_user_x)
+    )
     with pytest.raises(services.NotManageable):
-        services.assign_read_rights(customer, qs(devices_x[:2]), [outsider.email])
+        services.assign_read_rights(
+            devices_qs=qs(devices_x[:2]), emails_in=[outsider.email], context=web(customer)
+        )
     assert visible_ids(outsider) == set()
 
 
@@ -231,7 +291,9 @@ def test_a_customer_cannot_pass_rights_on(super_user_x, customer, outsider, devi
 def test_foreign_devices_assign_nothing(super_user_x, customer, devices_x, devices_y, outbox):
     with outbox(), pytest.raises(services.NotManageable):
         services.assign_read_rights(
-            super_user_x, qs([devices_x[0], devices_y[0]]), [customer.email, "new@utility.dk"]
+            devices_qs=qs([devices_x[0], devices_y[0]]),
+            emails_in=[customer.email, "new@utility.dk"],
+            context=web(super_user_x),
         )
     assert ReadRight.objects.count() == 0
     assert Invitation.objects.count() == 0
@@ -242,8 +304,10 @@ def test_foreign_devices_assign_nothing(super_user_x, customer, devices_x, devic
 def test_a_super_user_cannot_revoke_what_another_organization_gave(
     super_user_x, super_user_y, customer, devices_x
 ):
-    services.assign_read_rights(super_user_x, qs(devices_x[:2]), [customer.email])
-    assert services.revoke_read_rights(super_user_y, customer) == 0
+    services.assign_read_rights(
+        devices_qs=qs(devices_x[:2]), emails_in=[customer.email], context=web(super_user_x)
+    )
+    assert services.revoke_read_rights(grantee=customer, context=web(super_user_y)) == 0
     assert len(visible_ids(customer)) == 2
 
 
@@ -262,7 +326,9 @@ def test_bad_email_lists_are_refused_with_a_clear_message(
     super_user_x, devices_x, emails, expected
 ):
     with pytest.raises(ValidationError) as excinfo:
-        services.assign_read_rights(super_user_x, qs(devices_x[:1]), emails)
+        services.assign_read_rights(
+            devices_qs=qs(devices_x[:1]), emails_in=emails, context=web(super_user_x)
+        )
     assert expected in " ".join(excinfo.value.messages)
     assert ReadRight.objects.count() == 0 and Invitation.objects.count() == 0
 
@@ -271,10 +337,10 @@ def test_bad_email_lists_are_refused_with_a_clear_message(
 def test_an_expiry_in_the_past_is_refused(super_user_x, customer, devices_x):
     with pytest.raises(services.ReadRightsError, match="past"):
         services.assign_read_rights(
-            super_user_x,
-            qs(devices_x[:1]),
-            [customer.email],
+            devices_qs=qs(devices_x[:1]),
+            emails_in=[customer.email],
             expires_at=timezone.now() - timedelta(days=1),
+            context=web(super_user_x),
         )
     assert ReadRight.objects.count() == 0
 
@@ -285,9 +351,11 @@ def test_every_assignment_invitation_and_revocation_is_audited(
 ):
     with outbox():
         services.assign_read_rights(
-            super_user_x, qs(devices_x[:2]), [customer.email, "new@utility.dk"]
+            devices_qs=qs(devices_x[:2]),
+            emails_in=[customer.email, "new@utility.dk"],
+            context=web(super_user_x),
         )
-    services.revoke_read_rights(super_user_x, customer)
+    services.revoke_read_rights(grantee=customer, context=web(super_user_x))
     actions = list(AuditEvent.objects.order_by("id").values_list("action", "count"))
     assert actions == [("assign", 2), ("invite", 2), ("revoke", 2)]
     for event in AuditEvent.objects.all():
@@ -298,10 +366,12 @@ def test_every_assignment_invitation_and_revocation_is_audited(
 def test_revoking_rights_that_already_expired_ends_them_quietly(
     super_user_x, customer, devices_x, outbox
 ):
-    services.assign_read_rights(super_user_x, qs(devices_x[:2]), [customer.email])
+    services.assign_read_rights(
+        devices_qs=qs(devices_x[:2]), emails_in=[customer.email], context=web(super_user_x)
+    )
     ReadRight.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
     with outbox():
-        assert services.revoke_read_rights(super_user_x, customer) == 0
+        assert services.revoke_read_rights(grantee=customer, context=web(super_user_x)) == 0
     assert outbox.to(customer.email) == []
     assert ReadRight.objects.filter(revoked_at__isnull=True).count() == 0
 
@@ -310,7 +380,11 @@ def test_revoking_rights_that_already_expired_ends_them_quietly(
 def test_deleting_a_device_or_a_customer_removes_their_rights(
     super_user_x, customer, devices_x, outbox
 ):
-    services.assign_read_rights(super_user_x, qs(devices_x[:3]), [customer.email, "new@x.dk"])
+    services.assign_read_rights(
+        devices_qs=qs(devices_x[:3]),
+        emails_in=[customer.email, "new@x.dk"],
+        context=web(super_user_x),
+    )
     devices_x[0].delete()
     assert ReadRight.objects.count() == 2
     assert Invitation.devices.through.objects.count() == 2
@@ -328,7 +402,9 @@ def test_the_database_refuses_rights_for_missing_devices_or_users(
         ReadRight.objects.create(device_id=987654321, grantee=customer)
     with pytest.raises(IntegrityError), transaction.atomic():
         ReadRight.objects.create(device=devices_x[0], grantee_id=987654321)
-    services.assign_read_rights(super_user_x, qs(devices_x[:2]), [customer.email])
+    services.assign_read_rights(
+        devices_qs=qs(devices_x[:2]), emails_in=[customer.email], context=web(super_user_x)
+    )
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM devices_device WHERE id = %s", [devices_x[0].pk])
     assert list(ReadRight.objects.values_list("device_id", flat=True)) == [devices_x[1].pk]
@@ -344,7 +420,9 @@ def test_a_failure_midway_leaves_nothing_half_written(
     monkeypatch.setattr(services.emails, "invitation", broken)
     with pytest.raises(RuntimeError):
         services.assign_read_rights(
-            super_user_x, qs(devices_x[:2]), [customer.email, "new@utility.dk"]
+            devices_qs=qs(devices_x[:2]),
+            emails_in=[customer.email, "new@utility.dk"],
+            context=web(super_user_x),
         )
     assert ReadRight.objects.count() == 0
     assert Invitation.objects.count() == 0
@@ -358,7 +436,9 @@ def test_the_database_refuses_moving_a_right_to_a_missing_device_or_revoker(
 ):
     from django.db import IntegrityError, transaction
 
-    services.assign_read_rights(super_user_x, qs(devices_x[:1]), [customer.email])
+    services.assign_read_rights(
+        devices_qs=qs(devices_x[:1]), emails_in=[customer.email], context=web(super_user_x)
+    )
     with pytest.raises(IntegrityError), transaction.atomic():
         ReadRight.objects.update(device_id=987654321)
     with pytest.raises(IntegrityError), transaction.atomic():
@@ -375,13 +455,13 @@ def test_ending_a_registration_is_for_the_owning_organization_and_happens_once(
 
     registration = DeviceRegistration.objects.create(user=customer, device=devices_x[0])
     with pytest.raises(services.NotManageable):
-        services.end_registration(ended_by=super_user_y, registration=registration)
+        services.end_registration(registration=registration, context=web(super_user_y))
     with pytest.raises(services.NotManageable):
-        services.end_registration(ended_by=customer, registration=registration)
+        services.end_registration(registration=registration, context=web(customer))
     assert devices_x[0].pk in visible_ids(customer)
     with outbox():
-        assert services.end_registration(ended_by=super_user_x, registration=registration)
-        assert not services.end_registration(ended_by=super_user_x, registration=registration)
+        assert services.end_registration(registration=registration, context=web(super_user_x))
+        assert not services.end_registration(registration=registration, context=web(super_user_x))
     assert visible_ids(customer) == set()
     assert len(outbox.to(customer.email)) == 1
     assert AuditEvent.objects.filter(action="device.registration_end").count() == 1

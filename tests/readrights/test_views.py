@@ -10,11 +10,12 @@ from django.utils import timezone
 
 from accounts.models import User
 from audit.services import record
+from devices.access import visible_devices
 from devices.models import Device
-from devices.selectors import visible_devices
 from kamkeys.models import OutboundEmail
 from readrights import services
 from readrights.models import Invitation, ReadRight
+from tests.factories import web
 from tests.readrights.conftest import invitation_token, select
 
 EDIT = reverse("readrights:edit")
@@ -26,7 +27,7 @@ NEW_PASSWORD = "Meter-Keys-2026-Blue!"
 
 def grant(by, devices, to, **kw):  # noqa: ANN001, ANN201
     qs = Device.objects.filter(pk__in=[d.pk for d in devices])
-    return services.assign_read_rights(by, qs, [to], **kw)
+    return services.assign_read_rights(devices_qs=qs, emails_in=[to], context=web(by), **kw)
 
 
 def nothing_written() -> bool:
@@ -228,7 +229,7 @@ def test_user_administration_lists_customers_invitations_and_last_download(
     grant(super_user_x, devices_x[:3], customer.email)
     grant(super_user_y, devices_y[:1], outsider.email)
     grant(super_user_x, devices_x[:1], "pending@utility.dk")
-    record("download", actor=customer, object_type="device", object_ids=[devices_x[0].pk])
+    record("download", context=web(customer), object_type="device", object_ids=[devices_x[0].pk])
     client = client_for(super_user_x)
     page = client.get(USERS).content.decode()
     assert customer.email in page and "Aarhus Water Utility" in page

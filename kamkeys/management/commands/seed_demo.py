@@ -15,9 +15,9 @@ from django.db import transaction
 from tqdm import tqdm
 
 from accounts.models import Membership, Organization, User
-from accounts.services import DEMO_TOTP_SECRET, ensure_demo_totp
 from devices.device_codes import hash_device_code
 from devices.models import Device
+from kamkeys.demo import DEMO_TOTP_SECRET, ensure_demo_totp
 from keyvault.services import store_device_keys_bulk
 from readrights.models import ReadRight
 
@@ -135,6 +135,7 @@ class Command(BaseCommand):
         return org
 
     def seed(self) -> int:
+        """Everything the demo needs, adding only what is missing; returns the new devices."""
         staff = self.user(STAFF_EMAIL, "Sofie Staff", is_staff=True, is_superuser=True)
         ensure_demo_totp(staff)  # the admin opens only with a second factor
         distributor = self.organization(
@@ -147,8 +148,15 @@ class Command(BaseCommand):
             defaults={"role": Membership.Role.SUPER_USER},
         )
         ensure_demo_totp(super_user)
+        customers = self.customers()
+        created = self.devices(distributor)
+        # The first customer holds read rights to the first MULTICAL 21 order's devices.
+        self.read_rights(customers[0], demo_batches()[0].serials[:12], granted_by=super_user)
+        return created
 
-        customers = []
+    def customers(self) -> list[User]:
+        """The two customer organizations, one user each."""
+        users = []
         for email, (org_name, number, person) in zip(
             CUSTOMER_EMAILS,
             [("Aarhus Vand A/S", "2000456", "Anna Aarhus"), ("Odense Forsyning", "2000789", "Ole")],
@@ -157,47 +165,53 @@ class Command(BaseCommand):
             org = self.organization(org_name, number, Organization.Kind.CUSTOMER)
             customer = self.user(email, person)
             Membership.objects.get_or_create(user=customer, organization=org)
-            customers.append((customer, org))
+            users.append(customer)
+        return users
 
+    def devices(self, owner: Organization) -> int:
+        """The demo batches' devices not yet stored, with fresh random keys; returns how many."""
         existing = set(Device.objects.values_list("serial", flat=True))
         new_items = []
-        batches = demo_batches()
-        for batch in tqdm(batches, desc="devices", unit="order", disable=None):
+        for batch in tqdm(demo_batches(), desc="devices", unit="order", disable=None):
             for index, serial in enumerate(batch.serials):
-                if serial in existing:
-                    continue
-                device = Device(
-                    serial=serial,
-                    device_code_hash=hash_device_code(serial, demo_device_code(serial)),
-                    kind=batch.kind,
-                    device_type=batch.device_type,
-                    type_no=batch.type_no,
-                    config_no=batch.config_no,
-                    consumption_type=batch.consumption_type,
-                    production_year=2023 + index % 3,
-                    order_no=batch.order_no,
-                    owner=distributor,
-                )
-                keys = {"DEK": secrets.token_bytes(16)}
-                for n in range(1, batch.gpks + 1):
-                    keys[f"GPK{n}"] = secrets.token_bytes(16)
-                new_items.append((device, keys))
+                if serial not in existing:
+                    new_items.append(self.device(batch, index, serial, owner))
         Device.objects.bulk_create([device for device, _ in new_items])
         new_serials = [device.serial for device, _ in new_items]
         saved = {d.serial: d for d in Device.objects.filter(serial__in=new_serials)}
         store_device_keys_bulk((saved[device.serial], keys) for device, keys in new_items)
+        return len(new_items)
 
-        # The first customer holds read rights to the first MULTICAL 21 order's devices.
-        anna, _ = customers[0]
+    def device(
+        self, batch: Batch, index: int, serial: str, owner: Organization
+    ) -> tuple[Device, dict[str, bytes]]:
+        device = Device(
+            serial=serial,
+            device_code_hash=hash_device_code(serial, demo_device_code(serial)),
+            kind=batch.kind,
+            device_type=batch.device_type,
+            type_no=batch.type_no,
+            config_no=batch.config_no,
+            consumption_type=batch.consumption_type,
+            production_year=2023 + index % 3,
+            order_no=batch.order_no,
+            owner=owner,
+        )
+        keys = {"DEK": secrets.token_bytes(16)}
+        for n in range(1, batch.gpks + 1):
+            keys[f"GPK{n}"] = secrets.token_bytes(16)
+        return device, keys
+
+    def read_rights(self, grantee: User, serials: list[str], *, granted_by: User) -> None:
+        """A read right on each of these devices the grantee does not hold yet (unrevoked)."""
         granted = set(
-            ReadRight.objects.filter(grantee=anna, revoked_at__isnull=True).values_list(
+            ReadRight.objects.filter(grantee=grantee, revoked_at__isnull=True).values_list(
                 "device_id", flat=True
             )
         )
-        for device in Device.objects.filter(serial__in=batches[0].serials[:12]):
+        for device in Device.objects.filter(serial__in=serials):
             if device.pk not in granted:
-                ReadRight.objects.create(device=device, grantee=anna, granted_by=super_user)
-        return len(new_items)
+                ReadRight.objects.create(device=device, grantee=grantee, granted_by=granted_by)
 
     def report(self, created_devices: int) -> None:
         total = Device.objects.count()

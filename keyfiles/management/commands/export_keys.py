@@ -7,9 +7,11 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db.models import Q
 
+from audit.context import AuditContext
 from audit.models import Action
-from devices.models import Device
+from devices.access import OPERATOR, downloadable_devices
 from keyfiles.downloads import FORMATS, build_download, write_download
 from keyfiles.importer import ImportInputError, resolve_owner
 from keyfiles.management.commands.import_keys import read_password_file
@@ -30,29 +32,20 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         password = read_password_file(options["password_file"])
-        if options["serial"]:
-            serials = sorted(set(options["serial"]))
-            devices = Device.objects.filter(serial__in=serials)
-            found = set(devices.values_list("serial", flat=True))
-            missing = [serial for serial in serials if serial not in found]
-            if missing:
-                raise CommandError("unknown serial(s): " + ", ".join(missing[:20]))
-        elif options["owner"]:
-            try:
-                owner = resolve_owner(options["owner"])
-            except ImportInputError as exc:
-                raise CommandError(str(exc)) from None
-            devices = Device.objects.filter(owner=owner)
-        else:
-            devices = Device.objects.all()
-        if not devices.exists():
+        which = self._which(options)
+        if not downloadable_devices(OPERATOR).filter(which).exists():
             raise CommandError("no devices match: nothing to export")
         output = options["output"]
         if os.path.isdir(output):
             raise CommandError(f"{output!r} is a directory; give a file name")
         try:
             download = build_download(
-                devices, options["format"], password, actor_label="cli", action=Action.EXPORT
+                which=which,
+                fmt=options["format"],
+                password=password,
+                context=AuditContext.command(),
+                operator=OPERATOR,
+                action=Action.EXPORT,
             )
             size = write_download(download, output)
         except ValidationError as exc:
@@ -69,3 +62,22 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(f"Wrote {download.count:,} device(s), {size:,} bytes, to {output}")
         )
+
+    def _which(self, options: dict[str, Any]) -> Q:
+        """The devices asked for, as a condition on every device (the operator's scope)."""
+        if options["serial"]:
+            serials = sorted(set(options["serial"]))
+            which = Q(serial__in=serials)
+            devices = downloadable_devices(OPERATOR).filter(which)
+            found = set(devices.values_list("serial", flat=True))
+            missing = [serial for serial in serials if serial not in found]
+            if missing:
+                raise CommandError("unknown serial(s): " + ", ".join(missing[:20]))
+            return which
+        if options["owner"]:
+            try:
+                owner = resolve_owner(options["owner"])
+            except ImportInputError as exc:
+                raise CommandError(str(exc)) from None
+            return Q(owner=owner)
+        return Q()

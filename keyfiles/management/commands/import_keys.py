@@ -8,6 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+from audit.context import AuditContext
 from keyfiles.importer import ImportInputError, import_keys, resolve_owner
 
 
@@ -76,7 +77,7 @@ class Command(BaseCommand):
                     owner=owner,
                     fmt=fmt,
                     password=password,
-                    actor_label="cli",
+                    context=AuditContext.command(),
                     filename=Path(path).name,
                     progress=progress,
                 )

@@ -9,7 +9,7 @@ from allauth.mfa import app_settings as mfa_settings
 from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
 from django.core.management.base import BaseCommand, CommandParser
 
-from accounts.services import DEMO_TOTP_SECRET
+from kamkeys.demo import DEMO_TOTP_SECRET
 
 
 class Command(BaseCommand):
