@@ -1,0 +1,95 @@
+"""Keys as a streamed JSON document: the download's key stream (keyfiles.keystream, through
+api.access), written as JSON piece by piece in constant memory, audited before the first byte.
+The encrypted ZIP and KEM files are the web download's own (keyfiles.downloads)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from django.http import HttpRequest
+
+from api import access
+from api.devicesets import DeviceSet
+from audit import services as audit
+from audit.models import Action
+
+HEAD_DEVICES = 1000  # unwrapped before the disclosure is audited and the response starts
+FLUSH_CHARS = 1 << 16
+_DEVICE_MEMBERS = (
+    ("manufacturer", "manufacturer"),
+    ("kind", "kind"),
+    ("type", "device_type"),
+    ("type_no", "type_no"),
+    ("config_no", "config_no"),
+    ("consumption_type", "consumption_type"),
+    ("production_year", "production_year"),
+    ("order_no", "order_no"),
+)
+
+
+def audit_detail(token: Any) -> dict[str, Any]:
+    """What every API disclosure event says of its channel: the token's id and name."""
+    return {"channel": "api", "token_id": token.pk, "token_name": token.name}
+
+
+def _device_json(device: dict[str, Any], keys: dict[str, bytes]) -> str:
+    members = {"serial": device["serial"]}
+    members.update((name, device[column]) for name, column in _DEVICE_MEMBERS)
+    body = json.dumps(members, ensure_ascii=False)
+    key_members = ", ".join(f'{json.dumps(name)}: "{key.hex().upper()}"' for name, key in keys.items())
+    return f'{body[:-1]}, "keys": {{{key_members}}}}}'
+
+
+def _chunks(
+    head: list[tuple[dict[str, Any], dict[str, bytes]]],
+    rest: Iterable[tuple[dict[str, Any], dict[str, bytes]]],
+    preamble: str,
+) -> Iterator[bytes]:
+    parts = [preamble]
+    size = len(preamble)
+    first = True
+    for device, keys in itertools.chain(head, rest):
+        piece = ("" if first else ",") + "\n " + _device_json(device, keys)
+        first = False
+        parts.append(piece)
+        size += len(piece)
+        if size >= FLUSH_CHARS:
+            yield "".join(parts).encode("utf-8")
+            parts.clear()
+            size = 0
+    parts.append("\n]}\n")
+    yield "".join(parts).encode("utf-8")
+
+
+def json_stream(
+    user: Any, token: Any, device_set: DeviceSet, *, request: HttpRequest
+) -> Iterator[bytes]:
+    """Unwrap the first devices (a failing key stops here, before anything is disclosed),
+    audit the disclosure naming the token, and return the document's chunks."""
+    ids = sorted(set(device_set.devices.order_by().values_list("pk", flat=True)))
+    head_ids, rest_ids = ids[:HEAD_DEVICES], ids[HEAD_DEVICES:]
+    head = list(access.plain_keys(device_set.devices, head_ids)) if head_ids else []
+    if ids:
+        audit.record(
+            Action.DOWNLOAD,
+            actor=user,
+            request=request,
+            object_type="device",
+            object_ids=ids,
+            count=len(ids),
+            detail={**audit_detail(token), "format": "json"},
+        )
+    preamble = (
+        '{"format": "json", '
+        f'"count": {len(ids)}, '
+        f'"unknown_serials": {json.dumps(device_set.unknown_serials)}, '
+        f'"invalid_serials": {json.dumps(device_set.invalid_serials, ensure_ascii=False)}, '
+        '"devices": ['
+    )
+    rest: Iterable[tuple[dict[str, Any], dict[str, bytes]]] = (
+        access.plain_keys(device_set.devices, rest_ids) if rest_ids else ()
+    )
+    return _chunks(head, rest, preamble)
