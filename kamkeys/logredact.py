@@ -50,7 +50,7 @@ TOKEN_PATHS: tuple[TokenPath, ...] = (
 # The API tokens' recognisable prefix (api.tokens builds tokens with it; secret scanners look
 # for it too).
 API_TOKEN_PREFIX = "kk_live_"
-_API_TOKEN = re.compile(rf"{API_TOKEN_PREFIX}[A-Za-z0-9_\-]*")
+_API_TOKEN = re.compile(rf"{API_TOKEN_PREFIX}[A-Za-z0-9_\-]+")
 # "Authorization: Bearer xyz", "'HTTP_AUTHORIZATION': 'Basic xyz'", "authorization=xyz"
 _AUTHORIZATION = re.compile(
     r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(?:(bearer|basic|token)\s+)?[^\s'\",;}]+"
