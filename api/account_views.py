@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -74,5 +72,3 @@ def token_revoke(request: HttpRequest, token_id: int) -> HttpResponseBase:
     if services.revoke_token(token, revoked_by=request.user, request=request):
         messages.success(request, f"The token “{token.name}” is revoked and refused from now on.")
     return redirect("api_tokens:list")
-
-

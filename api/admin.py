@@ -14,10 +14,18 @@ from api.models import ApiToken
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ["name", "user", "scope_list", "created_at", "expires_at", "last_used_at", "revoked_at"]
+    list_display = [
+        "name",
+        "user",
+        "scope_list",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    ]
     list_filter = ["revoked_at"]
     search_fields = ["name", "user__email"]
-    fields = ["user", "name", "scopes", "created_at", "expires_at", "last_used_at", "revoked_at"]
+    fields = ("user", "name", "scopes", "created_at", "expires_at", "last_used_at", "revoked_at")
     readonly_fields = fields
     actions = ["revoke"]
 

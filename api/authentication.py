@@ -47,7 +47,7 @@ class TokenAuthentication(BaseAuthentication):
         return 'Bearer realm="kamkeys"'
 
 
-class TokenAuthenticationScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
+class TokenAuthenticationScheme(OpenApiAuthenticationExtension):
     target_class = "api.authentication.TokenAuthentication"
     name = "bearerToken"
 

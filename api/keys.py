@@ -39,7 +39,9 @@ def _device_json(device: dict[str, Any], keys: dict[str, bytes]) -> str:
     members = {"serial": device["serial"]}
     members.update((name, device[column]) for name, column in _DEVICE_MEMBERS)
     body = json.dumps(members, ensure_ascii=False)
-    key_members = ", ".join(f'{json.dumps(name)}: "{key.hex().upper()}"' for name, key in keys.items())
+    key_members = ", ".join(
+        f'{json.dumps(name)}: "{key.hex().upper()}"' for name, key in keys.items()
+    )
     return f'{body[:-1]}, "keys": {{{key_members}}}}}'
 
 

@@ -12,7 +12,10 @@ from django.utils import timezone
 class Scope(models.TextChoices):
     """What a token may do. A token never sees more than its user."""
 
-    DEVICES_READ = "devices:read", "devices:read: list and search devices, read the disclosure audit"
+    DEVICES_READ = (
+        "devices:read",
+        "devices:read: list and search devices, read the disclosure audit",
+    )
     KEYS_READ = "keys:read", "keys:read: fetch keys (JSON, encrypted ZIP or KEM)"
     READRIGHTS_WRITE = "readrights:write", "readrights:write: assign and revoke read rights"
 

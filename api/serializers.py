@@ -47,19 +47,27 @@ class SearchSerializer(serializers.Serializer):
     """The column searches of My devices (devices.search), plus changed_since."""
 
     serial = serializers.CharField(
-        required=False, allow_blank=True, max_length=MAX_TERM_LENGTH,
+        required=False,
+        allow_blank=True,
+        max_length=MAX_TERM_LENGTH,
         help_text="3 or more digits match anywhere; end with * to match the beginning.",
     )
     order = serializers.CharField(
-        required=False, allow_blank=True, max_length=MAX_TERM_LENGTH,
+        required=False,
+        allow_blank=True,
+        max_length=MAX_TERM_LENGTH,
         help_text="Order number, matched like serial.",
     )
     type = serializers.CharField(
-        required=False, allow_blank=True, max_length=MAX_TERM_LENGTH,
+        required=False,
+        allow_blank=True,
+        max_length=MAX_TERM_LENGTH,
         help_text="Part of the device type's name, e.g. multical.",
     )
     owner = serializers.CharField(
-        required=False, allow_blank=True, max_length=MAX_TERM_LENGTH,
+        required=False,
+        allow_blank=True,
+        max_length=MAX_TERM_LENGTH,
         help_text="Part of the owning (TRANSFERRED TO) organization's name.",
     )
     changed_since = serializers.DateTimeField(
@@ -109,7 +117,10 @@ class KeysRequestSerializer(_DeviceSetSerializer):
         help_text="json: a streamed JSON document; zip / kem: the web download's encrypted file.",
     )
     password = serializers.CharField(
-        required=False, allow_blank=True, trim_whitespace=False, max_length=512,
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        max_length=512,
         help_text="The file password (zip: 12-128 characters, strong; kem: 8-16 ASCII).",
         style={"input_type": "password"},
     )

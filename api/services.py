@@ -88,9 +88,7 @@ def create_token(
     return CreatedToken(token=token, secret=new.token)
 
 
-def revoke_token(
-    token: ApiToken, *, revoked_by: Any, request: HttpRequest | None = None
-) -> bool:
+def revoke_token(token: ApiToken, *, revoked_by: Any, request: HttpRequest | None = None) -> bool:
     """End a token at once. False when it was already revoked (nothing is written)."""
     with transaction.atomic():
         now = timezone.now()

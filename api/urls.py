@@ -26,9 +26,7 @@ urlpatterns = [
         views.RevokeReadRightsView.as_view(),
         name="readrights_revoke",
     ),
-    re_path(
-        r"^v1/audit/disclosures/?$", views.DisclosureListView.as_view(), name="disclosures"
-    ),
+    re_path(r"^v1/audit/disclosures/?$", views.DisclosureListView.as_view(), name="disclosures"),
     path("v1/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("v1/docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
     re_path(r"^.*$", problems.not_found),

@@ -49,7 +49,7 @@ TOKEN_PATHS: tuple[TokenPath, ...] = (
 
 # The API tokens' recognisable prefix (api.tokens builds tokens with it; secret scanners look
 # for it too).
-API_TOKEN_PREFIX = "kk_live_"
+API_TOKEN_PREFIX = "kk_live_"  # noqa: S105 - a prefix, not a secret
 _API_TOKEN = re.compile(rf"{API_TOKEN_PREFIX}[A-Za-z0-9_\-]+")
 # "Authorization: Bearer xyz", "'HTTP_AUTHORIZATION': 'Basic xyz'", "authorization=xyz"
 _AUTHORIZATION = re.compile(

@@ -6,8 +6,8 @@ import io
 import json
 from datetime import timedelta
 
-import pyzipper
 import pytest
+import pyzipper
 from django.utils import timezone
 from drf_spectacular.validation import validate_schema
 
@@ -107,9 +107,7 @@ def test_keys_as_json_report_unknown_and_malformed_serials_by_name(
     assert body["invalid_serials"] == ["12-34"]
 
 
-def test_every_api_disclosure_is_audited_with_the_token_and_channel(
-    super_user_x, keyed_x, api_for
-):
+def test_every_api_disclosure_is_audited_with_the_token_and_channel(super_user_x, keyed_x, api_for):
     api = api_for(super_user_x, ["keys:read"])
     streamed(api.post("/api/v1/keys/", {"search": {"type": "multical"}}))
     event = AuditEvent.objects.get(action=Action.DOWNLOAD)
@@ -129,9 +127,7 @@ def _unzip(content: bytes, password: str) -> dict[str, bytes]:
         return {name: archive.read(name) for name in archive.namelist()}
 
 
-def test_the_zip_holds_the_same_files_as_the_web_download(
-    client, super_user_x, keyed_x, api_for
-):
+def test_the_zip_holds_the_same_files_as_the_web_download(client, super_user_x, keyed_x, api_for):
     from tests.factories import store_selection
 
     api = api_for(super_user_x, ["keys:read"])
@@ -162,8 +158,11 @@ def test_a_file_is_refused_for_unknown_serials_and_a_weak_password(
     body = _problem(
         api.post(
             "/api/v1/keys/",
-            {"serials": [keyed_x[0].serial, keyed_y[0].serial], "format": "zip",
-             "password": ZIP_PASSWORD},
+            {
+                "serials": [keyed_x[0].serial, keyed_y[0].serial],
+                "format": "zip",
+                "password": ZIP_PASSWORD,
+            },
         ),
         400,
     )
@@ -289,9 +288,7 @@ def test_a_missing_scope_is_a_403_and_a_bad_token_a_401(super_user_x, keyed_x, a
     assert response["WWW-Authenticate"].startswith("Bearer")
 
 
-def test_a_super_user_who_turned_off_mfa_cannot_use_a_keys_token(
-    super_user_x, keyed_x, api_for
-):
+def test_a_super_user_who_turned_off_mfa_cannot_use_a_keys_token(super_user_x, keyed_x, api_for):
     from allauth.mfa.models import Authenticator
 
     api = api_for(super_user_x, ["keys:read", "devices:read"])

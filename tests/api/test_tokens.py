@@ -44,9 +44,7 @@ def test_a_new_token_is_shown_once_and_only_its_hash_is_stored(client, customer)
     assert ApiClient(secret).get("/api/v1/devices/").status_code == 200
 
 
-def test_creating_and_revoking_a_token_is_audited_and_emailed_without_the_secret(
-    client, customer
-):
+def test_creating_and_revoking_a_token_is_audited_and_emailed_without_the_secret(client, customer):
     login(client, customer)
     secret = _create(client).context["secret"]
     token = ApiToken.objects.get()
@@ -112,9 +110,7 @@ def test_a_recently_authenticated_super_user_makes_a_keys_token(client, super_us
     assert ApiToken.objects.get().scopes == ["keys:read", "readrights:write"]
 
 
-def test_staff_may_revoke_a_token_in_the_admin_and_its_owner_is_told(
-    client, customer, make_token
-):
+def test_staff_may_revoke_a_token_in_the_admin_and_its_owner_is_told(client, customer, make_token):
     from tests.factories import make_staff
 
     make_token(customer, ["devices:read"])

@@ -72,31 +72,82 @@ def _super_write(role: str, which: str) -> int:
 
 
 API_PROBES: list[ApiProbe] = [
-    ApiProbe("devices", "GET", lambda w, r, o: "/api/v1/devices/", "devices:read",
-             lambda r, o: 200),
-    ApiProbe("devices", "GET",
-             lambda w, r, o: f"/api/v1/devices/?serial={first_serial(w, r, o)}",
-             "devices:read", lambda r, o: 200),
-    ApiProbe("device", "GET", lambda w, r, o: f"/api/v1/devices/{first_serial(w, r, o)}/",
-             "devices:read", _device_status),
-    ApiProbe("keys", "POST", lambda w, r, o: "/api/v1/keys/", "keys:read", lambda r, o: 200,
-             body=lambda w, r, o: {"serials": serials(w, r, o) or ["99999999"]}),
-    ApiProbe("keys", "POST", lambda w, r, o: "/api/v1/keys/", "keys:read", lambda r, o: 200,
-             body=lambda w, r, o: {"search": {"serial": first_serial(w, r, o)}}),
-    ApiProbe("keys", "POST", lambda w, r, o: "/api/v1/keys/", "keys:read",
-             lambda r, o: 200 if o == OWN and has_own(r) else 400,
-             body=lambda w, r, o: {"serials": serials(w, r, o) or ["99999999"],
-                                   "format": "zip", "password": ZIP_PASSWORD}),
-    ApiProbe("readrights_assign", "POST", lambda w, r, o: "/api/v1/read-rights/assign/",
-             "readrights:write", _super_write, writes=True,
-             body=lambda w, r, o: {"serials": serials(w, r, o)[:1] or ["99999999"],
-                                   "emails": ["new.customer@utility-new.example"]}),
-    ApiProbe("readrights_revoke", "POST", lambda w, r, o: "/api/v1/read-rights/revoke/",
-             "readrights:write", _super_write, writes=True,
-             body=lambda w, r, o: {"serials": serials(w, r, o) or ["99999999"],
-                                   "emails": [customer_email(w, r)]}),
-    ApiProbe("disclosures", "GET", lambda w, r, o: "/api/v1/audit/disclosures/",
-             "devices:read", lambda r, o: 200 if r in SUPER else 403),
+    ApiProbe(
+        "devices", "GET", lambda w, r, o: "/api/v1/devices/", "devices:read", lambda r, o: 200
+    ),
+    ApiProbe(
+        "devices",
+        "GET",
+        lambda w, r, o: f"/api/v1/devices/?serial={first_serial(w, r, o)}",
+        "devices:read",
+        lambda r, o: 200,
+    ),
+    ApiProbe(
+        "device",
+        "GET",
+        lambda w, r, o: f"/api/v1/devices/{first_serial(w, r, o)}/",
+        "devices:read",
+        _device_status,
+    ),
+    ApiProbe(
+        "keys",
+        "POST",
+        lambda w, r, o: "/api/v1/keys/",
+        "keys:read",
+        lambda r, o: 200,
+        body=lambda w, r, o: {"serials": serials(w, r, o) or ["99999999"]},
+    ),
+    ApiProbe(
+        "keys",
+        "POST",
+        lambda w, r, o: "/api/v1/keys/",
+        "keys:read",
+        lambda r, o: 200,
+        body=lambda w, r, o: {"search": {"serial": first_serial(w, r, o)}},
+    ),
+    ApiProbe(
+        "keys",
+        "POST",
+        lambda w, r, o: "/api/v1/keys/",
+        "keys:read",
+        lambda r, o: 200 if o == OWN and has_own(r) else 400,
+        body=lambda w, r, o: {
+            "serials": serials(w, r, o) or ["99999999"],
+            "format": "zip",
+            "password": ZIP_PASSWORD,
+        },
+    ),
+    ApiProbe(
+        "readrights_assign",
+        "POST",
+        lambda w, r, o: "/api/v1/read-rights/assign/",
+        "readrights:write",
+        _super_write,
+        writes=True,
+        body=lambda w, r, o: {
+            "serials": serials(w, r, o)[:1] or ["99999999"],
+            "emails": ["new.customer@utility-new.example"],
+        },
+    ),
+    ApiProbe(
+        "readrights_revoke",
+        "POST",
+        lambda w, r, o: "/api/v1/read-rights/revoke/",
+        "readrights:write",
+        _super_write,
+        writes=True,
+        body=lambda w, r, o: {
+            "serials": serials(w, r, o) or ["99999999"],
+            "emails": [customer_email(w, r)],
+        },
+    ),
+    ApiProbe(
+        "disclosures",
+        "GET",
+        lambda w, r, o: "/api/v1/audit/disclosures/",
+        "devices:read",
+        lambda r, o: 200 if r in SUPER else 403,
+    ),
     ApiProbe("schema", "GET", lambda w, r, o: "/api/v1/schema/", None, lambda r, o: 200),
     ApiProbe("docs", "GET", lambda w, r, o: "/api/v1/docs/", None, lambda r, o: 200),
 ]
@@ -182,10 +233,12 @@ def walk(world: World, role: str) -> tuple[int, list[str]]:
                 if response.status_code != expected:
                     failures.append(f"{where}: {response.status_code}, expected {expected}")
                     continue
-                if response.status_code >= 400 and probe.scope is not None:
-                    if response["Content-Type"] != "application/problem+json":
-                        failures.append(f"{where}: {response['Content-Type']}, not a problem")
-                failures += [f"{where}: {leak}" for leak in _leaks(world, role, _text(response), sent)]
+                problem = response["Content-Type"] == "application/problem+json"
+                if response.status_code >= 400 and probe.scope is not None and not problem:
+                    failures.append(f"{where}: {response['Content-Type']}, not a problem")
+                failures += [
+                    f"{where}: {leak}" for leak in _leaks(world, role, _text(response), sent)
+                ]
                 if before is not None and _state() != before:
                     failures.append(f"{where}: a foreign write changed the database")
     return cells, failures

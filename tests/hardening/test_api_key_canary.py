@@ -6,7 +6,9 @@ place, the JSON keys response that was asked for it; the token only on the page 
 
 from __future__ import annotations
 
+import io
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,25 +27,41 @@ from tests.hardening.test_key_canary import (
     RecordingClient,
     _emails,
     _every_column,
-    places,  # noqa: F401 - fixture
-    root_stream,  # noqa: F401 - fixture
 )
+
+
+@pytest.fixture
+def log_stream() -> Iterator[io.StringIO]:
+    """A StreamHandler on the root logger and on loggers that do not propagate, at DEBUG."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setLevel(logging.DEBUG)
+    targets = [logging.getLogger()] + [
+        logger
+        for logger in logging.root.manager.loggerDict.values()
+        if isinstance(logger, logging.Logger) and not logger.propagate
+    ]
+    for logger in targets:
+        logger.addHandler(handler)
+    yield stream
+    for logger in targets:
+        logger.removeHandler(handler)
 
 
 class TokenClient(RecordingClient):
     """A recording client that sends the API token on every request."""
 
-    def __init__(self, places: Places, token: str) -> None:  # noqa: F811
+    def __init__(self, places: Places, token: str) -> None:
         super().__init__(places, headers={"Authorization": f"Bearer {token}"})
 
 
 @pytest.mark.django_db
 def test_no_key_token_or_password_leaks_through_the_api(
     caplog,
-    root_stream,  # noqa: F811
-    places,  # noqa: F811
+    log_stream,
     django_capture_on_commit_callbacks,  # noqa: ANN001
 ) -> None:
+    places = Places()
     caplog.set_level(logging.DEBUG)
     caplog.set_level(logging.DEBUG, logger="django.db.backends")
     connection.force_debug_cursor = True
@@ -59,7 +77,7 @@ def test_no_key_token_or_password_leaks_through_the_api(
         text += f" {getattr(record, 'sql', '')} {getattr(record, 'params', '')!r}"
         places.add(f"log record {record.name}:{record.lineno}", text)
     places.add("caplog text", caplog.text)
-    places.add("root StreamHandler", root_stream.getvalue())
+    places.add("root StreamHandler", log_stream.getvalue())
     assert "api_apitoken" in caplog.text, "the SQL log was captured"
     _every_column(places)
     _emails(places)
@@ -89,7 +107,10 @@ def _drive_the_api(places: Places, on_commit: Any) -> tuple[str, str]:
     with on_commit(execute=True):
         created = page.post(
             "/accounts/api-tokens/",
-            {"name": "canary head-end", "scopes": ["devices:read", "keys:read", "readrights:write"]},
+            {
+                "name": "canary head-end",
+                "scopes": ["devices:read", "keys:read", "readrights:write"],
+            },
         )
     assert created.status_code == 201
     token = created.context["secret"]
@@ -136,9 +157,7 @@ def _drive_the_api(places: Places, on_commit: Any) -> tuple[str, str]:
     api.get("/api/v1/audit/disclosures/")
     api.get("/api/v1/nowhere/")
     RecordingClient(places, headers={"Authorization": f"Bearer {token}x"}).get("/api/v1/devices/")
-    RecordingClient(places, headers={"Authorization": "Basic Zm9vOmJhcg=="}).get(
-        "/api/v1/devices/"
-    )
+    RecordingClient(places, headers={"Authorization": "Basic Zm9vOmJhcg=="}).get("/api/v1/devices/")
     with on_commit(execute=True):
         web.post(f"/accounts/api-tokens/{super_user.api_tokens.get().pk}/revoke/")
     api.get("/api/v1/devices/")
