@@ -11,7 +11,7 @@ from django.db import migrations, models
 POSTGRESQL_SQL = """
 CREATE OR REPLACE FUNCTION devices_touch_changed_at() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  NEW.changed_at := now();
+  NEW.changed_at := clock_timestamp();
   RETURN NEW;
 END $$;
 CREATE TRIGGER devices_device_changed_at BEFORE UPDATE ON devices_device
