@@ -25,6 +25,24 @@ class DeviceSet:
     devices: QuerySet[Device]
     unknown_serials: list[str] = field(default_factory=list)
     invalid_serials: list[str] = field(default_factory=list)
+    ids: list[int] | None = None  # the devices' ids in ascending order, when already read
+
+    def sorted_ids(self) -> list[int]:
+        if self.ids is None:
+            self.ids = sorted(set(self.devices.order_by().values_list("pk", flat=True)))
+        return self.ids
+
+
+def _ids_condition(ids: list[int]) -> RawSQL:
+    """``id IN (ids)`` as one parameter."""
+    if connection.vendor == "postgresql":
+        literal = "{" + ",".join(str(int(pk)) for pk in ids) + "}"
+        return RawSQL("id = ANY(%s::bigint[])", (literal,), output_field=BooleanField())
+    return RawSQL(
+        "id IN (SELECT value FROM json_each(%s))",
+        (json.dumps([int(pk) for pk in ids]),),
+        output_field=BooleanField(),
+    )
 
 
 def _serials_condition(serials: list[str]) -> RawSQL:
@@ -53,10 +71,17 @@ def by_serials(scope: QuerySet[Device], serials: list[str]) -> DeviceSet:
         (valid if SERIAL_RE.fullmatch(serial) and serial.isascii() else invalid).append(serial)
     if not valid:
         return DeviceSet(Device.objects.none(), [], invalid)
-    devices = scope.filter(_serials_condition(valid))
-    found = set(devices.order_by().values_list("serial", flat=True).iterator(chunk_size=20_000))
+    rows = scope.filter(_serials_condition(valid)).order_by().values_list("pk", "serial")
+    ids: list[int] = []
+    found: set[str] = set()
+    for pk, serial in rows.iterator(chunk_size=20_000):
+        ids.append(pk)
+        found.add(serial)
+    ids.sort()
     unknown = [serial for serial in valid if serial not in found]
-    return DeviceSet(devices, unknown, invalid)
+    # Later reads find the devices by id (one pk-index probe each), still inside the scope.
+    devices = scope.filter(_ids_condition(ids)) if ids else Device.objects.none()
+    return DeviceSet(devices, unknown, invalid, ids)
 
 
 def changed_since_q(user: Any, scope: QuerySet[Device], since: datetime) -> Q:
@@ -77,14 +102,15 @@ def resolve(user: Any, scope: QuerySet[Device], data: dict[str, Any]) -> DeviceS
         return by_serials(scope, data["serials"])
     devices = by_search(user, scope, data["search"])
     limit = settings.KAMKEYS_API_MAX_SERIALS
-    if len(devices.order_by().values_list("pk", flat=True)[: limit + 1]) > limit:
+    ids = list(devices.order_by().values_list("pk", flat=True)[: limit + 1])
+    if len(ids) > limit:
         raise Problem(
             400,
             f"The search matches more than {limit:,} devices. Narrow it (e.g. with "
             "changed_since or a serial prefix) or send serial numbers.",
             title="Too many devices",
         )
-    return DeviceSet(devices)
+    return DeviceSet(devices, ids=sorted(ids))
 
 
 def refuse_unknown(device_set: DeviceSet) -> None:

@@ -71,7 +71,7 @@ def json_stream(
 ) -> Iterator[bytes]:
     """Unwrap the first devices (a failing key stops here, before anything is disclosed),
     audit the disclosure naming the token, and return the document's chunks."""
-    ids = sorted(set(device_set.devices.order_by().values_list("pk", flat=True)))
+    ids = device_set.sorted_ids()
     head_ids, rest_ids = ids[:HEAD_DEVICES], ids[HEAD_DEVICES:]
     head = list(access.plain_keys(device_set.devices, head_ids)) if head_ids else []
     if ids:

@@ -146,7 +146,7 @@ class KeysView(APIView):
             else:
                 if not data["skip_unknown"]:
                     devicesets.refuse_unknown(device_set)
-                if not device_set.devices.exists():
+                if not device_set.sorted_ids():
                     raise Problem(400, "No device to write into a file.", title="Nothing to write")
                 assert fmt in FORMAT_CODES
                 download = access.download_file(

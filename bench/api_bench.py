@@ -106,8 +106,7 @@ def ensure_keys_unwrap(org_id: int) -> None:
             [org_id, DOWNLOAD_TYPE],
         )
         with cursor.copy(
-            "COPY keyvault_devicekey (device_id, name, wrapped, kek_version, updated_at) "
-            "FROM STDIN"
+            "COPY keyvault_devicekey (device_id, name, wrapped, kek_version, updated_at) FROM STDIN"
         ) as copy:
             for pk, serial in rows:
                 key = os.urandom(16)
