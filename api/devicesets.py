@@ -4,6 +4,7 @@ always inside a device set the access module gave (visible or manageable)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -58,6 +59,24 @@ def _serials_condition(serials: list[str]) -> RawSQL:
     )
 
 
+def _with_serials(scope: QuerySet[Device], serials: list[str]) -> Iterable[tuple[int, str]]:
+    """(id, serial) of the scope's devices with these serials. On PostgreSQL the scope's own
+    SQL joined to the sorted serials: the planner merges them along the (owner, serial) index
+    instead of testing a 100,000-element array against every device of the scope."""
+    if connection.vendor != "postgresql":
+        rows = scope.filter(_serials_condition(serials)).order_by().values_list("pk", "serial")
+        return rows.iterator(chunk_size=20_000)
+    sql, params = scope.order_by().values_list("pk", "serial").query.sql_with_params()
+    literal = "{" + ",".join(sorted(serials)) + "}"  # 8 ASCII digits each
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT d.pk, d.serial FROM ({sql}) AS d(pk, serial) "  # noqa: S608 - ORM SQL
+            "JOIN unnest(%s::text[]) AS s(serial) ON d.serial = s.serial",
+            [*params, literal],
+        )
+        return cursor.fetchall()
+
+
 def by_serials(scope: QuerySet[Device], serials: list[str]) -> DeviceSet:
     """The devices of ``scope`` with these serials. A serial that is malformed is "invalid"; one
     that names no device in scope is "unknown", whether or not it exists elsewhere."""
@@ -71,10 +90,9 @@ def by_serials(scope: QuerySet[Device], serials: list[str]) -> DeviceSet:
         (valid if SERIAL_RE.fullmatch(serial) and serial.isascii() else invalid).append(serial)
     if not valid:
         return DeviceSet(Device.objects.none(), [], invalid)
-    rows = scope.filter(_serials_condition(valid)).order_by().values_list("pk", "serial")
     ids: list[int] = []
     found: set[str] = set()
-    for pk, serial in rows.iterator(chunk_size=20_000):
+    for pk, serial in _with_serials(scope, valid):
         ids.append(pk)
         found.add(serial)
     ids.sort()

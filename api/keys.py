@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 from typing import Any
 
 from django.http import HttpRequest
@@ -18,7 +19,8 @@ from audit.models import Action
 
 HEAD_DEVICES = 1000  # unwrapped before the disclosure is audited and the response starts
 FLUSH_CHARS = 1 << 16
-_DEVICE_MEMBERS = (
+# (JSON member, device column): the members but serial, order_no and keys, in document order.
+_SHARED = (
     ("manufacturer", "manufacturer"),
     ("kind", "kind"),
     ("type", "device_type"),
@@ -26,7 +28,6 @@ _DEVICE_MEMBERS = (
     ("config_no", "config_no"),
     ("consumption_type", "consumption_type"),
     ("production_year", "production_year"),
-    ("order_no", "order_no"),
 )
 
 
@@ -35,14 +36,27 @@ def audit_detail(token: Any) -> dict[str, Any]:
     return {"channel": "api", "token_id": token.pk, "token_name": token.name}
 
 
-def _device_json(device: dict[str, Any], keys: dict[str, bytes]) -> str:
-    members = {"serial": device["serial"]}
-    members.update((name, device[column]) for name, column in _DEVICE_MEMBERS)
-    body = json.dumps(members, ensure_ascii=False)
-    key_members = ", ".join(
-        f'{json.dumps(name)}: "{key.hex().upper()}"' for name, key in keys.items()
+@lru_cache(maxsize=4096)
+def _shared_members(values: tuple[Any, ...]) -> str:
+    """The members devices of one type share, encoded once (types repeat from row to row)."""
+    return ", ".join(
+        f"{json.dumps(name)}: {json.dumps(value, ensure_ascii=False)}"
+        for (name, _column), value in zip(_SHARED, values, strict=True)
     )
-    return f'{body[:-1]}, "keys": {{{key_members}}}}}'
+
+
+def _string(value: str) -> str:
+    """A JSON string; letters and digits alone (serials, most order numbers) need no escaping."""
+    return f'"{value}"' if value.isalnum() and value.isascii() else json.dumps(value)
+
+
+def _device_json(device: dict[str, Any], keys: dict[str, bytes]) -> str:
+    shared = _shared_members(tuple(device[column] for _name, column in _SHARED))
+    key_members = ", ".join(f'{_string(name)}: "{key.hex().upper()}"' for name, key in keys.items())
+    return (
+        f'{{"serial": {_string(device["serial"])}, {shared}, '
+        f'"order_no": {_string(device["order_no"])}, "keys": {{{key_members}}}}}'
+    )
 
 
 def _chunks(
