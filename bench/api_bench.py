@@ -52,8 +52,10 @@ def log(message: str) -> None:
 
 def setup_django() -> None:
     import django
+    from django.conf import settings
 
     django.setup()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"  # token emails
 
 
 def peak_rss_mb() -> float:
