@@ -12,8 +12,8 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from api import emails, tokens
-from api.models import ApiToken, Scope
+from api import access, emails, tokens
+from api.models import KEY_SCOPES, ApiToken, Scope
 from audit import services as audit
 from audit.models import Action
 
@@ -43,8 +43,8 @@ def create_token(
     expires_at: datetime | None = None,
     request: HttpRequest | None = None,
 ) -> CreatedToken:
-    """Make a token for ``user``; whether they may hold its scopes is the caller's guard
-    (a Super User's key scopes need MFA and a recent re-authentication: api.account_views)."""
+    """Make a token for ``user``. A Super User's key scopes need a second factor (checked here)
+    and a recent re-authentication (the page's guard, api.account_views)."""
     now = timezone.now()
     name = " ".join((name or "").split())
     if not name:
@@ -54,6 +54,12 @@ def create_token(
     wanted = [scope for scope in Scope.values if scope in set(scopes)]
     if not wanted or len(wanted) != len(set(scopes)):
         raise TokenError("Choose at least one of the scopes offered.")
+    if KEY_SCOPES & set(wanted):
+        # The page asks for a recent re-authentication first; the second factor is checked here
+        # too, so no other caller can hand a Super User without one a key-disclosing token.
+        refusal = access.key_scopes_refused(user)
+        if refusal:
+            raise TokenError(refusal)
     if expires_at is None:
         expires_at = now + timedelta(days=settings.KAMKEYS_API_TOKEN_DEFAULT_DAYS)
     if expires_at <= now:

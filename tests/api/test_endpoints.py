@@ -63,6 +63,13 @@ def test_cursor_pages_list_every_device_once_while_devices_are_added(
     assert seen == [d.serial for d in keyed_x] + [added.serial]
 
 
+def test_a_damaged_cursor_or_page_size_is_a_400_problem(super_user_x, keyed_x, api_for):
+    api = api_for(super_user_x, ["devices:read"])
+    _problem(api.get("/api/v1/devices/", {"cursor": "not-a-cursor"}), 400)
+    _problem(api.get("/api/v1/devices/", {"page_size": "0"}), 400)
+    _problem(api.get("/api/v1/devices/", {"page_size": "many"}), 400)
+
+
 def test_changed_since_lists_transferred_devices_and_new_read_rights(
     super_user_x, customer, keyed_x, org_y, api_for
 ):

@@ -126,3 +126,13 @@ def test_staff_may_revoke_a_token_in_the_admin_and_its_owner_is_told(client, cus
     assert token.revoked_at is not None
     revoked = OutboundEmail.objects.get(template="api_token_revoked")
     assert revoked.to == customer.email and open_context(revoked.sealed_context)["by_staff"]
+
+
+def test_no_caller_can_give_a_super_user_without_two_factor_a_keys_token(org_x):
+    from api import services
+    from tests.factories import make_super_user
+
+    user = make_super_user(org_x, with_mfa=False)
+    with pytest.raises(services.TokenError, match="two-factor"):
+        services.create_token(user, name="erp", scopes=["keys:read"])
+    assert services.create_token(user, name="list", scopes=["devices:read"]).token.pk
