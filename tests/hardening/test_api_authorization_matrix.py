@@ -247,5 +247,5 @@ def walk(world: World, role: str) -> tuple[int, list[str]]:
 @pytest.mark.parametrize("role", ROLES)
 def test_every_api_endpoint_as_every_role_and_scope(world: World, role: str) -> None:
     cells, failures = walk(world, role)
-    add_figure("API authorization matrix", cells, len(failures))
+    add_figure("api_matrix", cells, len(failures))
     assert not failures, "\n".join(failures)

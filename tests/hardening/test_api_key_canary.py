@@ -90,7 +90,7 @@ def test_no_key_token_or_password_leaks_through_the_api(
         for label, needle in needles.items():
             if needle in text or (label.endswith("(hex)") and needle in text.lower()):
                 hits.append(f"{label} in {where}")
-    add_figure("API canary", len(places.texts), len(hits))
+    add_figure("api_canary", len(places.texts), len(hits))
     assert not hits, "\n".join(hits)
 
 
