@@ -8,6 +8,7 @@ import itertools
 import json
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from django.http import HttpRequest
@@ -50,9 +51,19 @@ def _string(value: str) -> str:
     return f'"{value}"' if value.isalnum() and value.isascii() else json.dumps(value)
 
 
+_shared_values = itemgetter(*(column for _name, column in _SHARED))
+
+
+@lru_cache(maxsize=256)
+def _key_name(name: str) -> str:
+    return json.dumps(name, ensure_ascii=False)
+
+
 def _device_json(device: dict[str, Any], keys: dict[str, bytes]) -> str:
-    shared = _shared_members(tuple(device[column] for _name, column in _SHARED))
-    key_members = ", ".join(f'{_string(name)}: "{key.hex().upper()}"' for name, key in keys.items())
+    shared = _shared_members(_shared_values(device))
+    key_members = ", ".join(
+        [f'{_key_name(name)}: "{key.hex().upper()}"' for name, key in keys.items()]
+    )
     return (
         f'{{"serial": {_string(device["serial"])}, {shared}, '
         f'"order_no": {_string(device["order_no"])}, "keys": {{{key_members}}}}}'

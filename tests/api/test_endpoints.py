@@ -109,7 +109,21 @@ def test_keys_as_json_report_unknown_and_malformed_serials_by_name(
         )
     )
     assert body["count"] == 1
-    assert body["devices"][0]["keys"] == {"DEK": key_of(0).hex().upper()}
+    device = keyed_x[0]
+    assert body["devices"] == [
+        {
+            "serial": device.serial,
+            "manufacturer": "KAM",
+            "kind": "meter",
+            "type": "MULTICAL 21",
+            "type_no": device.type_no,
+            "config_no": device.config_no,
+            "consumption_type": "Water",
+            "production_year": None,
+            "order_no": device.order_no,
+            "keys": {"DEK": key_of(0).hex().upper()},
+        }
+    ]
     assert body["unknown_serials"] == [keyed_y[0].serial, "99999999"]
     assert body["invalid_serials"] == ["12-34"]
 
