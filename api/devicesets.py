@@ -97,8 +97,10 @@ def by_serials(scope: QuerySet[Device], serials: list[str]) -> DeviceSet:
         found.add(serial)
     ids.sort()
     unknown = [serial for serial in valid if serial not in found]
-    # Later reads find the devices by id (one pk-index probe each), still inside the scope.
-    devices = scope.filter(_ids_condition(ids)) if ids else Device.objects.none()
+    # Later reads find these devices by id, one primary-key probe each: the ids were read inside
+    # the scope in this same request (the read-rights services also check ownership in their
+    # own SQL). Re-reading them through the scope cost a second scan of the organization.
+    devices = Device.objects.filter(_ids_condition(ids)) if ids else Device.objects.none()
     return DeviceSet(devices, unknown, invalid, ids)
 
 
