@@ -10,7 +10,10 @@ Distributor A/S", 100,000 of them MULTICAL 21 with a DEK; make it with
 migrates that database, rewraps the keys under this checkout's KEK if they were wrapped under
 another, and makes a fresh keys:read token for the distributor's Super User.
 
-Each download case runs in its own child process (so its peak RSS is its own): the server side
+Cases: ``api_json``, ``api_zip``, ``api_kem`` name the 100,000 serials; ``api_zip_search`` asks
+for the same devices by the web download's search (TYPE), so the difference to ``api_zip`` is
+the cost of finding 100,000 named serials; ``web_zip`` is Download file with that search
+selected. Each download case runs in its own child process (so its peak RSS is its own): the server side
 through Django's test Client (middleware, DRF, ORM, unwrapping, the writers — everything but the
 network); the first byte is the first chunk of the streamed body. JSON goes to stdout, progress
 to stderr. Not a timed test: the numbers depend on the machine.
@@ -169,8 +172,12 @@ def child(case: str) -> dict[str, Any]:
     )
     rss_before = peak_rss_mb()
     if case.startswith("api_"):
-        fmt = case.removeprefix("api_")
-        body: dict[str, Any] = {"serials": serials, "format": fmt}
+        fmt = case.removeprefix("api_").removesuffix("_search")
+        body: dict[str, Any] = {"format": fmt}
+        if case.endswith("_search"):  # the same devices as the web download's search
+            body["search"] = {"type": DOWNLOAD_TYPE}
+        else:
+            body["serials"] = serials
         if fmt != "json":
             body["password"] = KEM_PASSWORD if fmt == "kem" else ZIP_PASSWORD
         payload = json.dumps(body)
@@ -274,7 +281,7 @@ def main() -> None:
     prepared = prepare(args.serials)
     connection.close()
     downloads = []
-    for case in ("api_json", "api_zip", "web_zip", "api_kem"):
+    for case in ("api_json", "api_zip", "web_zip", "api_zip_search", "api_kem"):
         log(f"running {case} in a child process")
         result = subprocess.run(
             [sys.executable, __file__, "--child", case],
