@@ -13,10 +13,10 @@ another, and makes a fresh keys:read token for the distributor's Super User.
 Cases: ``api_json``, ``api_zip``, ``api_kem`` name the 100,000 serials; ``api_zip_search`` asks
 for the same devices by the web download's search (TYPE), so the difference to ``api_zip`` is
 the cost of finding 100,000 named serials; ``web_zip`` is Download file with that search
-selected. Each download case runs in its own child process (so its peak RSS is its own): the server side
-through Django's test Client (middleware, DRF, ORM, unwrapping, the writers — everything but the
-network); the first byte is the first chunk of the streamed body. JSON goes to stdout, progress
-to stderr. Not a timed test: the numbers depend on the machine.
+selected. Each download case runs in its own child process (so its peak RSS is its own): the
+server side through Django's test Client (middleware, DRF, ORM, unwrapping, the writers —
+everything but the network); the first byte is the first chunk of the streamed body. JSON goes
+to stdout, progress to stderr. Not a timed test: the numbers depend on the machine.
 """
 
 from __future__ import annotations
