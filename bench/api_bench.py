@@ -47,6 +47,7 @@ DOWNLOAD_TYPE = "MULTICAL 21"
 ZIP_PASSWORD = "bench Correct horse 42 battery!"
 KEM_PASSWORD = "BenchKem-2026!"
 STATE = ROOT / "var" / "api_bench"
+TOKEN_ENV = "KAMKEYS_BENCH_API_TOKEN"
 
 
 def log(message: str) -> None:
@@ -142,8 +143,8 @@ def prepare(serial_count: int) -> dict[str, Any]:
         .values_list("serial", flat=True)[:serial_count]
     )
     STATE.mkdir(parents=True, exist_ok=True)
-    (STATE / "token").write_text(token)
-    os.chmod(STATE / "token", 0o600)
+    # The token goes to the child processes in their environment, never to a file.
+    os.environ[TOKEN_ENV] = token
     (STATE / "serials.json").write_text(json.dumps(serials))
     return {"user_id": user.pk, "serials": len(serials)}
 
@@ -164,7 +165,7 @@ def child(case: str) -> dict[str, Any]:
     from django.test import Client
     from django.urls import reverse
 
-    token = (STATE / "token").read_text()
+    token = os.environ[TOKEN_ENV]
     serials = json.loads((STATE / "serials.json").read_text())
     # Warm up as a running server is: imports, URL resolvers, the database connection.
     Client(headers={"Authorization": f"Bearer {token}"}).get(
@@ -231,7 +232,7 @@ def list_pages(runs: int) -> dict[str, Any]:
     """GET /api/v1/devices/ pages: the first, one deep in the list (a cursor), a search."""
     from django.test import Client
 
-    token = (STATE / "token").read_text()
+    token = os.environ[TOKEN_ENV]
     client = Client(headers={"Authorization": f"Bearer {token}"})
     serials = json.loads((STATE / "serials.json").read_text())
     cases = {
