@@ -53,7 +53,7 @@ class DeviceAdmin(admin.ModelAdmin):
     list_select_related = ["owner"]
     show_full_result_count = False  # exact counts of millions of rows belong to My devices
     fields = tuple(Device.data_fields())  # one column list: Device._meta
-    readonly_fields = ["manufacturer", "serial", "created_at"]
+    readonly_fields = ["manufacturer", "serial", "created_at", "changed_at"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # devices arrive with their keys through the factory import

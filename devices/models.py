@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Now
 
 
 class Device(models.Model):
@@ -41,6 +42,10 @@ class Device(models.Model):
         help_text="TRANSFERRED TO: the account the device was transferred to from the sales order.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # When the device last changed (created, edited, transferred): the API's ``changed_since``.
+    # The database fills it on insert (the import's COPY leaves it out) and, on PostgreSQL, a row
+    # trigger (migration 0011) moves it on every update, also ``save(update_fields=...)`` ones.
+    changed_at = models.DateTimeField(db_default=Now(), auto_now=True, editable=False)
 
     class Meta:
         ordering = ["serial"]
@@ -48,6 +53,10 @@ class Device(models.Model):
             models.UniqueConstraint(
                 fields=["manufacturer", "serial"], name="devices_device_serial_unique"
             )
+        ]
+        indexes = [
+            # The API's "changed since": an organization's recently changed devices.
+            models.Index(fields=["owner", "changed_at"], name="devices_owner_changed"),
         ]
         # The search indexes are PostgreSQL-only (migrations 0003, 0004); on SQLite the unique
         # constraint and the primary key serve the embedded default's few hundred devices.

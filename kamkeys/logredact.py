@@ -6,6 +6,10 @@ writes a request path (gunicorn's access log, Django's ``django.request`` and ``
 and nginx through :func:`nginx_map`) redacts with the rules below; query strings are never
 logged at all.
 
+API tokens (``kk_live_…``, issue 15) travel in the Authorization header, never in a URL; should
+one still reach a log message (a header echoed in an error, a token pasted into a path), the
+token and any ``Authorization:`` value are replaced as well.
+
 ``TOKEN_PATHS`` must name every URL of the project that carries a secret in its path
 (tests/kamkeys/test_log_redaction.py checks each against the URL configuration).
 """
@@ -43,6 +47,15 @@ TOKEN_PATHS: tuple[TokenPath, ...] = (
     TokenPath("/read-rights/invitation/", pages=("accept/",)),
 )
 
+# The API tokens' recognisable prefix (api.tokens builds tokens with it; secret scanners look
+# for it too).
+API_TOKEN_PREFIX = "kk_live_"  # noqa: S105 - a prefix, not a secret
+_API_TOKEN = re.compile(rf"{API_TOKEN_PREFIX}[A-Za-z0-9_\-]+")
+# "Authorization: Bearer xyz", "'HTTP_AUTHORIZATION': 'Basic xyz'", "authorization=xyz"
+_AUTHORIZATION = re.compile(
+    r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(?:(bearer|basic|token)\s+)?[^\s'\",;}]+"
+)
+
 TOKEN_PATH_PATTERNS: tuple[str, ...] = tuple(tp.pattern for tp in TOKEN_PATHS)
 _COMPILED = tuple((tp, re.compile(tp.pattern)) for tp in TOKEN_PATHS)
 _END = "\"'<>\\s"
@@ -56,6 +69,8 @@ def redact_path(path: str) -> str:
     """``path`` without its query string, and with the secret of a token path replaced."""
     path = path.split("?", 1)[0].split("#", 1)[0]
     decoded = unquote(path)
+    if API_TOKEN_PREFIX in decoded:
+        return _API_TOKEN.sub(f"{API_TOKEN_PREFIX}{REDACTED}", decoded)
     for token_path, regex in _COMPILED:
         if regex.match(decoded):
             return f"{token_path.prefix}{REDACTED}/"
@@ -72,8 +87,18 @@ def redact_url(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{redact_path(parts.path or '/')}"
 
 
+def redact_secrets(text: str) -> str:
+    """API tokens and Authorization header values in free text, replaced."""
+    text = _AUTHORIZATION.sub(
+        lambda m: f"{m.group(1)}{(m.group(2) + ' ') if m.group(2) else ''}{REDACTED}", text
+    )
+    return _API_TOKEN.sub(f"{API_TOKEN_PREFIX}{REDACTED}", text)
+
+
 def redact_text(text: str) -> str:
-    """Every URL and path in a log message, redacted and without query string."""
+    """Every URL and path in a log message, redacted and without query string; API tokens and
+    Authorization values replaced."""
+    text = redact_secrets(text)
     text = _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
     return _PATH_IN_TEXT.sub(lambda m: redact_path(m.group(0)), text)
 

@@ -215,6 +215,10 @@ INSTALLED_APPS = [
     "devices",
     "keyfiles",
     "readrights",
+    "api",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
 ]
 
 MIDDLEWARE = [
@@ -438,3 +442,39 @@ KAMKEYS_MAX_EMAILS_PER_ASSIGNMENT = env_int("KAMKEYS_MAX_EMAILS_PER_ASSIGNMENT",
 # Registering a device by serial + 2-digit code: failed attempts allowed within 24 hours.
 KAMKEYS_REGISTER_MAX_FAILURES_PER_SERIAL = env_int("KAMKEYS_REGISTER_MAX_FAILURES_PER_SERIAL", 5)
 KAMKEYS_REGISTER_MAX_FAILURES_PER_ACCOUNT = env_int("KAMKEYS_REGISTER_MAX_FAILURES_PER_ACCOUNT", 20)
+
+# --- api: the head-end API (issue 15) ---------------------------------------------------------
+# Tokens only (no session, so no CSRF question); every error is application/problem+json.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.TokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.HasScope"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        # Per token (per client address before a token is known), counted in the Redis cache.
+        "api_token": os.environ.get("KAMKEYS_API_RATE", "600/min"),
+        "api_keys": os.environ.get("KAMKEYS_API_KEYS_RATE", "30/min"),
+    },
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.SafeJSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "api.problems.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "kamkeys head-end API",
+    "DESCRIPTION": (
+        "Machine access to meter keys and read rights with scoped, expiring, revocable tokens. "
+        "Send `Authorization: Bearer kk_live_…`. Errors are application/problem+json (RFC 9457)."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    # Swagger UI from the sidecar package, served by our own static files (CSP: script-src 'self').
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+KAMKEYS_API_TOKEN_DEFAULT_DAYS = 90
+KAMKEYS_API_TOKEN_MAX_DAYS = 365
+KAMKEYS_API_MAX_SERIALS = 100_000

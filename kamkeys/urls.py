@@ -8,12 +8,14 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("favicon.ico", views.favicon),
     path("admin/", admin.site.urls),
+    path("accounts/api-tokens/", include("api.account_urls")),
     path("accounts/", include("accounts.urls")),
     path("accounts/", include("accounts.login_urls")),
     path("accounts/", include("allauth.urls")),
     path("devices/", include("devices.urls")),
     path("devices/", include("keyfiles.urls")),
     path("read-rights/", include("readrights.urls")),
+    path("api/", include("api.urls")),
 ]
 
 handler400 = "kamkeys.views.bad_request"

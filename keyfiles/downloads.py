@@ -319,6 +319,7 @@ def build_download(
     context: AuditContext,
     operator: Operator | None = None,
     action: str = Action.DOWNLOAD,
+    audit_detail: dict[str, Any] | None = None,
 ) -> Download:
     """Check the password for the format, audit the disclosure, and return the file stream of
     ``downloadable_devices(context.actor)`` (all devices for ``operator=OPERATOR``, commands
@@ -327,7 +328,8 @@ def build_download(
     Raises django.core.exceptions.ValidationError for a bad format or password, and
     keyvault.crypto.KeyUnwrapError when a stored key fails its integrity check (audited as
     "unwrap_failed"). A failure among the first HEAD_DEVICES devices (every selection of up
-    to that size) stops before anything is recorded as disclosed."""
+    to that size) stops before anything is recorded as disclosed. ``audit_detail`` adds to the
+    event's detail (the API names its channel and token)."""
     validate_file_password(fmt, password)
     downloader = operator if operator is not None else context.actor
     devices_qs = downloadable_devices(downloader).filter(which).order_by()
@@ -352,7 +354,7 @@ def build_download(
         object_type="device",
         object_ids=device_ids,
         count=len(device_ids),
-        detail={"format": fmt},
+        detail={**(audit_detail or {}), "format": fmt},
     )
     plain_keys = itertools.chain(head, iter_plain_keys(devices_qs, ids=rest_ids))
     if fmt == "zip":

@@ -19,8 +19,8 @@ from keyvault.models import DeviceKey
 from keyvault.services import DEFAULT_BATCH_SIZE, unwrap_stream, wrapped_keys_of
 
 # The device columns a file writer gets, from Device._meta: all but the device code hash and
-# the creation time. iter_plain_keys yields them as a dict.
-DEVICE_FIELDS = Device.columns(exclude=("device_code_hash", "created_at"))
+# the creation and change times. iter_plain_keys yields them as a dict.
+DEVICE_FIELDS = Device.columns(exclude=("device_code_hash", "created_at", "changed_at"))
 _SERIAL_AT = DEVICE_FIELDS.index("serial")
 
 _STREAM_SQL = (  # noqa: S608 (table and column names from the models)

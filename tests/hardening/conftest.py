@@ -18,6 +18,8 @@ FIGURE_LINES = {
     "matrix": "authorization matrix: {0} cells checked, {1} leaks",
     "bad_input": "generated bad input: {0} inputs tried, {1} 5xx",
     "canary": "key canary: {0} places searched, {1} hits",
+    "api_matrix": "API authorization matrix: {0} cells checked, {1} failures",
+    "api_canary": "API key canary: {0} places searched, {1} hits",
 }
 
 

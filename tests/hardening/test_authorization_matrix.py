@@ -20,11 +20,11 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from audit.models import AuditEvent
 from devices.models import Device, DeviceRegistration
 from readrights.models import Invitation, ReadRight
-from tests.factories import login, store_selection, stored_selection_ids
+from tests.factories import login, store_selection, stored_selection_ids, web
 from tests.hardening.conftest import World, add_figure
 
 # The URL namespaces that are ours, and the allauth/mfa pages that matter for keys.
-OUR_NAMESPACES = {"accounts", "devices", "readrights", "keyvault", "keyfiles"}
+OUR_NAMESPACES = {"accounts", "devices", "readrights", "keyvault", "keyfiles", "api_tokens"}
 OUR_TOP_LEVEL = {"home", "healthz"}
 ALLAUTH_THAT_MATTER = {
     "account_login",
@@ -187,6 +187,21 @@ def _all_ids(world: World, role: str) -> list[str]:
     return _ids([*own_devices(world, role), *foreign_devices(world, role)])
 
 
+def foreign_token_id(world: World, role: str) -> int:
+    """An API token of somebody else (customer Y, who is none of the roles)."""
+    if "token" not in world.extra:
+        from api.services import create_token
+
+        made = create_token(
+            world.users["customer_y"],
+            name="erp",
+            scopes=["devices:read"],
+            context=web(world.users["customer_y"]),
+        )
+        world.extra["token"] = made.token.pk
+    return world.extra["token"]
+
+
 PROBES: list[Probe] = [
     # --- pages anybody may see
     Probe("home", "GET", by_role(302, 302)),
@@ -228,6 +243,21 @@ PROBES: list[Probe] = [
     Probe("mfa_index", "GET", by_role(LOGIN, 200)),
     Probe("account_email", "GET", by_role(LOGIN, 200)),
     Probe("account_change_password", "GET", by_role(LOGIN, 200)),
+    # --- API tokens (the API itself: test_api_authorization_matrix.py)
+    Probe("api_tokens:list", "GET", by_role(LOGIN, 200)),
+    Probe(
+        "api_tokens:list",
+        "POST",
+        by_role(LOGIN, 201),
+        data=lambda w, r: {"name": "head-end", "scopes": ["devices:read"]},
+    ),
+    Probe(
+        "api_tokens:revoke",
+        "POST",
+        by_role(LOGIN, 404),
+        label="somebody else's token",
+        kwargs=lambda w, r: {"token_id": foreign_token_id(w, r)},
+    ),
     # --- My devices
     Probe("devices:list", "GET", by_role(LOGIN, 200), select=True),
     Probe(

@@ -1,0 +1,154 @@
+"""The API's one door to the other apps' access rules and key-disclosing services.
+
+Every rule of who may see, download or change what is asked here, through the project's access
+module (``devices.access``), the download (``keyfiles.downloads.build_download``, which narrows
+the user's downloadable devices itself) and the read-rights services, each given the request's
+``AuditContext`` (channel ``api``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
+
+from accounts.access import needs_mfa_setup
+from accounts.selectors import is_super_user, super_user_organization_ids, user_for_verified_email
+from audit.context import AuditContext, Channel
+from devices.access import (
+    active_registrations,
+    live_read_rights,
+    manageable_devices,
+    visible_devices,
+)
+from devices.models import Device
+from keyfiles.downloads import Download, build_download
+from keyfiles.keystream import iter_plain_keys
+from readrights.services import (
+    AssignResult,
+    NotManageable,
+    ReadRightsError,
+    assign_read_rights,
+    revoke_read_rights,
+)
+
+__all__ = [
+    "AssignResult",
+    "NotManageable",
+    "ReadRightsError",
+    "assign",
+    "audit_context",
+    "download_file",
+    "is_super_user",
+    "key_scopes_refused",
+    "manageable",
+    "organization_ids",
+    "plain_keys",
+    "revoke",
+    "user_for_email",
+    "visible",
+    "visible_changed_since",
+]
+
+
+def audit_context(request: HttpRequest) -> AuditContext:
+    """Who acts (the token's user, set on the request by the authentication), from which
+    address, through the API: built once per request and handed to every service."""
+    return AuditContext.from_request(request, Channel.API)
+
+
+def visible(user: Any) -> QuerySet[Device]:
+    """Devices the token's user may see and download (their own visibility, never more)."""
+    return visible_devices(user)
+
+
+def manageable(user: Any) -> QuerySet[Device]:
+    """Devices whose read rights the token's user may change."""
+    return manageable_devices(user)
+
+
+def organization_ids(user: Any) -> list[int]:
+    """The organizations the user is a Super User of (their disclosure audit)."""
+    return super_user_organization_ids(user)
+
+
+def visible_changed_since(user: Any, devices: QuerySet[Device], since: datetime) -> Q:
+    """Changed since ``since`` for this user: the device changed, or it became visible to them
+    then (a read right granted, a registration made), which a head-end syncing "what changed
+    since yesterday" must also hear of."""
+    return (
+        Q(changed_at__gte=since)
+        | Q(pk__in=live_read_rights(user).filter(granted_at__gte=since).values("device_id"))
+        | Q(
+            pk__in=active_registrations()
+            .filter(user=user, created_at__gte=since)
+            .values("device_id")
+        )
+    )
+
+
+def key_scopes_refused(user: Any) -> str | None:
+    """Why this user's token may not disclose keys or change read rights now, or None: a Super
+    User without a second factor (while KAMKEYS_SUPERUSER_MFA_REQUIRED) is refused, as on the
+    pages."""
+    if needs_mfa_setup(user):
+        return (
+            "Super Users must have two-factor authentication turned on to fetch keys or change "
+            "read rights; turn it on in the portal."
+        )
+    return None
+
+
+def download_file(
+    devices: QuerySet[Device],
+    *,
+    fmt: str,
+    password: str,
+    context: AuditContext,
+    audit_detail: dict[str, Any],
+) -> Download:
+    """The web download's file (encrypted ZIP or KEM), audited with the API's detail; the
+    download itself keeps it to what ``context.actor`` may download."""
+    return build_download(
+        which=Q(pk__in=devices.order_by().values("pk")),
+        fmt=fmt,
+        password=password,
+        context=context,
+        audit_detail=audit_detail,
+    )
+
+
+def plain_keys(
+    devices: QuerySet[Device], ids: list[int]
+) -> Iterator[tuple[dict[str, Any], dict[str, bytes]]]:
+    """The download's key stream (device values, plain keys), in id order."""
+    return iter_plain_keys(devices, ids=ids)
+
+
+def assign(
+    devices: QuerySet[Device],
+    emails: Iterable[str],
+    *,
+    expires_at: datetime | None,
+    message: str,
+    context: AuditContext,
+) -> AssignResult:
+    """The web pages' assignment: same rules, invitations, emails and audit."""
+    return assign_read_rights(
+        devices_qs=devices,
+        emails_in=emails,
+        expires_at=expires_at,
+        message=message,
+        context=context,
+    )
+
+
+def user_for_email(email: str) -> Any:
+    return user_for_verified_email(email)
+
+
+def revoke(grantee: Any, devices: QuerySet[Device], *, context: AuditContext) -> int:
+    return revoke_read_rights(grantee=grantee, devices_qs=devices, context=context)

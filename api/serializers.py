@@ -1,0 +1,209 @@
+"""The API's request and response shapes (they are also its OpenAPI schema)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from devices.search import MAX_TERM_LENGTH
+
+FORMATS = ("json", "zip", "kem")
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {"type": "string", "pattern": "^[0-9]{8}$", "example": "63012345"},
+        "maxItems": 100_000,
+    }
+)
+class SerialListField(serializers.Field):
+    """Up to KAMKEYS_API_MAX_SERIALS strings. Each is checked later, serial by serial, so one
+    malformed serial is reported by name instead of failing the list (and 100,000 of them are
+    read without a field object each)."""
+
+    def to_internal_value(self, data: Any) -> list[str]:
+        if not isinstance(data, list):
+            raise serializers.ValidationError("Send the serial numbers as a JSON array of strings.")
+        limit = settings.KAMKEYS_API_MAX_SERIALS
+        if len(data) > limit:
+            raise serializers.ValidationError(
+                f"At most {limit:,} serial numbers per request; this one has {len(data):,}."
+            )
+        if not data:
+            raise serializers.ValidationError("Name at least one serial number.")
+        if not all(isinstance(item, str) for item in data):
+            raise serializers.ValidationError("Every serial number must be a string.")
+        return [item.strip()[:64] for item in data]
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class SearchSerializer(serializers.Serializer):
+    """The column searches of My devices (devices.search), plus changed_since."""
+
+    serial = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=MAX_TERM_LENGTH,
+        help_text="3 or more digits match anywhere; end with * to match the beginning.",
+    )
+    order = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=MAX_TERM_LENGTH,
+        help_text="Order number, matched like serial.",
+    )
+    type = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=MAX_TERM_LENGTH,
+        help_text="Part of the device type's name, e.g. multical.",
+    )
+    owner = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=MAX_TERM_LENGTH,
+        help_text="Part of the owning (TRANSFERRED TO) organization's name.",
+    )
+    changed_since = serializers.DateTimeField(
+        required=False,
+        help_text="ISO 8601. Devices changed since then, or visible to you since then.",
+    )
+
+
+class DeviceListQuerySerializer(SearchSerializer):
+    cursor = serializers.CharField(required=False, help_text="From the previous page's next link.")
+    page_size = serializers.IntegerField(required=False, min_value=1, max_value=1000)
+
+
+class DeviceSerializer(serializers.Serializer):
+    serial = serializers.CharField()
+    manufacturer = serializers.CharField()
+    kind = serializers.CharField()
+    type = serializers.CharField(source="device_type")
+    type_no = serializers.CharField()
+    config_no = serializers.CharField()
+    consumption_type = serializers.CharField()
+    production_year = serializers.IntegerField(allow_null=True)
+    order_no = serializers.CharField()
+    owner = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    changed_at = serializers.DateTimeField()
+
+    def get_owner(self, device: Any) -> str | None:
+        """TRANSFERRED TO: the owning organization's name."""
+        return device.owner.name if device.owner_id else None
+
+
+class _DeviceSetSerializer(serializers.Serializer):
+    serials = SerialListField(required=False)
+    search = SearchSerializer(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("serials" in attrs) == ("search" in attrs):
+            raise serializers.ValidationError("Send either serials or search, not both.")
+        return attrs
+
+
+class KeysRequestSerializer(_DeviceSetSerializer):
+    format = serializers.ChoiceField(
+        choices=FORMATS,
+        default="json",
+        help_text="json: a streamed JSON document; zip / kem: the web download's encrypted file.",
+    )
+    password = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        max_length=512,
+        help_text="The file password (zip: 12-128 characters, strong; kem: 8-16 ASCII).",
+        style={"input_type": "password"},
+    )
+    skip_unknown = serializers.BooleanField(
+        default=False,
+        help_text="zip / kem: write the file without unknown serials instead of refusing it.",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        if attrs["format"] != "json" and not attrs.get("password"):
+            raise serializers.ValidationError({"password": ["A file password is required."]})
+        return attrs
+
+
+class KeyedDeviceSerializer(serializers.Serializer):
+    serial = serializers.CharField()
+    manufacturer = serializers.CharField()
+    kind = serializers.CharField()
+    type = serializers.CharField()
+    type_no = serializers.CharField()
+    config_no = serializers.CharField()
+    consumption_type = serializers.CharField()
+    production_year = serializers.IntegerField(allow_null=True)
+    order_no = serializers.CharField()
+    keys = serializers.DictField(child=serializers.CharField(), help_text="Key name → hex.")
+
+
+class KeysResponseSerializer(serializers.Serializer):
+    format = serializers.CharField()
+    count = serializers.IntegerField()
+    unknown_serials = serializers.ListField(child=serializers.CharField())
+    invalid_serials = serializers.ListField(child=serializers.CharField())
+    devices = KeyedDeviceSerializer(many=True)
+
+
+class EmailsField(serializers.ListField):
+    child = serializers.CharField(max_length=254)
+
+
+class AssignRequestSerializer(_DeviceSetSerializer):
+    emails = EmailsField(help_text="The customers' email addresses.")
+    expires_on = serializers.DateField(
+        required=False, allow_null=True, help_text="The rights work through this day."
+    )
+    message = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+
+class RevokeRequestSerializer(_DeviceSetSerializer):
+    emails = EmailsField(help_text="The customers whose rights on these devices end.")
+
+
+class AssignResponseSerializer(serializers.Serializer):
+    device_count = serializers.IntegerField()
+    granted = serializers.DictField(child=serializers.IntegerField())
+    already = serializers.DictField(child=serializers.IntegerField())
+    invited = serializers.DictField(child=serializers.IntegerField())
+
+
+class RevokeResponseSerializer(serializers.Serializer):
+    device_count = serializers.IntegerField()
+    revoked = serializers.DictField(child=serializers.IntegerField())
+
+
+class DisclosureQuerySerializer(serializers.Serializer):
+    since = serializers.DateTimeField(required=False)
+    cursor = serializers.CharField(required=False)
+    page_size = serializers.IntegerField(required=False, min_value=1, max_value=200)
+
+
+class TokenRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class DisclosureSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    at = serializers.DateTimeField()
+    actor = serializers.CharField()
+    action = serializers.CharField()
+    channel = serializers.CharField()
+    token = TokenRefSerializer(allow_null=True)
+    format = serializers.CharField(allow_null=True)
+    device_count = serializers.IntegerField(help_text="Of your organizations' devices.")
+    serials = serializers.ListField(child=serializers.CharField())
+    serials_truncated = serializers.BooleanField()

@@ -1,0 +1,323 @@
+"""Benchmark of the head-end API: keys of 100,000 serials through /api/v1/keys/ beside the web
+download of the same devices, measured in the same run, and a device list page.
+
+    .venv/bin/python bench/api_bench.py [--serials 100000] [--list-runs 40]
+
+Runs against a PostgreSQL copy of the devices bench (``BENCH_DATABASE_URL``, default
+postgres://postgres@127.0.0.1:5432/kk_bench_api: 5,000,000 devices, 1,000,000 owned by "Bench
+Distributor A/S", 100,000 of them MULTICAL 21 with a DEK; make it with
+``createdb kk_bench_api && pg_dump -Fc kk_bench_devices | pg_restore -d kk_bench_api``). It
+migrates that database, rewraps the keys under this checkout's KEK if they were wrapped under
+another, and makes a fresh keys:read token for the distributor's Super User.
+
+Cases: ``api_json``, ``api_zip``, ``api_kem`` name the 100,000 serials; ``api_zip_search`` asks
+for the same devices by the web download's search (TYPE), so the difference to ``api_zip`` is
+the cost of finding 100,000 named serials; ``web_zip`` is Download file with that search
+selected. Each download case runs in its own child process (so its peak RSS is its own): the
+server side through Django's test Client (middleware, DRF, ORM, unwrapping, the writers —
+everything but the network); the first byte is the first chunk of the streamed body. JSON goes
+to stdout, progress to stderr. Not a timed test: the numbers depend on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DB_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/kk_bench_api")
+os.environ["DATABASE_URL"] = DB_URL
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kamkeys.settings")
+os.environ.setdefault("DEBUG", "false")
+os.environ.pop("REDIS_URL", None)  # locmem cache (throttle counts), eager tasks
+os.environ["KAMKEYS_API_KEYS_RATE"] = "1000/min"
+
+ORG = "Bench Distributor A/S"
+DOWNLOAD_TYPE = "MULTICAL 21"
+ZIP_PASSWORD = "bench Correct horse 42 battery!"
+KEM_PASSWORD = "BenchKem-2026!"
+STATE = ROOT / "var" / "api_bench"
+TOKEN_ENV = "KAMKEYS_BENCH_API_TOKEN"
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def setup_django() -> None:
+    import django
+    from django.conf import settings
+
+    django.setup()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"  # token emails
+
+
+def peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def bench_user() -> Any:
+    from allauth.mfa.models import Authenticator
+    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+
+    from accounts.models import Membership, Organization, User
+
+    org = Organization.objects.get(name=ORG)
+    user, _ = User.objects.get_or_create(email="bench.super@distributor.example")
+    Membership.objects.get_or_create(
+        user=user, organization=org, defaults={"role": Membership.Role.SUPER_USER}
+    )
+    if not Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists():
+        TOTP.activate(user, generate_totp_secret())
+    return user
+
+
+def ensure_keys_unwrap(org_id: int) -> None:
+    """The copied keys were wrapped under the KEK of whoever filled the database: if this
+    checkout's KEK does not open them, give the devices new random keys under it."""
+    from django.db import connection
+
+    from devices.models import Device
+    from keyvault.crypto import KeyUnwrapError, wrap_key
+    from keyvault.kek import get_kek_source
+    from keyvault.services import plain_keys_of
+
+    sample = Device.objects.filter(owner_id=org_id, device_type=DOWNLOAD_TYPE).first()
+    try:
+        plain_keys_of(sample)
+        return
+    except KeyUnwrapError:
+        log("rewrapping the bench keys under this checkout's KEK (new random keys)")
+    version, kek = get_kek_source().current()
+    rows = list(
+        Device.objects.filter(owner_id=org_id, device_type=DOWNLOAD_TYPE).values_list(
+            "pk", "serial"
+        )
+    )
+    connection.ensure_connection()
+    raw = connection.connection
+    with raw.transaction(), raw.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM keyvault_devicekey WHERE device_id IN (SELECT id FROM "
+            "devices_device WHERE owner_id = %s AND device_type = %s)",
+            [org_id, DOWNLOAD_TYPE],
+        )
+        with cursor.copy(
+            "COPY keyvault_devicekey (device_id, name, wrapped, kek_version, updated_at) FROM STDIN"
+        ) as copy:
+            for pk, serial in rows:
+                key = os.urandom(16)
+                copy.write_row(
+                    (pk, "DEK", wrap_key(kek, version, serial, "DEK", key), version, "now")
+                )
+
+
+def prepare(serial_count: int) -> dict[str, Any]:
+    from django.core.management import call_command
+
+    from accounts.models import Organization
+    from api import services
+    from audit.context import AuditContext
+    from devices.models import Device
+
+    log("migrating the bench database (adds changed_at, its index, the API tables)")
+    call_command("migrate", verbosity=0)
+    user = bench_user()
+    org = Organization.objects.get(name=ORG)
+    ensure_keys_unwrap(org.pk)
+    for old in user.api_tokens.filter(revoked_at__isnull=True):
+        services.revoke_token(old, context=AuditContext.command(user))
+    token = services.create_token(
+        user,
+        name="bench",
+        scopes=["devices:read", "keys:read"],
+        context=AuditContext.command(user),
+    ).secret
+    serials = list(
+        Device.objects.filter(owner_id=org.pk, device_type=DOWNLOAD_TYPE)
+        .order_by("?")
+        .values_list("serial", flat=True)[:serial_count]
+    )
+    STATE.mkdir(parents=True, exist_ok=True)
+    # The token goes to the child processes in their environment, never to a file.
+    os.environ[TOKEN_ENV] = token
+    (STATE / "serials.json").write_text(json.dumps(serials))
+    return {"user_id": user.pk, "serials": len(serials)}
+
+
+def _stream(response: Any, started: float) -> tuple[float, int]:
+    first = None
+    size = 0
+    for chunk in response.streaming_content:
+        if first is None:
+            first = (time.perf_counter() - started) * 1000
+        size += len(chunk)
+    return first or 0.0, size
+
+
+def child(case: str) -> dict[str, Any]:
+    """One download in this process: its first byte, wall time, size and peak RSS."""
+    setup_django()
+    from django.test import Client
+    from django.urls import reverse
+
+    token = os.environ[TOKEN_ENV]
+    serials = json.loads((STATE / "serials.json").read_text())
+    # Warm up as a running server is: imports, URL resolvers, the database connection.
+    Client(headers={"Authorization": f"Bearer {token}"}).get(
+        reverse("api:devices"), {"page_size": 1}
+    )
+    rss_before = peak_rss_mb()
+    if case.startswith("api_"):
+        fmt = case.removeprefix("api_").removesuffix("_search")
+        body: dict[str, Any] = {"format": fmt}
+        if case.endswith("_search"):  # the same devices as the web download's search
+            body["search"] = {"type": DOWNLOAD_TYPE}
+        else:
+            body["serials"] = serials
+        if fmt != "json":
+            body["password"] = KEM_PASSWORD if fmt == "kem" else ZIP_PASSWORD
+        payload = json.dumps(body)
+        client = Client(headers={"Authorization": f"Bearer {token}"})
+        started = time.perf_counter()
+        response = client.post(reverse("api:keys"), payload, content_type="application/json")
+    else:
+        from accounts.models import User
+
+        client = Client()
+        user = User.objects.get(email="bench.super@distributor.example")
+        client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+        session = client.session
+        now = time.time()
+        session["account_authentication_methods"] = [
+            {"method": "password", "at": now, "email": user.email},
+            {"method": "mfa", "at": now, "type": "totp"},
+        ]
+        session["account_authentication_methods_user"] = str(user.pk)
+        session.save()
+        client.post(reverse("devices:selection"), {"action": "clear"})
+        client.post(
+            reverse("devices:selection"),
+            {"action": "select_search", "type": DOWNLOAD_TYPE.lower()},
+        )
+        started = time.perf_counter()
+        response = client.post(
+            reverse("keyfiles:download"),
+            {"format": "zip", "password": ZIP_PASSWORD, "password_repeat": ZIP_PASSWORD},
+        )
+    assert response.status_code == 200, (response.status_code, getattr(response, "content", b""))
+    first, size = _stream(response, started)
+    wall = (time.perf_counter() - started) * 1000
+    by_search = case == "web_zip" or case.endswith("_search")
+    if by_search:
+        from devices.models import Device
+
+        devices = Device.objects.filter(owner__name=ORG, device_type=DOWNLOAD_TYPE).count()
+    return {
+        "case": case,
+        "devices": devices if by_search else len(serials),
+        "first_byte_ms": round(first, 1),
+        "wall_ms": round(wall, 1),
+        "bytes": size,
+        "peak_rss_mb": peak_rss_mb(),
+        "rss_before_request_mb": rss_before,
+    }
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
+
+
+def list_pages(runs: int) -> dict[str, Any]:
+    """GET /api/v1/devices/ pages: the first, one deep in the list (a cursor), a search."""
+    from django.test import Client
+
+    token = os.environ[TOKEN_ENV]
+    client = Client(headers={"Authorization": f"Bearer {token}"})
+    serials = json.loads((STATE / "serials.json").read_text())
+    cases = {
+        "first page (100)": ("/api/v1/devices/", {}),
+        "serial prefix search": ("/api/v1/devices/", {"serial": serials[0][:5] + "*"}),
+        "changed_since last hour": (
+            "/api/v1/devices/",
+            {"changed_since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 3600))},
+        ),
+    }
+    # A page deep in the list: follow a cursor 50 pages of 1000 in.
+    url, params = "/api/v1/devices/", {"page_size": 1000}
+    for _ in range(50):
+        url = client.get(url, params).json()["next"]
+        params = {}
+    cases["page 51 by cursor (1000 per page)"] = (url, {})
+    out = {}
+    for name, (path, query) in cases.items():
+        times = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            response = client.get(path, query)
+            times.append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 200, response.content[:300]
+        out[name] = {
+            "runs": runs,
+            "p50_ms": round(statistics.median(times), 1),
+            "p95_ms": round(percentile(times, 95), 1),
+            "rows": len(response.json()["results"]),
+        }
+        log(json.dumps({name: out[name]}))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--serials", type=int, default=100_000)
+    parser.add_argument("--list-runs", type=int, default=40)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child)))
+        return
+    setup_django()
+    from django.db import connection
+
+    prepared = prepare(args.serials)
+    connection.close()
+    downloads = []
+    for case in ("api_json", "api_zip", "web_zip", "api_zip_search", "api_kem"):
+        log(f"running {case} in a child process")
+        result = subprocess.run(
+            [sys.executable, __file__, "--child", case],
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
+        downloads.append(json.loads(result.stdout.strip().splitlines()[-1]))
+        log(json.dumps(downloads[-1]))
+    report = {
+        "database": DB_URL.rsplit("/", 1)[-1],
+        "serials": prepared["serials"],
+        "downloads": downloads,
+        "device_list": list_pages(args.list_runs),
+        "targets": {
+            "api_keys_wall_ms": 1500,
+            "api_keys_first_byte_ms": 200,
+            "api_keys_peak_rss_mb": 150,
+            "device_list_p95_ms": 50,
+        },
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,375 @@
+"""The /api/v1/ endpoints as a head-end uses them: lists, keys, read rights, the audit."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import timedelta
+
+import pytest
+import pyzipper
+from django.utils import timezone
+from drf_spectacular.validation import validate_schema
+
+from audit.models import Action, AuditEvent
+from devices.models import Device
+from kamkeys.models import OutboundEmail
+from readrights.models import Invitation, ReadRight
+from tests.api.conftest import key_of, streamed
+from tests.factories import UserFactory, login
+
+pytestmark = pytest.mark.django_db
+ZIP_PASSWORD = "granite lantern orbit 77"
+
+
+def _problem(response, status):  # noqa: ANN001, ANN202
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert body["status"] == status and body["title"] and body["detail"]
+    return body
+
+
+def test_a_super_user_lists_their_own_devices_and_not_another_distributors(
+    super_user_x, keyed_x, keyed_y, api_for
+):
+    response = api_for(super_user_x, ["devices:read"]).get("/api/v1/devices/")
+    assert response.status_code == 200
+    serials = [row["serial"] for row in response.json()["results"]]
+    assert serials == [d.serial for d in keyed_x]
+
+
+def test_the_list_takes_my_devices_searches(super_user_x, keyed_x, api_for):
+    api = api_for(super_user_x, ["devices:read"])
+    response = api.get("/api/v1/devices/", {"serial": keyed_x[2].serial})
+    assert [row["serial"] for row in response.json()["results"]] == [keyed_x[2].serial]
+    assert api.get("/api/v1/devices/", {"type": "flowiq"}).json()["results"] == []
+
+
+def test_cursor_pages_list_every_device_once_while_devices_are_added(
+    super_user_x, keyed_x, org_x, api_for
+):
+    from tests.factories import DeviceFactory
+
+    api = api_for(super_user_x, ["devices:read"])
+    first = api.get("/api/v1/devices/", {"page_size": 2}).json()
+    added = DeviceFactory(owner=org_x)
+    seen = [row["serial"] for row in first["results"]]
+    next_url = first["next"]
+    while next_url:
+        page = api.get(next_url).json()
+        seen += [row["serial"] for row in page["results"]]
+        next_url = page["next"]
+    assert seen == [d.serial for d in keyed_x] + [added.serial]
+
+
+def test_a_damaged_cursor_or_page_size_is_a_400_problem(super_user_x, keyed_x, api_for):
+    api = api_for(super_user_x, ["devices:read"])
+    _problem(api.get("/api/v1/devices/", {"cursor": "not-a-cursor"}), 400)
+    _problem(api.get("/api/v1/devices/", {"page_size": "0"}), 400)
+    _problem(api.get("/api/v1/devices/", {"page_size": "many"}), 400)
+
+
+def test_changed_since_lists_transferred_devices_and_new_read_rights(
+    super_user_x, customer, keyed_x, org_y, api_for
+):
+    since = timezone.now()
+    device = Device.objects.get(pk=keyed_x[1].pk)
+    device.device_type = "MULTICAL 403"
+    device.save()
+    ReadRight.objects.create(device=keyed_x[3], grantee=customer, granted_by=super_user_x)
+    mine = api_for(super_user_x, ["devices:read"]).get(
+        "/api/v1/devices/", {"changed_since": since.isoformat()}
+    )
+    assert [row["serial"] for row in mine.json()["results"]] == [keyed_x[1].serial]
+    theirs = api_for(customer, ["devices:read"]).get(
+        "/api/v1/devices/", {"changed_since": since.isoformat()}
+    )
+    assert [row["serial"] for row in theirs.json()["results"]] == [keyed_x[3].serial]
+
+
+def test_a_foreign_device_is_a_404_that_reveals_nothing(super_user_x, keyed_y, api_for):
+    api = api_for(super_user_x, ["devices:read"])
+    foreign = _problem(api.get(f"/api/v1/devices/{keyed_y[0].serial}/"), 404)
+    missing = _problem(api.get("/api/v1/devices/99999999/"), 404)
+    assert foreign["detail"] == missing["detail"]
+    _problem(api.get("/api/v1/devices/12ab/"), 400)
+
+
+def test_keys_as_json_report_unknown_and_malformed_serials_by_name(
+    super_user_x, keyed_x, keyed_y, api_for
+):
+    api = api_for(super_user_x, ["keys:read"])
+    body = json.loads(
+        streamed(
+            api.post(
+                "/api/v1/keys/",
+                {"serials": [keyed_x[0].serial, keyed_y[0].serial, "99999999", "12-34"]},
+            )
+        )
+    )
+    assert body["count"] == 1
+    device = keyed_x[0]
+    assert body["devices"] == [
+        {
+            "serial": device.serial,
+            "manufacturer": "KAM",
+            "kind": "meter",
+            "type": "MULTICAL 21",
+            "type_no": device.type_no,
+            "config_no": device.config_no,
+            "consumption_type": "Water",
+            "production_year": None,
+            "order_no": device.order_no,
+            "keys": {"DEK": key_of(0).hex().upper()},
+        }
+    ]
+    assert body["unknown_serials"] == [keyed_y[0].serial, "99999999"]
+    assert body["invalid_serials"] == ["12-34"]
+
+
+def test_every_api_disclosure_is_audited_with_the_token_and_channel(super_user_x, keyed_x, api_for):
+    api = api_for(super_user_x, ["keys:read"])
+    streamed(api.post("/api/v1/keys/", {"search": {"type": "multical"}}))
+    event = AuditEvent.objects.get(action=Action.DOWNLOAD)
+    token = super_user_x.api_tokens.get()
+    assert event.channel == "api"
+    assert event.detail == {
+        "token_id": token.pk,
+        "token_name": "head-end",
+        "format": "json",
+    }
+    assert sorted(event.object_ids) == sorted(d.pk for d in keyed_x)
+
+
+def _unzip(content: bytes, password: str) -> dict[str, bytes]:
+    with pyzipper.AESZipFile(io.BytesIO(content)) as archive:
+        archive.setpassword(password.encode())
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def test_the_zip_holds_the_same_files_as_the_web_download(client, super_user_x, keyed_x, api_for):
+    from tests.factories import store_selection
+
+    api = api_for(super_user_x, ["keys:read"])
+    response = api.post(
+        "/api/v1/keys/",
+        {"serials": [d.serial for d in keyed_x], "format": "zip", "password": ZIP_PASSWORD},
+    )
+    assert response.status_code == 200 and response["Cache-Control"] == "no-store"
+    from_api = _unzip(streamed(response), ZIP_PASSWORD)
+    login(client, super_user_x)
+    store_selection(client, super_user_x, [d.pk for d in keyed_x])
+    web = client.post(
+        "/devices/download/",
+        {"format": "zip", "password": ZIP_PASSWORD, "password_repeat": ZIP_PASSWORD},
+    )
+    from_web = _unzip(streamed(web), ZIP_PASSWORD)
+    assert set(from_api) == set(from_web)
+    for name in ("keys.csv", "keys.json"):
+        assert from_api[name] == from_web[name]
+    event = AuditEvent.objects.filter(action=Action.DOWNLOAD).order_by("pk").first()
+    assert event.channel == "api" and event.detail["format"] == "zip"
+
+
+def test_a_file_is_refused_for_unknown_serials_and_a_weak_password(
+    super_user_x, keyed_x, keyed_y, api_for
+):
+    api = api_for(super_user_x, ["keys:read"])
+    body = _problem(
+        api.post(
+            "/api/v1/keys/",
+            {
+                "serials": [keyed_x[0].serial, keyed_y[0].serial],
+                "format": "zip",
+                "password": ZIP_PASSWORD,
+            },
+        ),
+        400,
+    )
+    assert body["unknown_serials"] == [keyed_y[0].serial]
+    body = _problem(
+        api.post(
+            "/api/v1/keys/",
+            {"serials": [keyed_x[0].serial], "format": "zip", "password": "password"},
+        ),
+        400,
+    )
+    assert "password" in body["errors"]
+    assert not AuditEvent.objects.filter(action=Action.DOWNLOAD).exists()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"serials": "63012345"},
+        {"serials": [1, 2]},
+        {"serials": []},
+        {"serials": ["63012345"], "search": {"type": "x"}},
+        {"serials": ["0" * 8] * 100_001},
+        {"search": {"changed_since": "yesterday"}},
+        {"serials": ["63012345"], "format": "pdf"},
+        {"serials": ["63012345"], "format": "kem"},
+    ],
+)
+def test_bad_key_requests_are_a_400_problem_never_a_500(super_user_x, api_for, body):
+    _problem(api_for(super_user_x, ["keys:read"]).post("/api/v1/keys/", body), 400)
+
+
+def test_a_body_that_is_not_json_is_a_400_problem(super_user_x, make_token):
+    from django.test import Client
+
+    response = Client().post(
+        "/api/v1/keys/",
+        "{not json",
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {make_token(super_user_x)}"},
+    )
+    _problem(response, 400)
+
+
+def test_read_rights_are_assigned_and_revoked_with_the_pages_emails(
+    super_user_x, customer, keyed_x, api_for
+):
+    api = api_for(super_user_x, ["readrights:write"])
+    serials = [d.serial for d in keyed_x[:2]]
+    response = api.post(
+        "/api/v1/read-rights/assign/",
+        {"serials": serials, "emails": [customer.email, "new.person@utility.example"]},
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["granted"] == {customer.email: 2}
+    assert response.json()["invited"] == {"new.person@utility.example": 2}
+    assert ReadRight.objects.filter(grantee=customer, revoked_at__isnull=True).count() == 2
+    assert Invitation.objects.filter(email="new.person@utility.example").exists()
+    assert set(OutboundEmail.objects.values_list("to", "template")) >= {
+        (customer.email, "readrights_granted"),
+        ("new.person@utility.example", "readrights_invitation"),
+    }
+    response = api.post(
+        "/api/v1/read-rights/revoke/", {"serials": serials[:1], "emails": [customer.email]}
+    )
+    assert response.json()["revoked"] == {customer.email: 1}
+    assert ReadRight.objects.filter(grantee=customer, revoked_at__isnull=True).count() == 1
+
+
+def test_read_rights_on_a_foreign_device_change_nothing(
+    super_user_x, customer, keyed_x, keyed_y, api_for
+):
+    api = api_for(super_user_x, ["readrights:write"])
+    body = _problem(
+        api.post(
+            "/api/v1/read-rights/assign/",
+            {"serials": [keyed_x[0].serial, keyed_y[0].serial], "emails": [customer.email]},
+        ),
+        400,
+    )
+    assert body["unknown_serials"] == [keyed_y[0].serial]
+    assert not ReadRight.objects.exists()
+
+
+def test_a_customer_token_may_not_change_read_rights(customer, keyed_x, api_for):
+    api = api_for(customer, ["readrights:write"])
+    _problem(
+        api.post(
+            "/api/v1/read-rights/assign/",
+            {"serials": [keyed_x[0].serial], "emails": ["a@b.example"]},
+        ),
+        403,
+    )
+
+
+def test_the_disclosure_audit_shows_only_the_organizations_own_devices(
+    super_user_x, super_user_y, customer, keyed_x, keyed_y, api_for
+):
+    for device in (keyed_x[0], keyed_y[0]):
+        ReadRight.objects.create(device=device, grantee=customer, granted_by=super_user_x)
+    streamed(
+        api_for(customer, ["keys:read"]).post(
+            "/api/v1/keys/", {"serials": [keyed_x[0].serial, keyed_y[0].serial]}
+        )
+    )
+    rows = api_for(super_user_x, ["devices:read"]).get("/api/v1/audit/disclosures/").json()
+    assert [(r["actor"], r["channel"], r["serials"]) for r in rows["results"]] == [
+        (customer.email, "api", [keyed_x[0].serial])
+    ]
+    _problem(api_for(customer, ["devices:read"]).get("/api/v1/audit/disclosures/"), 403)
+
+
+def test_a_missing_scope_is_a_403_and_a_bad_token_a_401(super_user_x, keyed_x, api_for):
+    from tests.api.conftest import ApiClient
+
+    api = api_for(super_user_x, ["devices:read"])
+    _problem(api.post("/api/v1/keys/", {"serials": [keyed_x[0].serial]}), 403)
+    unauthenticated = _problem(ApiClient(None).get("/api/v1/devices/"), 401)
+    assert "Bearer" in unauthenticated["detail"]
+    response = ApiClient("kk_live_" + "a" * 16 + "_" + "b" * 40).get("/api/v1/devices/")
+    _problem(response, 401)
+    assert response["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_a_super_user_who_turned_off_mfa_cannot_use_a_keys_token(super_user_x, keyed_x, api_for):
+    from allauth.mfa.models import Authenticator
+
+    api = api_for(super_user_x, ["keys:read", "devices:read"])
+    Authenticator.objects.filter(user=super_user_x).delete()
+    _problem(api.post("/api/v1/keys/", {"serials": [keyed_x[0].serial]}), 403)
+    assert api.get("/api/v1/devices/").status_code == 200
+
+
+def test_too_many_requests_is_a_429_with_retry_after(super_user_x, keyed_x, api_for, settings):
+    from rest_framework.settings import api_settings
+    from rest_framework.throttling import SimpleRateThrottle
+
+    rates = {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "api_token": "3/min"}
+    original = SimpleRateThrottle.THROTTLE_RATES
+    SimpleRateThrottle.THROTTLE_RATES = rates
+    try:
+        api = api_for(super_user_x, ["devices:read"])
+        statuses = [api.get("/api/v1/devices/").status_code for _ in range(4)]
+        assert statuses == [200, 200, 200, 429]
+        response = api.get("/api/v1/devices/")
+        _problem(response, 429)
+        assert int(response["Retry-After"]) > 0
+        other = api_for(UserFactory(), ["devices:read"])
+        assert other.get("/api/v1/devices/").status_code == 200
+    finally:
+        SimpleRateThrottle.THROTTLE_RATES = original
+    assert api_settings is not None
+
+
+def test_unknown_api_paths_are_problems_too(api_for, super_user_x):
+    _problem(api_for(super_user_x).get("/api/v2/devices/"), 404)
+
+
+def test_the_openapi_schema_is_valid_and_names_every_endpoint(client):
+    response = client.get("/api/v1/schema/", {"format": "json"})
+    assert response.status_code == 200
+    schema = json.loads(response.content)
+    validate_schema(schema)
+    assert {
+        "/api/v1/devices/",
+        "/api/v1/keys/",
+        "/api/v1/read-rights/assign/",
+        "/api/v1/read-rights/revoke/",
+        "/api/v1/audit/disclosures/",
+    } <= set(schema["paths"])
+    assert schema["components"]["securitySchemes"]["bearerToken"]["scheme"] == "bearer"
+
+
+def test_the_documentation_page_loads_its_scripts_from_our_own_origin(client):
+    response = client.get("/api/v1/docs/")
+    assert response.status_code == 200
+    assert b"swagger-ui" in response.content
+    assert b"cdn.jsdelivr" not in response.content
+
+
+def test_an_expired_token_is_refused_at_once(super_user_x, make_token):
+    from api.models import ApiToken
+    from tests.api.conftest import ApiClient
+
+    api = ApiClient(make_token(super_user_x, ["devices:read"]))
+    assert api.get("/api/v1/devices/").status_code == 200
+    ApiToken.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert "expired" in _problem(api.get("/api/v1/devices/"), 401)["detail"]
