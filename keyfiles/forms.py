@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 
 from keyfiles.downloads import FORMATS
 from keyfiles.passwords import (
@@ -48,6 +49,15 @@ class DownloadForm(forms.Form):
         label="Repeat the file password",
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    # Set by the page's script before it sends the form: the streamed file's response carries it
+    # back in a cookie, so the page can say the file was made (the download leaves it in place).
+    notice = forms.CharField(
+        required=False,
+        max_length=64,
+        widget=forms.HiddenInput,
+        validators=[RegexValidator(r"^[A-Za-z0-9]{8,64}$")],
     )
 
     def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
