@@ -12,6 +12,11 @@ from django.utils import timezone
 
 from kamkeys.links import public_page_url
 from kamkeys.outbox import enqueue
+from readrights.serials import SerialPreview
+
+
+def _serials(preview: SerialPreview | None) -> dict[str, str | int]:
+    return preview.as_email_context() if preview else {"serials": "", "more_serials": 0}
 
 
 def day(value: datetime | None) -> str:
@@ -37,8 +42,9 @@ def rights_granted(
     count: int,
     expires_at: datetime | None,
     message: str,
+    serials: SerialPreview | None = None,
 ) -> None:
-    """An existing customer was given read access to devices."""
+    """An existing customer was given read access to devices (named by their first serials)."""
     enqueue(
         to,
         "readrights_granted",
@@ -49,6 +55,7 @@ def rights_granted(
             "expires_on": day(expires_at),
             "message": message,
             "devices_url": public_page_url("devices:list"),
+            **_serials(serials),
         },
     )
 
@@ -63,6 +70,7 @@ def invitation(
     link_expires_at: datetime,
     rights_expire_at: datetime | None,
     message: str,
+    serials: SerialPreview | None = None,
 ) -> None:
     """An unknown customer is invited: the link lets them set a name and password and log in."""
     enqueue(
@@ -78,6 +86,7 @@ def invitation(
             "expires_on": day(rights_expire_at),
             "message": message,
             "login_url": public_page_url("account_login"),
+            **_serials(serials),
         },
     )
 

@@ -16,17 +16,17 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.access import SUPER_USERS_ONLY, super_user_action
 from accounts.selectors import is_super_user, users_with_verified_emails
 from devices.action_views import nothing_selected
 from devices.models import Device
-from readrights import selectors, services
+from readrights import selectors, serials, services
 from readrights.forms import AssignForm
 
 DONE_KEY = "readrights_last_assignment"
@@ -74,6 +74,7 @@ def edit(request: HttpRequest) -> HttpResponse:
         "device_count": count,
         "foreign_count": selected_count - count,
         "holders": selectors.holders_of(devices) if count else [],
+        "serials": serials.preview(devices) if count else None,
         "registrations": registrations[:PAGE_SIZE],
         "more_registrations": len(registrations) > PAGE_SIZE,
         "invitations": selectors.pending_invitations(request.user, devices) if count else [],
@@ -130,7 +131,12 @@ def assign(request: HttpRequest) -> HttpResponse:
 def _assign_page(
     request: HttpRequest, form: AssignForm, count: int, ids: list[str], status: int = 200
 ) -> HttpResponse:
-    context = {"form": form, "device_count": count, "device_ids": ids}
+    context = {
+        "form": form,
+        "device_count": count,
+        "device_ids": ids,
+        "serials": serials.preview(_devices_of(request)[0]),
+    }
     return render(request, "readrights/assign.html", context, status=status)
 
 
@@ -143,12 +149,28 @@ def _confirm_page(
         "form": form,
         "device_count": count,
         "device_ids": ids,
+        "serials": serials.preview(_devices_of(request)[0]),
         "existing": [e for e in addresses if e in known],
         "new": [e for e in addresses if e not in known],
         "expires_on": form.cleaned_data.get("expires_on"),
         "message": form.cleaned_data.get("message"),
     }
     return render(request, "readrights/assign_confirm.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def serial_list(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
+    """Every serial an assignment would name, one a line: the devices posted (all the user's to
+    manage, or 404) or the selection's devices of the user's organizations. No keys."""
+    _require_super_user(request)
+    devices, _ids = _devices_of(request)
+    response = StreamingHttpResponse(
+        serials.serial_lines(devices), content_type="text/plain; charset=utf-8"
+    )
+    response["Content-Disposition"] = 'attachment; filename="serial-numbers.txt"'
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @login_required

@@ -18,6 +18,7 @@ from audit.services import record
 from devices.models import Device
 from readrights import emails
 from readrights.models import ReadRight
+from readrights.serials import granted_preview
 from readrights.services.bulk import (
     _close_lapsed,
     _ids_sql,
@@ -93,6 +94,7 @@ def assign_read_rights(
                     count=granted,
                     expires_at=expires_at,
                     message=message,
+                    serials=granted_preview(user.pk, now),
                 )
             record(
                 Action.ASSIGN,

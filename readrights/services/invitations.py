@@ -22,6 +22,7 @@ from devices.models import Device
 from kamkeys.links import public_page_url
 from readrights import emails, tokens
 from readrights.models import Invitation
+from readrights.serials import invitation_preview
 from readrights.services.bulk import (
     INSERT_INVITATION_DEVICES,
     INSERT_RIGHTS_FROM_INVITATION,
@@ -55,6 +56,7 @@ def _send_invitation(invitation: Invitation, *, message: str) -> None:
         link_expires_at=invitation.expires_at,
         rights_expire_at=invitation.rights_expire_at,
         message=message,
+        serials=invitation_preview(invitation),
     )
 
 
