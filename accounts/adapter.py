@@ -24,6 +24,7 @@ from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.auth_backends import AuthenticationBackend
 from allauth.account.forms import ResetPasswordForm
 from allauth.core import context as allauth_context
+from django.contrib.messages import constants as message_constants
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.template import TemplateDoesNotExist
@@ -38,6 +39,12 @@ from kamkeys.links import public_page_url
 
 if TYPE_CHECKING:
     pass
+
+
+def _has_queued_success(request: HttpRequest) -> bool:
+    storage = getattr(request, "_messages", None)
+    queued = getattr(storage, "_queued_messages", [])
+    return any(m.level == message_constants.SUCCESS for m in queued)
 
 
 class PublicSite:
@@ -65,6 +72,23 @@ class AccountAdapter(DefaultAccountAdapter):
         if not address:
             raise PermissionDenied("Unable to determine the client's address")
         return address
+
+    def add_message(
+        self,
+        request: HttpRequest,
+        level: int,
+        message_template: str | None = None,
+        message_context: dict[str, Any] | None = None,
+        extra_tags: str = "",
+        message: str | None = None,
+    ) -> None:
+        """One banner after logging in: a registration or an accepted invitation has already said
+        "Welcome! … you are logged in", so allauth's own "logged in" line is left out then."""
+        if message_template == "account/messages/logged_in.txt" and _has_queued_success(request):
+            return
+        super().add_message(
+            request, level, message_template, message_context, extra_tags, message=message
+        )
 
     def _current_request(self) -> HttpRequest | None:
         return allauth_context.request or getattr(self, "request", None)
