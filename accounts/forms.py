@@ -79,7 +79,7 @@ class PasswordPairMixin(forms.Form):
 
 class CompleteRegistrationForm(DescribedErrorsMixin, PasswordPairMixin, forms.Form):
     name = forms.CharField(
-        label="Name (optional)",
+        label="Name (Optional)",
         max_length=150,
         required=False,
         widget=forms.TextInput(attrs={"autocomplete": "name", "autofocus": True}),

@@ -149,7 +149,8 @@ def password_check(request: HttpRequest) -> JsonResponse:
     if request.user.is_authenticated:
         owner = User(email=request.user.email, name=name or request.user.name)
     else:
-        email = ""
+        # The address the page shows (an invitation's); an activation link's address wins.
+        email = request.POST.get("email", "")[:254]
         token = request.session.get(ACTIVATION_SESSION_KEY)
         if token:
             try:

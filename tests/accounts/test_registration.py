@@ -298,3 +298,15 @@ def test_many_sends_from_one_network_are_slowed_down(client, send, settings):
     assert response.status_code == 429
     assert b"Too many attempts" in response.content
     assert not mails_to("person9@example.org")
+
+
+def test_live_feedback_on_the_invitation_page_checks_the_address_the_page_shows(client):
+    """The invitation page has no activation link in the session: the address it shows is sent."""
+    password = "Pia.Plant.Skanderborg-2026"
+    check = reverse("accounts:password_check")
+    without = client.post(check, {"password": password}).json()["rules"]
+    with_email = client.post(
+        check, {"password": password, "email": "pia.plant@skanderborg.example"}
+    ).json()["rules"]
+    assert all(rule["ok"] for rule in without)
+    assert not all(rule["ok"] for rule in with_email)

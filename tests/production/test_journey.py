@@ -128,7 +128,7 @@ def test_production_journey_over_https_through_the_proxy(stack: Stack, chromium_
                 su.goto(link)
                 su.get_by_role("heading", name="Complete registration").wait_for()
                 assert su.url == site + "/accounts/register/complete/"  # the token left the URL
-                su.get_by_label("Name (optional)").fill("Dora Distributor")
+                su.get_by_label("Name (Optional)").fill("Dora Distributor")
                 su.get_by_label("Password", exact=True).fill(SUPER_PASSWORD)
                 su.get_by_label("Repeat password").fill(SUPER_PASSWORD)
                 su.get_by_role("button", name="Complete registration").click()
@@ -206,7 +206,7 @@ def test_production_journey_over_https_through_the_proxy(stack: Stack, chromium_
                 secrets_seen.add(urlsplit(link).path.split("/")[-2])
                 customer.goto(link)
                 customer.wait_for_url("**/read-rights/invitation/accept/")
-                customer.get_by_label("Name (optional)").fill("Pia Plant")
+                customer.get_by_label("Name (Optional)").fill("Pia Plant")
                 customer.get_by_label("Password", exact=True).fill(CUSTOMER_PASSWORD)
                 customer.get_by_label("Repeat password").fill(CUSTOMER_PASSWORD)
                 customer.get_by_role("button", name="Complete registration").click()
