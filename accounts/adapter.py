@@ -30,12 +30,14 @@ from django.http import HttpRequest, HttpResponse
 from django.template import TemplateDoesNotExist
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import translation
 
 from accounts import emails
 from accounts.selectors import user_for_verified_email
 from kamkeys import links
 from kamkeys.clientip import client_address
 from kamkeys.links import public_page_url
+from kamkeys.outbox import recipient_language
 
 if TYPE_CHECKING:
     pass
@@ -127,14 +129,16 @@ class AccountAdapter(DefaultAccountAdapter):
         for name, value in list(ctx.items()):
             if name.endswith("_url") and isinstance(value, str) and "://" in value:
                 ctx[name] = links.rebase(value, request)
-        subject: str = render_to_string(f"{template_prefix}_subject.txt", ctx, request)
-        subject = " ".join(subject.splitlines()).strip()
-        text = render_to_string(f"{template_prefix}_message.txt", ctx, request).strip()
-        try:
-            html = render_to_string(f"{template_prefix}_message.html", ctx, request).strip()
-        except TemplateDoesNotExist:
-            html = ""
-        emails.allauth_email(email, subject=subject, text=text, html=html)
+        language = recipient_language(email)
+        with translation.override(language):
+            subject: str = render_to_string(f"{template_prefix}_subject.txt", ctx, request)
+            subject = " ".join(subject.splitlines()).strip()
+            text = render_to_string(f"{template_prefix}_message.txt", ctx, request).strip()
+            try:
+                html = render_to_string(f"{template_prefix}_message.html", ctx, request).strip()
+            except TemplateDoesNotExist:
+                html = ""
+        emails.allauth_email(email, subject=subject, text=text, html=html, language=language)
 
     # --- links in allauth's emails: built by kamkeys.links, never from the Host header ---------
     def get_reset_password_from_key_url(self, key: str) -> str:

@@ -45,6 +45,9 @@ class User(AbstractBaseUser, PermissionsMixin):
         default=False, help_text="Manufacturer staff: may use the Django admin."
     )
     date_joined = models.DateTimeField(default=timezone.now)
+    # The language chosen in the header (a code of settings.LANGUAGES), or "" to follow the
+    # browser. Pages and emails to this user use it.
+    language = models.CharField(max_length=8, blank=True, default="")
 
     objects = UserManager()
 

@@ -446,6 +446,12 @@ def reject_access_request(
 DEMO_TOTP_SECRET = "KAMKEYSDEMO2FA7SUPERUSER234567AB"  # noqa: S105 - a published demo value
 
 
+def set_language(user: User, language: str) -> None:
+    """Keep the language a user chose in the header; pages and emails to them use it."""
+    User.objects.filter(pk=user.pk).update(language=language)
+    user.language = language
+
+
 def ensure_demo_totp(user: User, secret: str = DEMO_TOTP_SECRET) -> None:
     """Activate TOTP with a fixed secret (and recovery codes) so the demo can log in. Idempotent."""
     import base64

@@ -11,6 +11,8 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import translation
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
@@ -18,8 +20,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts import selectors, services
 from accounts.forms import AccessRequestForm, CompleteRegistrationForm, RegisterForm
 from accounts.http import AuthenticatedHttpRequest
+from accounts.languages import supported
+from accounts.middleware import set_language_cookie
 from accounts.models import User
 from accounts.passwords import password_rules, rule_report
+from kamkeys.views import bad_request
 
 # The activation token moves from the link into the session at once, so the page that asks for
 # the password has a clean URL (nothing to leak through history, logs or the Referer header).
@@ -199,3 +204,23 @@ def request_access(request: AuthenticatedHttpRequest) -> HttpResponse:
         },
         status=status,
     )
+
+
+@require_POST
+def set_language(request: HttpRequest) -> HttpResponse:
+    """The language chosen in the header: kept in a cookie and, for a logged-in user, on the
+    account (their pages and emails follow it from then on); then back to the same page."""
+    language = supported(request.POST.get("language"))
+    if not language or language not in dict(settings.LANGUAGES):
+        return bad_request(request)
+    if request.user.is_authenticated:
+        services.set_language(request.user, language)
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        target = reverse("home")
+    translation.activate(language)
+    response = redirect(target)
+    set_language_cookie(response, language)
+    return response

@@ -455,6 +455,20 @@ PROBES: list[Probe] = [
         "GET",
         by_role(ADMIN_LOGIN, ADMIN_LOGIN, staff=200),
     ),
+    Probe("accounts:set_language", "GET", by_role(405, 405)),
+    Probe(
+        "accounts:set_language",
+        "POST",
+        by_role(302, 302),
+        data=lambda w, r: {"language": "da", "next": "https://evil.example/"},
+    ),
+    Probe(
+        "accounts:set_language",
+        "POST",
+        by_role(400, 400),
+        label="unknown language",
+        data=lambda w, r: {"language": "xx"},
+    ),
     Probe("account_logout", "GET", by_role(302, 200)),
     Probe("account_logout", "POST", by_role(302, 302)),
 ]
