@@ -30,7 +30,7 @@ def _blank_marked(source: str) -> str:
                 inside = None
             elif inside is None and first in ("blocktranslate", "blocktrans", "comment"):
                 inside = "blocktranslate" if first.startswith("blocktrans") else "comment"
-            out.append(HOLE)
+            out.append(" ")  # a tag may sit inside an HTML tag: <fieldset{% if … %}…>
         elif token.token_type == TokenType.TEXT and inside is None:
             out.append(token.contents)
         else:
@@ -52,8 +52,9 @@ class _Reader(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in ("script", "style"):
             self._skip += 1
+        is_button = tag == "input" and dict(attrs).get("type") in ("submit", "button", "reset")
         for name, value in attrs:
-            if name in READ_ATTRIBUTES and value:
+            if value and (name in READ_ATTRIBUTES or (is_button and name == "value")):
                 self._check(value)
 
     def handle_endtag(self, tag: str) -> None:
