@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
@@ -79,7 +80,7 @@ def activate(request: HttpRequest, token: str) -> HttpResponse:
         return _link_problem(request, "invalid")
     if request.user.is_authenticated:
         if request.user.email == email:
-            messages.info(request, "Your account is active and you are logged in.")
+            messages.info(request, _("Your account is active and you are logged in."))
             return redirect("home")
         return _link_problem(request, "logged_in")
     if services.email_has_account(email):
@@ -137,7 +138,7 @@ def complete_registration(request: HttpRequest) -> HttpResponse:
 def _log_in_new_user(request: HttpRequest, user: User) -> HttpResponse:
     """allauth's own login flow: the session key rotates and the password login is recorded."""
     record_authentication(request, user, method="password", email=user.email)
-    messages.success(request, "Welcome! Your registration is complete and you are logged in.")
+    messages.success(request, _("Welcome! Your registration is complete and you are logged in."))
     return complete_signup(request, user=user, redirect_url=reverse("home"))
 
 
@@ -189,8 +190,10 @@ def request_access(request: AuthenticatedHttpRequest) -> HttpResponse:
             else:
                 messages.success(
                     request,
-                    "Thank you: your request was sent to our staff. You will get an email when "
-                    "it is decided.",
+                    _(
+                        "Thank you: your request was sent to our staff. You will get an email when "
+                        "it is decided."
+                    ),
                 )
                 return redirect("accounts:request_access")
     return render(

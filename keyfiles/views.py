@@ -9,6 +9,7 @@ from django.http import HttpRequest, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
@@ -72,9 +73,11 @@ def _download(request: HttpRequest, *, count: int) -> HttpResponseBase:
                 # Already audited by keyvault; the file is refused whole, before its first byte.
                 form.add_error(
                     None,
-                    "The stored keys of some selected devices failed their integrity check, so "
-                    "no file was written. The failure has been recorded; please contact the "
-                    "manufacturer's support.",
+                    _(
+                        "The stored keys of some selected devices failed their integrity check, so "
+                        "no file was written. The failure has been recorded; please contact the "
+                        "manufacturer's support."
+                    ),
                 )
                 return render(
                     request, "keyfiles/download.html", {"form": form, "count": count}, status=409

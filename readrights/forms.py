@@ -8,6 +8,8 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from accounts.forms import DescribedErrorsMixin, PasswordPairMixin
 from accounts.models import User
@@ -16,24 +18,27 @@ from readrights import services
 
 class AssignForm(forms.Form):
     emails = forms.CharField(
-        label="Customer email addresses",
+        label=_("Customer email addresses"),
         widget=forms.Textarea(attrs={"rows": 4, "autocomplete": "off", "spellcheck": "false"}),
         max_length=60_000,
-        help_text=(
-            "One or more addresses, separated by commas, spaces or new lines "
-            f"(at most {settings.KAMKEYS_MAX_EMAILS_PER_ASSIGNMENT}). Customers without an "
-            "account get an invitation with log in information."
+        help_text=format_lazy(
+            _(
+                "One or more addresses, separated by commas, spaces or new lines "
+                "(at most {max}). Customers without an account get an invitation with log in "
+                "information."
+            ),
+            max=settings.KAMKEYS_MAX_EMAILS_PER_ASSIGNMENT,
         ),
     )
     expires_on = forms.DateField(
-        label="Access ends after (optional)",
+        label=_("Access ends after (optional)"),
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         input_formats=["%Y-%m-%d", "%d-%m-%Y", "%d.%m.%Y", "%d/%m/%Y"],
-        help_text="Leave empty for access until you revoke it. Access ends at midnight.",
+        help_text=_("Leave empty for access until you revoke it. Access ends at midnight."),
     )
     message = forms.CharField(
-        label="Message to the customers (optional)",
+        label=_("Message to the customers (optional)"),
         required=False,
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 3}),
@@ -52,7 +57,7 @@ class AssignForm(forms.Form):
         value = self.cleaned_data.get("expires_on")
         if value is not None and value < timezone.localdate():
             raise ValidationError(
-                "The expiry date is in the past. Choose today or a later date.", code="past"
+                _("The expiry date is in the past. Choose today or a later date."), code="past"
             )
         return value
 
@@ -66,7 +71,7 @@ class AcceptInvitationForm(DescribedErrorsMixin, PasswordPairMixin, forms.Form):
     (accounts.forms), so both pages list the rules under the box and check them while typing."""
 
     name = forms.CharField(
-        label="Name (Optional)",
+        label=_("Name (Optional)"),
         required=False,
         max_length=150,
         widget=forms.TextInput(attrs={"autocomplete": "name"}),

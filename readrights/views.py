@@ -20,6 +20,8 @@ from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpRespons
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.access import SUPER_USERS_ONLY, super_user_action
@@ -90,7 +92,7 @@ def assign(request: HttpRequest) -> HttpResponse:
     devices, posted_ids = _devices_of(request)
     count = devices.count()
     if count == 0:
-        messages.warning(request, "Select devices of your organization in My devices first.")
+        messages.warning(request, _("Select devices of your organization in My devices first."))
         return redirect("readrights:edit")
     if request.method != "POST":
         form = AssignForm(user=request.user)
@@ -105,7 +107,7 @@ def assign(request: HttpRequest) -> HttpResponse:
     if action != "confirm":
         return _confirm_page(request, form, count, posted_ids)
     if request.POST.get("device_count") != str(count):
-        messages.warning(request, "Your selection changed meanwhile. Check the numbers again.")
+        messages.warning(request, _("Your selection changed meanwhile. Check the numbers again."))
         return _confirm_page(request, form, count, posted_ids)
     try:
         result = services.assign_read_rights(
@@ -193,16 +195,24 @@ def revoke(request: HttpRequest) -> HttpResponse:
     grantee = selectors.managed_grantee(request.user, request.POST.get("grantee"))
     devices: QuerySet[Device] | None = None
     if request.POST.get("scope") != "all":
-        devices, _ = _devices_of(request)
+        devices, _ids = _devices_of(request)
     ended = services.revoke_read_rights(request.user, grantee, devices, request=request)
     if ended:
         messages.success(
             request,
-            f"{grantee.email} no longer has read access to {ended} device{'s' * (ended != 1)}. "
-            "They were told by email.",
+            ngettext(
+                "%(email)s no longer has read access to %(count)d device. They were told by email.",
+                "%(email)s no longer has read access to %(count)d devices. "
+                "They were told by email.",
+                ended,
+            )
+            % {"email": grantee.email, "count": ended},
         )
     else:
-        messages.info(request, f"{grantee.email} held no working read rights there.")
+        messages.info(
+            request,
+            gettext("%(email)s held no working read rights there.") % {"email": grantee.email},
+        )
     return redirect(_back(request))
 
 
@@ -217,7 +227,8 @@ def resend_invitation(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(
             request,
-            f"A new invitation link was sent to {invitation.email}; older links no longer work.",
+            gettext("A new invitation link was sent to %(email)s; older links no longer work.")
+            % {"email": invitation.email},
         )
     return redirect(_back(request))
 
@@ -231,7 +242,10 @@ def cancel_invitation(request: HttpRequest, pk: int) -> HttpResponse:
     except services.ReadRightsError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"The invitation to {invitation.email} was cancelled.")
+        messages.success(
+            request,
+            gettext("The invitation to %(email)s was cancelled.") % {"email": invitation.email},
+        )
     return redirect(_back(request))
 
 
@@ -250,11 +264,18 @@ def end_registration(request: HttpRequest, pk: int) -> HttpResponse:
     if ended:
         messages.success(
             request,
-            f"{email} no longer has access to device {serial} and cannot register it again with "
-            "its code. They were told by email.",
+            gettext(
+                "%(email)s no longer has access to device %(serial)s and cannot register it "
+                "again with its code. They were told by email."
+            )
+            % {"email": email, "serial": serial},
         )
     else:
-        messages.info(request, f"The registration of device {serial} by {email} had ended.")
+        messages.info(
+            request,
+            gettext("The registration of device %(serial)s by %(email)s had ended.")
+            % {"serial": serial, "email": email},
+        )
     return redirect(_back(request))
 
 

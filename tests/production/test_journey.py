@@ -164,7 +164,7 @@ def test_production_journey_over_https_through_the_proxy(stack: Stack, chromium_
                     staff.get_by_role("button", name="Go").click()
                     staff.locator("select[name=organization]").select_option(label=ORG)
                     staff.locator("input[type=submit][value='Grant Super User']").click()
-                staff.get_by_text(f"are now Super Users of {ORG}").wait_for()
+                staff.get_by_text(f"is now a Super User of {ORG}").wait_for()
 
             with steps.step("the Super User enrols TOTP (after reauthenticating)"):
                 su.goto("/devices/")
