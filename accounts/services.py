@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts import emails
 from accounts.access import enforce_custody
@@ -340,7 +341,7 @@ def request_access(
     customer_name = customer_name.strip()
     customer_number = customer_number.strip()
     if not customer_name and not customer_number:
-        raise AccessRequestError("Give your customer name, your customer number, or both.")
+        raise AccessRequestError(gettext("Give your customer name, your customer number, or both."))
     try:
         with transaction.atomic():
             User.objects.select_for_update().filter(pk=user.pk).first()
@@ -348,8 +349,10 @@ def request_access(
                 user=user, status=AccessRequest.Status.PENDING
             ).exists():
                 raise AccessRequestError(
-                    "You already have a request waiting for staff; you will get an email "
-                    "when it is decided."
+                    gettext(
+                        "You already have a request waiting for staff; you will get an email "
+                        "when it is decided."
+                    )
                 )
             access_request = AccessRequest.objects.create(
                 user=user,
@@ -374,8 +377,10 @@ def request_access(
                 )
     except IntegrityError as exc:  # the one-pending-request constraint caught a double submit
         raise AccessRequestError(
-            "You already have a request waiting for staff; you will get an email when it is "
-            "decided."
+            gettext(
+                "You already have a request waiting for staff; you will get an email when it is "
+                "decided."
+            )
         ) from exc
     return access_request
 
@@ -384,7 +389,8 @@ def _lock_pending(access_request: AccessRequest) -> AccessRequest:
     locked = AccessRequest.objects.select_for_update().get(pk=access_request.pk)
     if locked.status != AccessRequest.Status.PENDING:
         raise AccessRequestError(
-            f"The request by {locked.user} was already {locked.get_status_display().lower()}."
+            gettext("The request by %(user)s was already %(status)s.")
+            % {"user": locked.user, "status": locked.get_status_display().lower()}
         )
     return locked
 
@@ -423,7 +429,7 @@ def reject_access_request(
     """Decline with a reason the requester reads in the email."""
     reason = (reason or "").strip()
     if not reason:
-        raise AccessRequestError("Give a reason: the requester reads it.")
+        raise AccessRequestError(gettext("Give a reason: the requester reads it."))
     with transaction.atomic():
         locked = _lock_pending(access_request)
         locked.status = AccessRequest.Status.REJECTED

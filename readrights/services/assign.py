@@ -11,6 +11,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.selectors import users_with_verified_emails
 from audit.models import Action
@@ -62,7 +63,7 @@ def assign_read_rights(
     check_expiry(expires_at)
     message = (message or "").strip()
     if len(message) > 2000:
-        raise ReadRightsError("The message may be at most 2,000 characters long.")
+        raise ReadRightsError(gettext("The message may be at most 2,000 characters long."))
     device_ids, owner_ids = _manageable_checked(granted_by, devices_qs)
     # The writes repeat the ownership condition, so a device transferred meanwhile is skipped.
     devices_qs = devices_qs.filter(owner_id__in=owner_ids)

@@ -10,6 +10,7 @@ from django.db import connection
 from django.db.models import F, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext
 
 from accounts.selectors import super_user_organization_ids
 from devices.models import Device
@@ -97,7 +98,7 @@ def _manageable_checked(user: Any, devices: QuerySet[Device]) -> tuple[list[int]
         raise NotManageable("Only Super Users of the owning organization may change read rights.")
     rows = list(devices.order_by().values_list("pk", "owner_id"))
     if not rows:
-        raise ReadRightsError("No devices selected. Select devices in My devices first.")
+        raise ReadRightsError(gettext("No devices selected. Select devices in My devices first."))
     allowed = set(org_ids)
     if any(owner not in allowed for _, owner in rows):
         raise NotManageable("Some of these devices are not yours to share.")

@@ -13,6 +13,7 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import User
 from accounts.selectors import super_user_organization_ids, user_for_verified_email
@@ -229,9 +230,13 @@ def resend_invitation(
     with transaction.atomic():
         invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
         if invitation.accepted_at is not None:
-            raise ReadRightsError("This invitation was already accepted; nothing to re-send.")
+            raise ReadRightsError(
+                gettext("This invitation was already accepted; nothing to re-send.")
+            )
         if invitation.revoked_at is not None:
-            raise ReadRightsError("This invitation was cancelled. Assign the devices again.")
+            raise ReadRightsError(
+                gettext("This invitation was cancelled. Assign the devices again.")
+            )
         _send_invitation(invitation, message=invitation.message)
         record(
             Action.INVITE,
@@ -256,7 +261,7 @@ def cancel_invitation(
             pk=invitation.pk, accepted_at__isnull=True, revoked_at__isnull=True
         ).update(revoked_at=timezone.now())
         if not changed:
-            raise ReadRightsError("This invitation is no longer pending.")
+            raise ReadRightsError(gettext("This invitation is no longer pending."))
         record(
             Action.REVOKE,
             actor=cancelled_by,
