@@ -55,6 +55,7 @@ def test_a_visitor_registers_with_the_emailed_link_and_is_logged_in(page, live_s
     page.get_by_label("Repeat password").fill(PASSWORD)
     page.get_by_role("button", name="Complete registration").click()
     page.get_by_text("Your registration is complete and you are logged in.").wait_for()
+    assert page.locator("ul.messages li").count() == 1  # one banner, not allauth's as well
     page.get_by_text("Ingrid Hansen").first.wait_for()  # the account menu
 
     user = User.objects.get(email="ingrid.hansen@example.org")

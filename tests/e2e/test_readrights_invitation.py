@@ -7,6 +7,7 @@ import base64
 import io
 import re
 import zipfile
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -74,6 +75,11 @@ def test_distributor_invites_a_new_customer_who_downloads_exactly_the_two_meters
     page.get_by_label("Message to the customers (optional)").fill("Keys for the new district.")
     page.get_by_role("button", name="Continue").click()
     assert CUSTOMER in page.locator("main").inner_text()
+    # The confirm page names the devices, and offers all of them as a list.
+    assert "Serial numbers: 63001468, 63001634." in page.locator("main").inner_text()
+    with page.expect_download() as serial_list:
+        page.get_by_role("link", name="Download the list of serial numbers").click()
+    assert Path(serial_list.value.path()).read_text().split() == chosen
     page.get_by_role("button", name="Confirm and assign").click()
     page.wait_for_url("**/read-rights/assign/done/")
     assert f"{CUSTOMER}: invited" in page.locator("main").inner_text()

@@ -144,3 +144,12 @@ def test_the_readme_inside_the_zip_is_in_the_language_of_the_download(
         readme = archive.read("README.txt").decode()
     assert readme.startswith("kamkeys-nøglefil")
     assert "for 1 enhed, 1 nøgle." in readme
+
+
+def test_a_danish_visitor_who_registers_gets_the_activation_email_in_danish(client, outbox):  # noqa: F811
+    with outbox():
+        client.post("/accounts/register/", {"email": "ny@forsyning.example"}, **DANISH)
+    (message,) = outbox.to("ny@forsyning.example")
+    assert message.subject.endswith("Fuldfør din registrering")
+    assert message.body.startswith("Hej,")
+    assert "udløber efter 3 dage" in message.body
