@@ -18,6 +18,7 @@ COPY readrights ./readrights
 COPY keyvault ./keyvault
 COPY keyfiles ./keyfiles
 COPY templates ./templates
+COPY locale ./locale
 COPY static ./static
 COPY manage.py ./
 COPY deploy ./deploy

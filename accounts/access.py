@@ -26,12 +26,13 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect
+from django.utils.translation import gettext, gettext_lazy
 
 from accounts.models import Membership
 from accounts.selectors import is_super_user
 
-ANOTHER_STAFF_MEMBER = "another staff member must do this"
-SUPER_USERS_ONLY = "Only Super Users of the owning organization manage read rights."
+ANOTHER_STAFF_MEMBER = gettext_lazy("another staff member must do this")
+SUPER_USERS_ONLY = gettext_lazy("Only Super Users of the owning organization manage read rights.")
 
 
 def needs_mfa_setup(user: Any) -> bool:
@@ -63,8 +64,10 @@ def key_action(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpRespo
         if needs_mfa_setup(request.user):
             messages.warning(
                 request,
-                "Super Users and staff must turn on two-factor authentication before they can "
-                "download keys or change read rights.",
+                gettext(
+                    "Super Users and staff must turn on two-factor authentication before they "
+                    "can download keys or change read rights."
+                ),
             )
             return redirect("mfa_index")
         if recently_authenticated(request):
@@ -84,9 +87,7 @@ def super_user_action(
     @wraps(view)
     def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not is_super_user(request.user):
-            raise PermissionDenied(
-                "Only Super Users of the owning organization manage read rights."
-            )
+            raise PermissionDenied(SUPER_USERS_ONLY)
         return guarded_view(request, *args, **kwargs)
 
     return login_required(guarded)
@@ -113,10 +114,9 @@ def custody_refusal(
     if actor is None or not getattr(actor, "is_authenticated", False):
         return None
     if any(user is not None and user.pk == actor.pk for user in users):
-        return (
-            "You cannot change the Super User role or memberships of your own account: "
-            f"{ANOTHER_STAFF_MEMBER}."
-        )
+        return gettext(
+            "You cannot change the Super User role or memberships of your own account: %(who)s."
+        ) % {"who": ANOTHER_STAFF_MEMBER}
     org_ids = {org.pk for org in organizations if org is not None and org.pk is not None}
     if org_ids:
         own = (
@@ -126,10 +126,10 @@ def custody_refusal(
             .first()
         )
         if own is not None:
-            return (
-                f"You belong to {own.organization.name}, so you cannot give it a Super User "
-                f"or devices: {ANOTHER_STAFF_MEMBER}."
-            )
+            return gettext(
+                "You belong to %(organization)s, so you cannot give it a Super User "
+                "or devices: %(who)s."
+            ) % {"organization": own.organization.name, "who": ANOTHER_STAFF_MEMBER}
     return None
 
 

@@ -24,20 +24,29 @@ from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.auth_backends import AuthenticationBackend
 from allauth.account.forms import ResetPasswordForm
 from allauth.core import context as allauth_context
+from django.contrib.messages import constants as message_constants
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.template import TemplateDoesNotExist
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import translation
 
 from accounts import emails
 from accounts.selectors import user_for_verified_email
 from kamkeys import links
 from kamkeys.clientip import client_address
 from kamkeys.links import public_page_url
+from kamkeys.outbox import recipient_language
 
 if TYPE_CHECKING:
     pass
+
+
+def _has_queued_success(request: HttpRequest) -> bool:
+    storage = getattr(request, "_messages", None)
+    queued = getattr(storage, "_queued_messages", [])
+    return any(m.level == message_constants.SUCCESS for m in queued)
 
 
 class PublicSite:
@@ -65,6 +74,23 @@ class AccountAdapter(DefaultAccountAdapter):
         if not address:
             raise PermissionDenied("Unable to determine the client's address")
         return address
+
+    def add_message(
+        self,
+        request: HttpRequest,
+        level: int,
+        message_template: str | None = None,
+        message_context: dict[str, Any] | None = None,
+        extra_tags: str = "",
+        message: str | None = None,
+    ) -> None:
+        """One banner after logging in: a registration or an accepted invitation has already said
+        "Welcome! … you are logged in", so allauth's own "logged in" line is left out then."""
+        if message_template == "account/messages/logged_in.txt" and _has_queued_success(request):
+            return
+        super().add_message(
+            request, level, message_template, message_context, extra_tags, message=message
+        )
 
     def _current_request(self) -> HttpRequest | None:
         return allauth_context.request or getattr(self, "request", None)
@@ -103,14 +129,16 @@ class AccountAdapter(DefaultAccountAdapter):
         for name, value in list(ctx.items()):
             if name.endswith("_url") and isinstance(value, str) and "://" in value:
                 ctx[name] = links.rebase(value, request)
-        subject: str = render_to_string(f"{template_prefix}_subject.txt", ctx, request)
-        subject = " ".join(subject.splitlines()).strip()
-        text = render_to_string(f"{template_prefix}_message.txt", ctx, request).strip()
-        try:
-            html = render_to_string(f"{template_prefix}_message.html", ctx, request).strip()
-        except TemplateDoesNotExist:
-            html = ""
-        emails.allauth_email(email, subject=subject, text=text, html=html)
+        language = recipient_language(email)
+        with translation.override(language):
+            subject: str = render_to_string(f"{template_prefix}_subject.txt", ctx, request)
+            subject = " ".join(subject.splitlines()).strip()
+            text = render_to_string(f"{template_prefix}_message.txt", ctx, request).strip()
+            try:
+                html = render_to_string(f"{template_prefix}_message.html", ctx, request).strip()
+            except TemplateDoesNotExist:
+                html = ""
+        emails.allauth_email(email, subject=subject, text=text, html=html, language=language)
 
     # --- links in allauth's emails: built by kamkeys.links, never from the Host header ---------
     def get_reset_password_from_key_url(self, key: str) -> str:

@@ -23,6 +23,8 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from accounts import access, selectors, services
 from accounts.access import CustodyRefused
@@ -236,7 +238,7 @@ class UserAdmin(DjangoUserAdmin):
         memberships with it unaudited and unannounced, and blank them out of the audit log."""
         return False
 
-    @admin.display(description="Super User of")
+    @admin.display(description=_("Super User of"))
     def super_user_of(self, obj: User) -> str:
         return ", ".join(
             m.organization.name
@@ -250,7 +252,7 @@ class UserAdmin(DjangoUserAdmin):
         else:
             super().save_formset(request, form, formset, change)
 
-    @admin.action(description="Grant Super User… (choose the organization)")
+    @admin.action(description=_("Grant Super User… (choose the organization)"))
     def grant_super_user(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         users = list(queryset)
         applying = "apply" in request.POST
@@ -272,7 +274,12 @@ class UserAdmin(DjangoUserAdmin):
         if applying and form.is_valid():
             self.message_user(
                 request,
-                f"{len(users)} user(s) are now Super Users of {organization}.",
+                ngettext(
+                    "%(count)d user is now a Super User of %(organization)s.",
+                    "%(count)d users are now Super Users of %(organization)s.",
+                    len(users),
+                )
+                % {"count": len(users), "organization": organization},
                 messages.SUCCESS,
             )
             return None
@@ -281,18 +288,18 @@ class UserAdmin(DjangoUserAdmin):
             "accounts/admin/choose_organization.html",
             {
                 **self.admin_site.each_context(request),
-                "title": "Grant Super User",
-                "intro": "These users become Super Users of the organization you choose:",
+                "title": _("Grant Super User"),
+                "intro": _("These users become Super Users of the organization you choose:"),
                 "objects": queryset,
                 "form": form,
                 "action": "grant_super_user",
                 "opts": self.model._meta,
-                "button": "Grant Super User",
+                "button": _("Grant Super User"),
             },
             status=400 if applying else 200,
         )
 
-    @admin.action(description="Revoke Super User (all organizations)")
+    @admin.action(description=_("Revoke Super User (all organizations)"))
     def revoke_super_user(self, request: HttpRequest, queryset: QuerySet) -> None:
         ended = 0
         context = AuditContext.from_request(request, Channel.ADMIN)
@@ -303,7 +310,12 @@ class UserAdmin(DjangoUserAdmin):
         except CustodyRefused as exc:
             self.message_user(request, str(exc), messages.ERROR)
             return
-        self.message_user(request, f"{ended} Super User role(s) ended.", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext("%(count)d Super User role ended.", "%(count)d Super User roles ended.", ended)
+            % {"count": ended},
+            messages.SUCCESS,
+        )
 
 
 # --- email addresses: shown, never added, changed or verified by staff ----------------------------
@@ -396,9 +408,11 @@ class AccessRequestAdmin(admin.ModelAdmin):
         (
             None,
             {
-                "description": "To decide, tick the request in the list and choose the action "
-                "“Approve…” (choose or create the organization) or “Reject…” (with a reason). "
-                "The requester is emailed either way.",
+                "description": _(
+                    "To decide, tick the request in the list and choose the action "
+                    "“Approve…” (choose or create the organization) or “Reject…” (with a reason). "
+                    "The requester is emailed either way."
+                ),
                 "fields": [
                     "user",
                     "customer_name",
@@ -419,11 +433,13 @@ class AccessRequestAdmin(admin.ModelAdmin):
     def _pending(self, request: HttpRequest, queryset: QuerySet) -> QuerySet | None:
         pending = queryset.filter(status=AccessRequest.Status.PENDING).select_related("user")
         if not pending.exists():
-            self.message_user(request, "None of the selected requests is pending.", messages.ERROR)
+            self.message_user(
+                request, _("None of the selected requests is pending."), messages.ERROR
+            )
             return None
         return pending
 
-    @admin.action(description="Approve… (choose or create the organization)")
+    @admin.action(description=_("Approve… (choose or create the organization)"))
     def approve(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         pending = self._pending(request, queryset)
         if pending is None:
@@ -460,8 +476,14 @@ class AccessRequestAdmin(admin.ModelAdmin):
                 return None
             self.message_user(
                 request,
-                f"Approved {len(requests)} request(s): Super User of {organization}. "
-                "The requesters were emailed.",
+                ngettext(
+                    "Approved %(count)d request: Super User of %(organization)s. "
+                    "The requester was emailed.",
+                    "Approved %(count)d requests: Super User of %(organization)s. "
+                    "The requesters were emailed.",
+                    len(requests),
+                )
+                % {"count": len(requests), "organization": organization},
                 messages.SUCCESS,
             )
             return None
@@ -470,19 +492,21 @@ class AccessRequestAdmin(admin.ModelAdmin):
             "accounts/admin/choose_organization.html",
             {
                 **self.admin_site.each_context(request),
-                "title": "Approve access requests",
-                "intro": "These requesters become Super Users of the organization you choose "
-                "and are told by email:",
+                "title": _("Approve access requests"),
+                "intro": _(
+                    "These requesters become Super Users of the organization you choose "
+                    "and are told by email:"
+                ),
                 "objects": pending,
                 "form": form,
                 "action": "approve",
                 "opts": self.model._meta,
-                "button": "Approve",
+                "button": _("Approve"),
             },
             status=400 if applying else 200,
         )
 
-    @admin.action(description="Reject… (with a reason)")
+    @admin.action(description=_("Reject… (with a reason)"))
     def reject(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         pending = self._pending(request, queryset)
         if pending is None:
@@ -506,7 +530,12 @@ class AccessRequestAdmin(admin.ModelAdmin):
                 return None
             self.message_user(
                 request,
-                f"Rejected {count} request(s); the requesters were emailed.",
+                ngettext(
+                    "Rejected %(count)d request; the requester was emailed.",
+                    "Rejected %(count)d requests; the requesters were emailed.",
+                    count,
+                )
+                % {"count": count},
                 messages.SUCCESS,
             )
             return None

@@ -10,10 +10,15 @@ from kamkeys import outbox
 from kamkeys.models import OutboundEmail
 
 
-def allauth_email(to: str, *, subject: str, text: str, html: str) -> OutboundEmail:
+def allauth_email(
+    to: str, *, subject: str, text: str, html: str, language: str | None = None
+) -> OutboundEmail:
     """An email allauth composed (password reset, MFA notices, …), already rendered."""
     return outbox.enqueue(
-        to, "accounts_allauth", {"subject": subject, "body_text": text, "body_html": html}
+        to,
+        "accounts_allauth",
+        {"subject": subject, "body_text": text, "body_html": html},
+        language=language,
     )
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth import password_validation
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import AccessRequest, Organization, User
 
@@ -34,10 +35,10 @@ class DescribedErrorsMixin:
 
 class RegisterForm(DescribedErrorsMixin, forms.Form):
     email = forms.EmailField(
-        label="Email address",
+        label=_("Email address"),
         max_length=254,
         widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
-        help_text="We send a link to this address. Open it to choose your password.",
+        help_text=_("We send a link to this address. Open it to choose your password."),
     )
 
 
@@ -45,7 +46,7 @@ class PasswordPairMixin(forms.Form):
     """New password twice, checked against the whole policy for the user it will belong to."""
 
     password1 = forms.CharField(
-        label="Password",
+        label=_("Password"),
         strip=False,
         max_length=PASSWORD_MAX_LENGTH,
         widget=forms.PasswordInput(
@@ -53,7 +54,7 @@ class PasswordPairMixin(forms.Form):
         ),
     )
     password2 = forms.CharField(
-        label="Repeat password",
+        label=_("Repeat password"),
         strip=False,
         max_length=PASSWORD_MAX_LENGTH,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
@@ -68,7 +69,7 @@ class PasswordPairMixin(forms.Form):
         password1 = cleaned.get("password1")
         password2 = cleaned.get("password2")
         if password1 and password2 and password1 != password2:
-            self.add_error("password2", "The two passwords are not the same.")
+            self.add_error("password2", _("The two passwords are not the same."))
         elif password1:
             try:
                 password_validation.validate_password(password1, self.password_owner())
@@ -79,7 +80,7 @@ class PasswordPairMixin(forms.Form):
 
 class CompleteRegistrationForm(DescribedErrorsMixin, PasswordPairMixin, forms.Form):
     name = forms.CharField(
-        label="Name (optional)",
+        label=_("Name (Optional)"),
         max_length=150,
         required=False,
         widget=forms.TextInput(attrs={"autocomplete": "name", "autofocus": True}),
@@ -104,13 +105,13 @@ class AccessRequestForm(DescribedErrorsMixin, forms.ModelForm):
         model = AccessRequest
         fields = ["customer_name", "customer_number", "is_distributor", "message"]
         labels = {
-            "customer_name": "Customer name",
-            "customer_number": "Customer number",
-            "message": "Message to staff (optional)",
+            "customer_name": _("Customer name"),
+            "customer_number": _("Customer number"),
+            "message": _("Message to staff (optional)"),
         }
         help_texts = {
-            "customer_name": "The company name on your orders and invoices.",
-            "customer_number": "Your customer number with the manufacturer, if you know it.",
+            "customer_name": _("The company name on your orders and invoices."),
+            "customer_number": _("Your customer number with the manufacturer, if you know it."),
         }
         widgets = {"message": forms.Textarea(attrs={"rows": 4})}
 
@@ -121,7 +122,9 @@ class AccessRequestForm(DescribedErrorsMixin, forms.ModelForm):
             not (cleaned.get("customer_name") or "").strip()
             and not (cleaned.get("customer_number") or "").strip()
         ):
-            raise forms.ValidationError("Give your customer name, your customer number, or both.")
+            raise forms.ValidationError(
+                _("Give your customer name, your customer number, or both.")
+            )
         return cleaned
 
 
@@ -131,15 +134,15 @@ class OrganizationChoiceForm(forms.Form):
     organization = forms.ModelChoiceField(
         queryset=Organization.objects.all(),
         required=False,
-        label="Existing organization",
-        help_text="Choose one, or leave empty and fill in a new organization below.",
+        label=_("Existing organization"),
+        help_text=_("Choose one, or leave empty and fill in a new organization below."),
     )
-    new_name = forms.CharField(label="New organization name", max_length=200, required=False)
+    new_name = forms.CharField(label=_("New organization name"), max_length=200, required=False)
     new_customer_number = forms.CharField(
-        label="New organization customer number", max_length=40, required=False
+        label=_("New organization customer number"), max_length=40, required=False
     )
     new_kind = forms.ChoiceField(
-        label="New organization kind",
+        label=_("New organization kind"),
         choices=Organization.Kind.choices,
         initial=Organization.Kind.DISTRIBUTOR,
     )
@@ -152,11 +155,11 @@ class OrganizationChoiceForm(forms.Form):
         number = (cleaned.get("new_customer_number") or "").strip()
         if organization and (name or number):
             raise forms.ValidationError(
-                "Choose an existing organization or fill in a new one, not both."
+                _("Choose an existing organization or fill in a new one, not both.")
             )
         if not organization and not name:
             raise forms.ValidationError(
-                "Choose an existing organization or give the new organization's name."
+                _("Choose an existing organization or give the new organization's name.")
             )
         if (
             not organization
@@ -165,7 +168,7 @@ class OrganizationChoiceForm(forms.Form):
         ):
             self.add_error(
                 "new_customer_number",
-                "An organization with this customer number exists: choose it above.",
+                _("An organization with this customer number exists: choose it above."),
             )
         cleaned["new_name"] = name
         cleaned["new_customer_number"] = number
@@ -184,7 +187,7 @@ class OrganizationChoiceForm(forms.Form):
 
 class RejectForm(forms.Form):
     reason = forms.CharField(
-        label="Reason (the requester reads it)",
+        label=_("Reason (the requester reads it)"),
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 4}),
     )

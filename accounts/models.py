@@ -8,6 +8,7 @@ from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, Permis
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class UserManager(BaseUserManager["User"]):
@@ -45,6 +46,9 @@ class User(AbstractBaseUser, PermissionsMixin):
         default=False, help_text="Manufacturer staff: may use the Django admin."
     )
     date_joined = models.DateTimeField(default=timezone.now)
+    # The language chosen in the header (a code of settings.LANGUAGES), or "" to follow the
+    # browser. Pages and emails to this user use it.
+    language = models.CharField(max_length=8, blank=True, default="")
 
     objects = UserManager()
 
@@ -74,9 +78,9 @@ class User(AbstractBaseUser, PermissionsMixin):
 
 class Organization(models.Model):
     class Kind(models.TextChoices):
-        DISTRIBUTOR = "distributor", "Distributor"
-        CUSTOMER = "customer", "Customer"
-        MANUFACTURER = "manufacturer", "Manufacturer"
+        DISTRIBUTOR = "distributor", _("Distributor")
+        CUSTOMER = "customer", _("Customer")
+        MANUFACTURER = "manufacturer", _("Manufacturer")
 
     name = models.CharField(max_length=200)
     customer_number = models.CharField(max_length=40, unique=True, null=True, blank=True)
@@ -95,8 +99,8 @@ class Membership(models.Model):
     """A user belongs to an organization; a Super User sees and distributes its devices."""
 
     class Role(models.TextChoices):
-        MEMBER = "member", "Member"
-        SUPER_USER = "super_user", "Super User"
+        MEMBER = "member", _("Member")
+        SUPER_USER = "super_user", _("Super User")
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
     organization = models.ForeignKey(
@@ -121,9 +125,9 @@ class AccessRequest(models.Model):
     """A user asks staff for a Super User login for their organization."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        APPROVED = "approved", "Approved"
-        REJECTED = "rejected", "Rejected"
+        PENDING = "pending", _("Pending")
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="access_requests")
     customer_name = models.CharField(max_length=200, blank=True)

@@ -17,6 +17,7 @@ from django.core import signing
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts import emails
 from accounts.access import enforce_custody
@@ -338,7 +339,7 @@ def request_access(
     customer_name = customer_name.strip()
     customer_number = customer_number.strip()
     if not customer_name and not customer_number:
-        raise AccessRequestError("Give your customer name, your customer number, or both.")
+        raise AccessRequestError(gettext("Give your customer name, your customer number, or both."))
     try:
         with transaction.atomic():
             User.objects.select_for_update().filter(pk=user.pk).first()
@@ -346,8 +347,10 @@ def request_access(
                 user=user, status=AccessRequest.Status.PENDING
             ).exists():
                 raise AccessRequestError(
-                    "You already have a request waiting for staff; you will get an email "
-                    "when it is decided."
+                    gettext(
+                        "You already have a request waiting for staff; you will get an email "
+                        "when it is decided."
+                    )
                 )
             access_request = AccessRequest.objects.create(
                 user=user,
@@ -372,8 +375,10 @@ def request_access(
                 )
     except IntegrityError as exc:  # the one-pending-request constraint caught a double submit
         raise AccessRequestError(
-            "You already have a request waiting for staff; you will get an email when it is "
-            "decided."
+            gettext(
+                "You already have a request waiting for staff; you will get an email when it is "
+                "decided."
+            )
         ) from exc
     return access_request
 
@@ -382,7 +387,8 @@ def _lock_pending(access_request: AccessRequest) -> AccessRequest:
     locked = AccessRequest.objects.select_for_update().get(pk=access_request.pk)
     if locked.status != AccessRequest.Status.PENDING:
         raise AccessRequestError(
-            f"The request by {locked.user} was already {locked.get_status_display().lower()}."
+            gettext("The request by %(user)s was already %(status)s.")
+            % {"user": locked.user, "status": locked.get_status_display().lower()}
         )
     return locked
 
@@ -415,7 +421,7 @@ def reject_access_request(
     decided_by = context.actor
     reason = (reason or "").strip()
     if not reason:
-        raise AccessRequestError("Give a reason: the requester reads it.")
+        raise AccessRequestError(gettext("Give a reason: the requester reads it."))
     with transaction.atomic():
         locked = _lock_pending(access_request)
         locked.status = AccessRequest.Status.REJECTED
@@ -429,3 +435,9 @@ def reject_access_request(
             request_url=public_page_url("accounts:request_access", origin=context.origin),
         )
     return locked
+
+
+def set_language(user: User, language: str) -> None:
+    """Keep the language a user chose in the header; pages and emails to them use it."""
+    User.objects.filter(pk=user.pk).update(language=language)
+    user.language = language

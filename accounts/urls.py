@@ -12,6 +12,7 @@ urlpatterns = [
     path("register/complete/", views.complete_registration, name="complete_registration"),
     path("password/check/", views.password_check, name="password_check"),
     path("request-access/", views.request_access, name="request_access"),
+    path("language/", views.set_language, name="set_language"),
     # allauth's sign-up URL (linked from its pages and emails) leads to the one way in.
     path("signup/", RedirectView.as_view(pattern_name="accounts:register"), name="signup"),
 ]

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_noop, ngettext
 
 from kamkeys.password_strength import MAX_PASSWORD_LENGTH, Strength, password_strength
 
@@ -93,10 +93,10 @@ class NotContainingUserInfoValidator:
 
 
 CHARACTER_CLASSES: list[tuple[str, str]] = [
-    ("lowercase", "a lowercase letter"),
-    ("uppercase", "an uppercase letter"),
-    ("digit", "a digit"),
-    ("special", "a special character (such as ! # - or a space)"),
+    ("lowercase", gettext_noop("a lowercase letter")),
+    ("uppercase", gettext_noop("an uppercase letter")),
+    ("digit", gettext_noop("a digit")),
+    ("special", gettext_noop("a special character (such as ! # - or a space)")),
 ]
 
 
@@ -120,7 +120,7 @@ class CharacterClassesValidator:
 
     def validate(self, password: str, user: Any = None) -> None:
         found = character_classes(password)
-        missing = [label for key, label in CHARACTER_CLASSES if key not in found]
+        missing = [_(label) for key, label in CHARACTER_CLASSES if key not in found]
         if missing:
             raise ValidationError(
                 _("Missing %(missing)s.") % {"missing": ", ".join(missing)},

@@ -11,6 +11,9 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import translation
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
@@ -18,9 +21,12 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts import selectors, services
 from accounts.forms import AccessRequestForm, CompleteRegistrationForm, RegisterForm
 from accounts.http import AuthenticatedHttpRequest
+from accounts.languages import supported
+from accounts.middleware import set_language_cookie
 from accounts.models import User
 from accounts.passwords import password_rules, rule_report
 from audit.context import AuditContext
+from kamkeys.views import bad_request
 
 # The activation token moves from the link into the session at once, so the page that asks for
 # the password has a clean URL (nothing to leak through history, logs or the Referer header).
@@ -75,7 +81,7 @@ def activate(request: HttpRequest, token: str) -> HttpResponse:
         return _link_problem(request, "invalid")
     if request.user.is_authenticated:
         if request.user.email == email:
-            messages.info(request, "Your account is active and you are logged in.")
+            messages.info(request, _("Your account is active and you are logged in."))
             return redirect("home")
         return _link_problem(request, "logged_in")
     if services.email_has_account(email):
@@ -133,7 +139,7 @@ def complete_registration(request: HttpRequest) -> HttpResponse:
 def _log_in_new_user(request: HttpRequest, user: User) -> HttpResponse:
     """allauth's own login flow: the session key rotates and the password login is recorded."""
     record_authentication(request, user, method="password", email=user.email)
-    messages.success(request, "Welcome! Your registration is complete and you are logged in.")
+    messages.success(request, _("Welcome! Your registration is complete and you are logged in."))
     return complete_signup(request, user=user, redirect_url=reverse("home"))
 
 
@@ -150,7 +156,8 @@ def password_check(request: HttpRequest) -> JsonResponse:
     if request.user.is_authenticated:
         owner = User(email=request.user.email, name=name or request.user.name)
     else:
-        email = ""
+        # The address the page shows (an invitation's); an activation link's address wins.
+        email = request.POST.get("email", "")[:254]
         token = request.session.get(ACTIVATION_SESSION_KEY)
         if token:
             try:
@@ -183,8 +190,10 @@ def request_access(request: AuthenticatedHttpRequest) -> HttpResponse:
             else:
                 messages.success(
                     request,
-                    "Thank you: your request was sent to our staff. You will get an email when "
-                    "it is decided.",
+                    _(
+                        "Thank you: your request was sent to our staff. You will get an email when "
+                        "it is decided."
+                    ),
                 )
                 return redirect("accounts:request_access")
     return render(
@@ -198,3 +207,23 @@ def request_access(request: AuthenticatedHttpRequest) -> HttpResponse:
         },
         status=status,
     )
+
+
+@require_POST
+def set_language(request: HttpRequest) -> HttpResponse:
+    """The language chosen in the header: kept in a cookie and, for a logged-in user, on the
+    account (their pages and emails follow it from then on); then back to the same page."""
+    language = supported(request.POST.get("language"))
+    if not language or language not in dict(settings.LANGUAGES):
+        return bad_request(request)
+    if request.user.is_authenticated:
+        services.set_language(request.user, language)
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        target = reverse("home")
+    translation.activate(language)
+    response = redirect(target)
+    set_language_cookie(response, language)
+    return response

@@ -8,6 +8,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import formats, timezone
+from django.utils.translation import gettext, gettext_lazy, ngettext
 from django.views.decorators.http import require_http_methods
 
 from accounts.http import AuthenticatedHttpRequest
@@ -16,21 +18,26 @@ from devices.forms import RegisterDeviceForm
 from devices.selection import selected_devices, selection_count
 from devices.services import plan_removal, register_device, remove_devices
 
-WRONG_CODE = (
+WRONG_CODE = gettext_lazy(
     "The serial number and device code do not match a device. Check both numbers on the meter's "
     "label. Attempts are limited."
 )
 
 
-ENDED = (
+ENDED = gettext_lazy(
     "The owner of this device ended your registration of it, so it cannot be registered again "
     "with its code. Ask the distributor who owns it for read rights if you still need its keys."
 )
 
 
 def _locked_message(retry_after: datetime | None) -> str:
-    when = f" after {retry_after:%Y-%m-%d %H:%M} UTC" if retry_after else " later"
-    return f"Too many wrong attempts for this serial number or account. Try again{when}."
+    if retry_after is None:
+        return gettext(
+            "Too many wrong attempts for this serial number or account. Try again later."
+        )
+    return gettext(
+        "Too many wrong attempts for this serial number or account. Try again after %(when)s."
+    ) % {"when": formats.date_format(timezone.localtime(retry_after), "DATETIME_FORMAT")}
 
 
 @login_required
@@ -48,10 +55,16 @@ def register(request: AuthenticatedHttpRequest) -> HttpResponse:
                 context=AuditContext.from_request(request),
             )
             if result.status == "registered":
-                messages.success(request, f"Device {serial} was added to your list.")
+                messages.success(
+                    request,
+                    gettext("Device %(serial)s was added to your list.") % {"serial": serial},
+                )
                 return redirect("devices:list")
             if result.status == "already":
-                messages.info(request, f"Device {serial} is already in your list.")
+                messages.info(
+                    request,
+                    gettext("Device %(serial)s is already in your list.") % {"serial": serial},
+                )
                 return redirect("devices:list")
             if result.status == "locked":
                 form.add_error(None, _locked_message(result.retry_after))
@@ -73,7 +86,11 @@ def nothing_selected(request: HttpRequest, action: str) -> HttpResponse:
     """The one answer of Download file, Remove device and Edit read rights to an empty
     selection: back to My devices, saying what to do."""
     messages.warning(
-        request, f"No devices are selected. Tick devices in My devices first, then choose {action}."
+        request,
+        gettext(
+            "No devices are selected. Tick devices in My devices first, then choose %(action)s."
+        )
+        % {"action": gettext(action)},  # "Download file", "Remove device", "Edit read rights"
     )
     return redirect("devices:list")
 
@@ -91,7 +108,15 @@ def remove(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "POST":
         done = remove_devices(selected, context=AuditContext.from_request(request))
         if done.removable:
-            messages.success(request, f"{done.removable:,} device(s) removed from your list.")
+            messages.success(
+                request,
+                ngettext(
+                    "%(count)s device removed from your list.",
+                    "%(count)s devices removed from your list.",
+                    done.removable,
+                )
+                % {"count": formats.number_format(done.removable, force_grouping=True)},
+            )
         if done.owned:
             messages.warning(request, _owned_message(done.owned))
         return redirect("devices:list")
@@ -101,8 +126,12 @@ def remove(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 
 def _owned_message(owned: int) -> str:
-    return (
-        f"{owned:,} selected device(s) belong to your organization and stay in the list: "
+    return ngettext(
+        "%(count)s selected device belongs to your organization and stays in the list: "
         "ownership of devices is managed by the manufacturer, who transfers them to your "
-        "organization from the sales order. Contact the manufacturer to change it."
-    )
+        "organization from the sales order. Contact the manufacturer to change it.",
+        "%(count)s selected devices belong to your organization and stay in the list: "
+        "ownership of devices is managed by the manufacturer, who transfers them to your "
+        "organization from the sales order. Contact the manufacturer to change it.",
+        owned,
+    ) % {"count": formats.number_format(owned, force_grouping=True)}

@@ -7,22 +7,23 @@ from typing import Any
 import django_filters
 from django import forms
 from django.db.models import QuerySet
+from django.utils.translation import gettext_lazy as _
 
 from devices.models import Device
 from devices.search import MAX_TERM_LENGTH, clean_search, search_q
 
 SEARCH_HELP = {
-    "order": "Order number: 3 or more digits match anywhere; add * to match the beginning",
-    "serial": "Serial number: 3 or more digits match anywhere; add * to match the beginning",
-    "type": "Type: part of the name, e.g. multical",
-    "owner": "Transferred to: part of the account name",
+    "order": _("Order number: 3 or more digits match anywhere; add * to match the beginning"),
+    "serial": _("Serial number: 3 or more digits match anywhere; add * to match the beginning"),
+    "type": _("Type: part of the name, e.g. multical"),
+    "owner": _("Transferred to: part of the account name"),
 }
 
 
 def _search_filter(field: str) -> django_filters.CharFilter:
     widget = forms.TextInput(
         attrs={
-            "placeholder": "Search...",
+            "placeholder": _("Search..."),
             "form": "device-search",
             "maxlength": MAX_TERM_LENGTH,
             "autocomplete": "off",

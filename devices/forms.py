@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 
 from django import forms
+from django.utils import formats
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 SERIAL_RE = re.compile(r"^\d{8}$")
 MAX_PASTED_SERIALS = 10_000
@@ -13,17 +16,17 @@ _SEPARATORS = re.compile(r"[\s,;]+")
 
 class RegisterDeviceForm(forms.Form):
     serial = forms.CharField(
-        label="Serial number",
+        label=_("Serial number"),
         max_length=20,
-        help_text="The 8-digit serial number printed on the meter, e.g. 63001468.",
+        help_text=_("The 8-digit serial number printed on the meter, e.g. 63001468."),
         widget=forms.TextInput(
             attrs={"inputmode": "numeric", "autocomplete": "off", "pattern": r"\s*\d{8}\s*"}
         ),
     )
     code = forms.CharField(
-        label="Device code",
+        label=_("Device code"),
         max_length=10,
-        help_text="The 2-digit device code printed on the meter next to the serial number.",
+        help_text=_("The 2-digit device code printed on the meter next to the serial number."),
         widget=forms.TextInput(
             attrs={"inputmode": "numeric", "autocomplete": "off", "pattern": r"\s*\d{2}\s*"}
         ),
@@ -32,33 +35,39 @@ class RegisterDeviceForm(forms.Form):
     def clean_serial(self) -> str:
         serial = "".join(self.cleaned_data["serial"].split())
         if not SERIAL_RE.match(serial):
-            raise forms.ValidationError("A serial number is exactly 8 digits, e.g. 63001468.")
+            raise forms.ValidationError(_("A serial number is exactly 8 digits, e.g. 63001468."))
         return serial
 
     def clean_code(self) -> str:
         code = "".join(self.cleaned_data["code"].split())
         if not re.fullmatch(r"\d{2}", code):
-            raise forms.ValidationError("The device code is exactly 2 digits, e.g. 07.")
+            raise forms.ValidationError(_("The device code is exactly 2 digits, e.g. 07."))
         return code
 
 
 class PasteSerialsForm(forms.Form):
     serials = forms.CharField(
-        label="Serial numbers",
+        label=_("Serial numbers"),
         widget=forms.Textarea(attrs={"rows": 10, "spellcheck": "false"}),
-        help_text=(
-            f"One or more 8-digit serial numbers, separated by new lines, spaces, commas or "
-            f"semicolons; at most {MAX_PASTED_SERIALS:,} at a time."
+        help_text=format_lazy(
+            _(
+                "One or more 8-digit serial numbers, separated by new lines, spaces, commas or "
+                "semicolons; at most {max} at a time."
+            ),
+            max=f"{MAX_PASTED_SERIALS:,}",
         ),
     )
 
     def clean_serials(self) -> list[str]:
         tokens = [t for t in _SEPARATORS.split(self.cleaned_data["serials"]) if t]
         if not tokens:
-            raise forms.ValidationError("Paste at least one serial number.")
+            raise forms.ValidationError(_("Paste at least one serial number."))
         if len(tokens) > MAX_PASTED_SERIALS:
             raise forms.ValidationError(
-                f"Paste at most {MAX_PASTED_SERIALS:,} serial numbers at a time "
-                f"(this paste has {len(tokens):,})."
+                _("Paste at most %(max)s serial numbers at a time (this paste has %(count)s).")
+                % {
+                    "max": formats.number_format(MAX_PASTED_SERIALS, force_grouping=True),
+                    "count": formats.number_format(len(tokens), force_grouping=True),
+                }
             )
         return list(dict.fromkeys(tokens))  # keep the order, drop repeats

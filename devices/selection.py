@@ -29,8 +29,9 @@ from django.contrib.sessions.backends.base import SessionBase
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext
 
 from accounts.models import User
 from devices.access import visible_devices, visible_scope
@@ -292,8 +293,11 @@ def select_ids(request: HttpRequest, ids: Iterable[int]) -> int:
         new = visible - current
         if len(current) + len(new) > MAX_EXPLICIT_IDS:
             raise SelectionTooLarge(
-                f"A selection can hold at most {MAX_EXPLICIT_IDS:,} individually chosen devices. "
-                "Use “Select all devices in this search” for larger selections."
+                gettext(
+                    "A selection can hold at most %(max)s individually chosen devices. "
+                    "Use “Select all devices in this search” for larger selections."
+                )
+                % {"max": formats.number_format(MAX_EXPLICIT_IDS, force_grouping=True)}
             )
         selection.ids = selection.ids + sorted(new)
         selection.excluded = [i for i in selection.excluded if i not in visible]
@@ -313,8 +317,11 @@ def deselect_ids(request: HttpRequest, ids: Iterable[int]) -> None:
             covered = unwanted - excluded
             if len(excluded) + len(covered) > MAX_EXPLICIT_IDS:
                 raise SelectionTooLarge(
-                    f"At most {MAX_EXPLICIT_IDS:,} devices can be unticked individually; "
-                    "clear the selection and select again."
+                    gettext(
+                        "At most %(max)s devices can be unticked individually; "
+                        "clear the selection and select again."
+                    )
+                    % {"max": formats.number_format(MAX_EXPLICIT_IDS, force_grouping=True)}
                 )
             selection.excluded = selection.excluded + sorted(covered)
         else:
@@ -331,8 +338,11 @@ def select_search(request: HttpRequest, search: Search) -> None:
         elif {} not in selection.searches and search not in selection.searches:
             if len(selection.searches) >= MAX_SEARCHES:
                 raise SelectionTooLarge(
-                    f"A selection can combine at most {MAX_SEARCHES} searches; "
-                    "clear the selection and select again."
+                    gettext(
+                        "A selection can combine at most %(max)s searches; "
+                        "clear the selection and select again."
+                    )
+                    % {"max": MAX_SEARCHES}
                 )
             selection.searches = selection.searches + [search]
         if selection.excluded:

@@ -11,6 +11,8 @@ from django.db.models import QuerySet
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django_tables2.rows import BoundRows
 
 from devices.models import Device
@@ -24,38 +26,40 @@ class SelectColumn(tables.Column):
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("empty_values", ())
         kwargs.setdefault("orderable", False)
-        kwargs.setdefault("verbose_name", "Select")
+        kwargs.setdefault("verbose_name", _("Select"))
         kwargs.setdefault("attrs", {"th": {"class": "select-col"}, "td": {"class": "select-col"}})
         super().__init__(**kwargs)
 
     def render(self, record: Any, table: DeviceTable) -> str:
         return format_html(
             '<input type="checkbox" name="device" value="{}" form="selection-form" '
-            'class="row-select" aria-label="Select {}"{}>',
+            'class="row-select" aria-label="{}"{}>',
             record.pk,
-            record.serial,
+            gettext("Select %(serial)s") % {"serial": record.serial},
             " checked" if record.pk in table.selected_ids else "",
         )
 
 
 class DeviceTable(tables.Table):
     select = SelectColumn()
-    order_no = tables.Column(verbose_name="Order #", order_by=("order_no", "serial"))
-    serial = tables.Column(verbose_name="Serial #")
-    device_type = tables.Column(verbose_name="Type", order_by=("device_type", "serial"))
+    order_no = tables.Column(verbose_name=_("Order #"), order_by=("order_no", "serial"))
+    serial = tables.Column(verbose_name=_("Serial #"))
+    device_type = tables.Column(verbose_name=_("Type"), order_by=("device_type", "serial"))
     owner = tables.Column(
-        verbose_name="Transferred to",
+        verbose_name=_("Transferred to"),
         accessor="owner__name",
         order_by=("owner__name", "serial"),
         default="—",
     )
     readers = tables.Column(
-        verbose_name="Customers",
+        verbose_name=_("Customers"),
         empty_values=(),
         orderable=False,
         attrs={
             "th": {
-                "title": "Customers holding a read right, or who registered the device themselves"
+                "title": _(
+                    "Customers holding a read right, or who registered the device themselves"
+                )
             }
         },
     )
@@ -66,7 +70,7 @@ class DeviceTable(tables.Table):
         template_name = "devices/_table.html"
         attrs = {"class": "device-table", "id": "device-table"}
         order_by_field = "sort"
-        empty_text = "No devices match your search."
+        empty_text = _("No devices match your search.")
 
     def __init__(self, *args: Any, show_readers: bool = False, **kwargs: Any) -> None:
         if not show_readers:
@@ -85,6 +89,7 @@ class DeviceTable(tables.Table):
         Every value is escaped here."""
         show_readers = "readers" not in self.exclude
         rows = []
+        select_label = gettext("Select %(serial)s")
         for row in self.page.object_list:
             device: PageRow = row.record
             selected = device.pk in self.selected_ids
@@ -93,10 +98,11 @@ class DeviceTable(tables.Table):
                 readers = f'<td class="readers">{self.reader_counts.get(device.pk) or ""}</td>'
             marked = ' class="selected"' if selected else ""
             checked = " checked" if selected else ""
+            label = select_label % {"serial": device.serial}
             rows.append(
                 f'<tr data-device="{device.pk}"{marked}>'
                 f'<td class="select-col"><input type="checkbox" name="device" value="{device.pk}"'
-                f' form="selection-form" class="row-select" aria-label="Select {_e(device.serial)}"'
+                f' form="selection-form" class="row-select" aria-label="{_e(label)}"'
                 f"{checked}></td>"
                 f"<td>{_e(device.order_no)}</td><td>{_e(device.serial)}</td>"
                 f"<td>{_e(device.device_type)}</td><td>{_e(device.owner_name or '—')}</td>"

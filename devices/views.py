@@ -10,8 +10,10 @@ from django.core.paginator import EmptyPage, PageNotAnInteger
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import formats
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext, ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.selectors import is_super_user
@@ -127,9 +129,9 @@ def selection_update(request: HttpRequest) -> HttpResponse:
         ticked = _ids(request.POST.getlist("device"))
         on_page = _ids(request.POST.getlist("page_ids"))
     except ValueError:
-        return HttpResponseBadRequest("Device ids are numbers.")
+        return HttpResponseBadRequest(gettext("Device ids are numbers."))
     if len(ticked) > MAX_IDS_PER_POST or len(on_page) > MAX_IDS_PER_POST:
-        return HttpResponseBadRequest("Too many devices in one request.")
+        return HttpResponseBadRequest(gettext("Too many devices in one request."))
     try:
         if action == "update":  # the form without JavaScript: the page's boxes as ticked
             select_ids(request, ticked)
@@ -147,7 +149,7 @@ def selection_update(request: HttpRequest) -> HttpResponse:
         elif action == "clear":
             clear_selection(request)
         else:
-            return HttpResponseBadRequest("Unknown selection action.")
+            return HttpResponseBadRequest(gettext("Unknown selection action."))
     except SelectionTooLarge as exc:
         if _wants_json(request):
             return JsonResponse({"error": str(exc)}, status=400)
@@ -175,7 +177,13 @@ def paste_serials(request: HttpRequest) -> HttpResponse:
             else:
                 if result.selected:
                     messages.success(
-                        request, f"{result.selected:,} device(s) added to your selection."
+                        request,
+                        ngettext(
+                            "%(count)s device added to your selection.",
+                            "%(count)s devices added to your selection.",
+                            result.selected,
+                        )
+                        % {"count": formats.number_format(result.selected, force_grouping=True)},
                     )
                 if not result.unmatched and not result.malformed:
                     return redirect("devices:list")

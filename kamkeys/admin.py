@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from kamkeys import outbox
 from kamkeys.models import OutboundEmail
@@ -35,7 +37,7 @@ class OutboundEmailAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: OutboundEmail | None = None) -> bool:
         return False
 
-    @admin.action(description="Send the selected emails now (unsent ones only)")
+    @admin.action(description=_("Send the selected emails now (unsent ones only)"))
     def send_now(self, request: HttpRequest, queryset: QuerySet[OutboundEmail]) -> None:
         ids = list(queryset.exclude(status=OutboundEmail.Status.SENT).values_list("pk", flat=True))
         OutboundEmail.objects.filter(pk__in=ids, status=OutboundEmail.Status.GAVE_UP).update(
@@ -43,4 +45,11 @@ class OutboundEmailAdmin(admin.ModelAdmin):
         )
         sent = sum(1 for pk in ids if outbox.deliver(pk))
         level = messages.SUCCESS if sent == len(ids) else messages.WARNING
-        self.message_user(request, f"Sent {sent} of {len(ids)} email(s).", level)
+        self.message_user(
+            request,
+            ngettext(
+                "Sent %(sent)d of %(count)d email.", "Sent %(sent)d of %(count)d emails.", len(ids)
+            )
+            % {"sent": sent, "count": len(ids)},
+            level,
+        )

@@ -6,12 +6,13 @@ from typing import Any
 
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils.translation import gettext_lazy
 
 from accounts.selectors import is_super_user
 
 # (label, url name, who sees it): "user" any signed-in user, "super_user" distributors only.
-KEY_SERVICE_ITEMS = [("My devices", "devices:list", "user")]
-TOP_ITEMS = [("User Administration", "readrights:user_admin", "super_user")]
+KEY_SERVICE_ITEMS = [(gettext_lazy("My devices"), "devices:list", "user")]
+TOP_ITEMS = [(gettext_lazy("User Administration"), "readrights:user_admin", "super_user")]
 
 
 def navigation(request: HttpRequest) -> dict[str, Any]:
@@ -20,8 +21,8 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         return {"nav_key_service": [], "nav_top": []}
     super_user = is_super_user(user)
 
-    def visible(items: list[tuple[str, str, str]]) -> list[dict[str, str | bool]]:
-        out: list[dict[str, str | bool]] = []
+    def visible(items: list[tuple[Any, str, str]]) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
         for label, name, audience in items:
             if audience == "super_user" and not super_user:
                 continue

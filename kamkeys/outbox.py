@@ -16,12 +16,13 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from django.apps import apps
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from kamkeys import links
 from kamkeys.models import OutboundEmail
@@ -46,8 +47,32 @@ def open_context(sealed: bytes) -> dict[str, Any]:
     return json.loads(_fernet().decrypt(bytes(sealed)))
 
 
-def enqueue(to: str, template: str, context: dict[str, Any]) -> OutboundEmail:
-    """Write the email in the current transaction; hand it to a worker once that commits."""
+LANGUAGE_KEY = "_language"
+
+
+def recipient_language(to: str) -> str:
+    """The language to write to an address in: the account's chosen language, else the language
+    active now (the sender's page: an invitee reads the inviting Super User's language)."""
+    user_model = apps.get_model(settings.AUTH_USER_MODEL)
+    chosen = (
+        user_model.objects.filter(email__iexact=to).values_list("language", flat=True).first()
+        if hasattr(user_model, "language")
+        else ""
+    )
+    if chosen:
+        try:
+            return translation.get_supported_language_variant(chosen)
+        except LookupError:
+            pass
+    return translation.get_language() or settings.LANGUAGE_CODE
+
+
+def enqueue(
+    to: str, template: str, context: dict[str, Any], *, language: str | None = None
+) -> OutboundEmail:
+    """Write the email in the current transaction; hand it to a worker once that commits. It is
+    rendered when sent, in ``language`` (default: the recipient's, see recipient_language)."""
+    context = {**context, LANGUAGE_KEY: language or recipient_language(to)}
     email = OutboundEmail.objects.create(
         to=to, template=template, sealed_context=seal_context(context)
     )
@@ -67,9 +92,11 @@ def dispatch(email_id: int) -> None:
 
 def render(template: str, context: dict[str, Any]) -> tuple[str, str, str]:
     ctx = {"site_url": links.site_origin(), **context}
-    subject = render_to_string(f"emails/{template}/subject.txt", ctx).strip().replace("\n", " ")
-    text = render_to_string(f"emails/{template}/body.txt", ctx)
-    html = render_to_string(f"emails/{template}/body.html", ctx)
+    with translation.override(ctx.pop(LANGUAGE_KEY, None) or settings.LANGUAGE_CODE):
+        subject = str(render_to_string(f"emails/{template}/subject.txt", ctx))
+        subject = subject.strip().replace("\n", " ")
+        text = render_to_string(f"emails/{template}/body.txt", ctx)
+        html = render_to_string(f"emails/{template}/body.html", ctx)
     return settings.ACCOUNT_EMAIL_SUBJECT_PREFIX + subject, text, html
 
 

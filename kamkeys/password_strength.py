@@ -23,6 +23,9 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.utils import formats
+from django.utils.translation import gettext
+
 logger = logging.getLogger(__name__)
 
 MAX_PASSWORD_LENGTH = 128
@@ -41,7 +44,10 @@ class Strength:
 
 
 def too_long_message(length: int) -> str:
-    return f"Too long: use at most {MAX_PASSWORD_LENGTH} characters (this one has {length:,})."
+    return gettext("Too long: use at most %(max)d characters (this one has %(length)s).") % {
+        "max": MAX_PASSWORD_LENGTH,
+        "length": formats.number_format(length, force_grouping=True),
+    }
 
 
 def password_strength(password: str, user_inputs: Iterable[str] = ()) -> Strength:
@@ -60,8 +66,11 @@ def password_strength(password: str, user_inputs: Iterable[str] = ()) -> Strengt
         logger.warning("zxcvbn could not judge a password (%s)", type(exc).__name__)
         return Strength(
             0,
-            refusal="This password cannot be checked for strength: choose a different one.",
+            refusal=gettext(
+                "This password cannot be checked for strength: choose a different one."
+            ),
         )
     feedback = result.get("feedback") or {}
     advice = [feedback.get("warning") or "", *(feedback.get("suggestions") or [])]
-    return Strength(int(result["score"]), tuple(str(line) for line in advice if line))
+    # zxcvbn answers in English; its lines are marked in kamkeys.zxcvbn_advice.
+    return Strength(int(result["score"]), tuple(gettext(str(line)) for line in advice if line))

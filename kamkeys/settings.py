@@ -227,12 +227,16 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language: the browser's Accept-Language, or the one chosen in the header (a cookie).
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # A logged-in user's stored choice wins over the browser's (accounts.middleware).
+    "accounts.middleware.UserLanguageMiddleware",
     "kamkeys.middleware.SuperUserIdleTimeoutMiddleware",
 ]
 
@@ -252,6 +256,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "kamkeys.context_processors.navigation",
@@ -281,7 +286,15 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 
+# English is the source language; Danish is complete (locale/da). The .mo files are committed,
+# so the image and a clean clone need no gettext tools to run (tests/test_translations.py checks
+# they match the .po files).
 LANGUAGE_CODE = "en-gb"
+LANGUAGES = [("en-gb", "English"), ("da", "Dansk")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+LANGUAGE_COOKIE_NAME = "kamkeys_language"
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

@@ -10,6 +10,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import URLPattern, path
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Organization
 from audit.context import AuditContext, Channel
@@ -69,7 +71,7 @@ class DeviceKeyImportAdmin(DeviceKeyAdmin):
             "admin/keyfiles/import.html",
             {
                 **self.admin_site.each_context(request),
-                "title": "Import factory keys",
+                "title": _("Import factory keys"),
                 "opts": self.model._meta,
                 "form": form,
                 "report": report,
@@ -84,8 +86,8 @@ admin.site.register(DeviceKey, DeviceKeyImportAdmin)
 
 class ImportKeysForm(forms.Form):
     file = forms.FileField(
-        label="Key file",
-        help_text=(
+        label=_("Key file"),
+        help_text=_(
             "CSV with a header row: serial, device_code, type, dek (required); order_no, type_no, "
             "config_no, consumption_type, production_year, kind, gpk1…gpk4 (optional). "
             "Or a KEM file (.kem, or the zip holding it). Files above about 100,000 rows are "
@@ -97,15 +99,17 @@ class ImportKeysForm(forms.Form):
     )
     owner = forms.ModelChoiceField(
         queryset=Organization.objects.order_by("name"),
-        label="Owner (transferred to)",
-        help_text="The organization the devices belong to.",
+        label=_("Owner (transferred to)"),
+        help_text=_("The organization the devices belong to."),
     )
     password = forms.CharField(
-        label="KEM password",
+        label=_("KEM password"),
         required=False,
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
-        help_text=f"Only for KEM files: 1 to {KEM_MAX_PASSWORD_BYTES} bytes.",
+        help_text=format_lazy(
+            _("Only for KEM files: 1 to {max} bytes."), max=KEM_MAX_PASSWORD_BYTES
+        ),
     )
 
     def clean(self) -> dict[str, Any]:
@@ -117,6 +121,7 @@ class ImportKeysForm(forms.Form):
             if not 1 <= size <= KEM_MAX_PASSWORD_BYTES:
                 self.add_error(
                     "password",
-                    f"A KEM password is 1 to {KEM_MAX_PASSWORD_BYTES} bytes (this one is {size}).",
+                    _("A KEM password is 1 to %(max)d bytes (this one is %(size)d).")
+                    % {"max": KEM_MAX_PASSWORD_BYTES, "size": size},
                 )
         return cleaned

@@ -21,7 +21,8 @@ from typing import Any
 import pyzipper
 from django.conf import settings
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext, gettext_lazy, ngettext
 
 from audit import services as audit
 from audit.context import AuditContext
@@ -34,7 +35,10 @@ from keyfiles.meter_types import ascii_text, kem_name, wmbusmeters_driver
 from keyfiles.passwords import validate_file_password
 from keyvault.crypto import SealedScratch
 
-FORMATS = [("zip", "Encrypted ZIP (recommended)"), ("kem", "KEM (Kamstrup READy / wmbusmeters)")]
+FORMATS = [
+    ("zip", gettext_lazy("Encrypted ZIP (recommended)")),
+    ("kem", gettext_lazy("KEM (Kamstrup READy / wmbusmeters)")),
+]
 FORMAT_CODES = {code for code, _label in FORMATS}
 # The .kem member is base64 of ciphertext: deflate saves a quarter of the size for most of the
 # time the export takes, so it is stored in deflate's "no compression" blocks (still method 8,
@@ -97,36 +101,55 @@ class _ChunkSink(io.RawIOBase):
 def _readme(
     *, count: int, keys: int, without_keys: int, meter_files: bool, meters: int, limit: int
 ) -> str:
+    """The README inside the ZIP, in the language of the person who asked for the file."""
+    title = gettext("kamkeys key file")
+    created = gettext("Created %(when)s UTC for %(devices)s, %(keys)s.") % {
+        "when": f"{timezone.now():%Y-%m-%d %H:%M}",
+        "devices": ngettext("%(count)d device", "%(count)d devices", count) % {"count": count},
+        "keys": ngettext("%(count)d key", "%(count)d keys", keys) % {"count": keys},
+    }
+    contents = gettext("Contents")
     lines = [
-        "kamkeys key file",
-        "================",
+        title,
+        "=" * len(title),
         "",
-        f"Created {timezone.now():%Y-%m-%d %H:%M} UTC for {count} device(s), {keys} key(s).",
+        created,
         "",
-        "This archive is encrypted with AES-256 (WinZip AES). Windows' built-in zip extractor",
-        "cannot open it: use 7-Zip (https://www.7-zip.org/), WinZip, or `7z x file.zip` /",
-        "`unzip` with AES support on Linux and macOS.",
+        gettext(
+            "This archive is encrypted with AES-256 (WinZip AES). Windows' built-in zip "
+            "extractor cannot open it: use 7-Zip (https://www.7-zip.org/), WinZip, or "
+            "`7z x file.zip` / `unzip` with AES support on Linux and macOS."
+        ),
         "",
-        "Contents",
-        "--------",
-        "keys.csv      one row per key: serial, type, order_no, key_name, key_hex",
-        "keys.json     the same per device, with type number, config number and kind",
+        contents,
+        "-" * len(contents),
+        "keys.csv      " + gettext("one row per key: serial, type, order_no, key_name, key_hex"),
+        "keys.json     " + gettext("the same per device, with type number, config number and kind"),
     ]
     if meter_files:
-        lines.append("wmbusmeters/  a wmbusmeters meter file per meter (for /etc/wmbusmeters.d/)")
-    lines.append("README.txt    this file")
+        lines.append(
+            "wmbusmeters/  "
+            + gettext("a wmbusmeters meter file per meter (for /etc/wmbusmeters.d/)")
+        )
+    lines.append("README.txt    " + gettext("this file"))
     lines.append("")
     lines += [
-        "In keys.csv a value starting with = + - or @ has a ' in front, so that spreadsheet",
-        "programs show it as text instead of running it as a formula. keys.json holds every",
-        "value exactly as stored.",
+        gettext(
+            "In keys.csv a value starting with = + - or @ has a ' in front, so that spreadsheet "
+            "programs show it as text instead of running it as a formula. keys.json holds every "
+            "value exactly as stored."
+        ),
         "",
     ]
     if not meter_files and meters:
         lines += [
-            f"The selection holds {meters} meters, more than the {limit} for which wmbusmeters",
-            "meter files are written into the archive (each encrypted member costs time).",
-            "Make them from keys.csv with this shell loop (driver=auto lets wmbusmeters pick):",
+            gettext(
+                "The selection holds %(meters)d meters, more than the %(limit)d for which "
+                "wmbusmeters meter files are written into the archive (each encrypted member "
+                "costs time). Make them from keys.csv with this shell loop (driver=auto lets "
+                "wmbusmeters pick):"
+            )
+            % {"meters": meters, "limit": limit},
             "",
             "  mkdir -p wmbusmeters && tail -n +2 keys.csv | while IFS=, read -r s t o n k; do "
             "[ \"$n\" = DEK ] && printf 'name=m%s\\ndriver=auto\\nid=%s\\nkey=%s\\n' "
@@ -134,9 +157,17 @@ def _readme(
             "",
         ]
     if without_keys:
-        lines += [f"{without_keys} selected device(s) have no key stored and are not listed.", ""]
+        lines += [
+            ngettext(
+                "%(count)d selected device has no key stored and is not listed.",
+                "%(count)d selected devices have no key stored and are not listed.",
+                without_keys,
+            )
+            % {"count": without_keys},
+            "",
+        ]
     lines += [
-        "Keep this file and its password apart, and delete the extracted keys when done.",
+        gettext("Keep this file and its password apart, and delete the extracted keys when done."),
         "",
     ]
     return "\r\n".join(lines)
@@ -199,7 +230,9 @@ def _meter_file(device: dict[str, Any], dek: bytes) -> str:
     return f"name={name}\ndriver={driver}\nid={serial}\nkey={dek.hex().upper()}\n"
 
 
-def _zip_chunks(plain_keys: PlainKeys, password: str, write_meter_files: bool) -> Iterator[bytes]:
+def _zip_chunks(
+    plain_keys: PlainKeys, password: str, write_meter_files: bool, language: str | None = None
+) -> Iterator[bytes]:
     """The archive; the meters are counted as they stream by, for the README written last."""
     limit = settings.KAMKEYS_ZIP_METER_FILES_LIMIT
     sink = _ChunkSink()
@@ -270,17 +303,18 @@ def _zip_chunks(plain_keys: PlainKeys, password: str, write_meter_files: bool) -
             archive.writestr(f"wmbusmeters/{serial}", content)
             if sink.ready():
                 yield sink.drain()
-        archive.writestr(
-            "README.txt",
-            _readme(
+        # The archive streams after the view returned: its README is written in the language
+        # of the request that asked for it, not whatever is active then.
+        with translation.override(language):
+            readme = _readme(
                 count=count,
                 keys=keys,
                 without_keys=without_keys,
                 meter_files=write_meter_files,
                 meters=meter_count,
                 limit=limit,
-            ),
-        )
+            )
+        archive.writestr("README.txt", readme)
     yield sink.drain()
 
 
@@ -359,7 +393,7 @@ def build_download(
     plain_keys = itertools.chain(head, iter_plain_keys(devices_qs, ids=rest_ids))
     if fmt == "zip":
         filename = f"kamkeys-keys-{stamp}.zip"
-        chunks = _zip_chunks(plain_keys, password, meta["meter_files"])
+        chunks = _zip_chunks(plain_keys, password, meta["meter_files"], translation.get_language())
     else:
         filename = f"kamkeys-keys-{stamp}-kem.zip"
         chunks = _kem_chunks(plain_keys, password, f"kamkeys-keys-{stamp}.kem")

@@ -18,6 +18,7 @@ from functools import lru_cache
 
 from django.contrib.auth.password_validation import CommonPasswordValidator
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext, gettext_lazy
 
 from kamkeys.password_strength import MAX_PASSWORD_LENGTH, password_strength
 
@@ -27,7 +28,7 @@ ZIP_MIN_SCORE = 3
 KEM_MIN_LENGTH = 8
 KEM_MAX_BYTES = 16
 KEM_MAX_LENGTH = KEM_MAX_BYTES  # printable ASCII only: one byte per character
-WHY_ZIP = (
+WHY_ZIP = gettext_lazy(
     "KEM uses the password itself as the encryption key, so even a good KEM password is far "
     "easier to break than a ZIP password: choose the encrypted ZIP unless your software "
     "(Kamstrup READy, wmbusmeters) needs KEM."
@@ -44,16 +45,18 @@ def zip_password_problems(password: str, user_inputs: Iterable[str] = ()) -> lis
     problems = []
     if len(password) < ZIP_MIN_LENGTH:
         problems.append(
-            f"The password must be at least {ZIP_MIN_LENGTH} characters long "
-            f"(it has {len(password)})."
+            gettext("The password must be at least %(min)d characters long (it has %(length)d).")
+            % {"min": ZIP_MIN_LENGTH, "length": len(password)}
         )
     if password:
         strength = password_strength(password, user_inputs)
         if strength.refusal:
             problems.append(strength.refusal)
         elif strength.score < ZIP_MIN_SCORE:
-            advice = " ".join(strength.advice) or "Add more words or characters."
-            problems.append(f"The password is too easy to guess. {advice}")
+            advice = " ".join(strength.advice) or gettext("Add more words or characters.")
+            problems.append(
+                gettext("The password is too easy to guess. %(advice)s") % {"advice": advice}
+            )
     return problems
 
 
@@ -62,32 +65,42 @@ def kem_password_problems(password: str) -> list[str]:
     length = len(password)
     if length < KEM_MIN_LENGTH:
         problems.append(
-            f"A KEM password needs at least {KEM_MIN_LENGTH} characters (this one has {length})."
+            gettext("A KEM password needs at least %(min)d characters (this one has %(length)d).")
+            % {"min": KEM_MIN_LENGTH, "length": length}
         )
     elif len(password.encode("utf-8")) > KEM_MAX_BYTES:
         problems.append(
-            f"A KEM password is at most {KEM_MAX_LENGTH} characters, because the format uses it "
-            f"directly as the AES-128 key (this one is {len(password.encode('utf-8'))} bytes)."
+            gettext(
+                "A KEM password is at most %(max)d characters, because the format uses it "
+                "directly as the AES-128 key (this one is %(size)d bytes)."
+            )
+            % {"max": KEM_MAX_LENGTH, "size": len(password.encode("utf-8"))}
         )
     if password.startswith("-"):
         problems.append(
-            'The password must not start with "-": command-line KEM readers would take it '
-            "for an option."
+            gettext(
+                'The password must not start with "-": command-line KEM readers would take it '
+                "for an option."
+            )
         )
     if any(not (" " <= char <= "~") for char in password):
         problems.append(
-            "Use only printable ASCII characters (letters A-Z, digits, punctuation): KEM readers "
-            "on other systems turn other characters into a different key, and the file would "
-            "not open."
+            gettext(
+                "Use only printable ASCII characters (letters A-Z, digits, punctuation): KEM "
+                "readers on other systems turn other characters into a different key, and the "
+                "file would not open."
+            )
         )
     try:
         _common_passwords().validate(password)
     except ValidationError:
         problems.append(
-            "This is a common password, one of the first that attackers try. Choose another."
+            gettext(
+                "This is a common password, one of the first that attackers try. Choose another."
+            )
         )
     if problems:
-        problems.append(WHY_ZIP)
+        problems.append(str(WHY_ZIP))
     return problems
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from audit.admin import ReadOnlyAdminMixin
 from keyvault.models import DeviceKey
@@ -19,10 +20,10 @@ class DeviceKeyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     actions = None
 
-    @admin.display(description="serial", ordering="device__serial")
+    @admin.display(description=_("serial"), ordering="device__serial")
     def serial(self, obj: DeviceKey) -> str:
         return obj.device.serial
 
-    @admin.display(description="type")
+    @admin.display(description=_("type"))
     def device_type(self, obj: DeviceKey) -> str:
         return obj.device.device_type

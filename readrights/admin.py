@@ -10,6 +10,8 @@ from django.db import transaction
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from audit.context import AuditContext, Channel
 from audit.models import Action
@@ -73,7 +75,7 @@ class ReadRightAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    @admin.action(description="Revoke the selected read rights (access ends at once)")
+    @admin.action(description=_("Revoke the selected read rights (access ends at once)"))
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet[ReadRight]) -> None:
         """Staff end rights without the customer email a distributor's revocation sends; the
         change is audited like any other revocation."""
@@ -90,7 +92,12 @@ class ReadRightAdmin(admin.ModelAdmin):
                 count=len(rows),
                 detail={"by": "staff", "read_rights": [pk for pk, _ in rows][:1000]},
             )
-        self.message_user(request, f"{len(rows)} read right(s) revoked.", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext("%(count)d read right revoked.", "%(count)d read rights revoked.", len(rows))
+            % {"count": len(rows)},
+            messages.SUCCESS,
+        )
 
 
 @admin.register(Invitation)
@@ -129,7 +136,7 @@ class InvitationAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Invitation]:
         return super().get_queryset(request).annotate(n_devices=Count("devices"))
 
-    @admin.display(description="devices", ordering="n_devices")
+    @admin.display(description=_("devices"), ordering="n_devices")
     def device_count(self, obj: WithAnnotations[Invitation, _DeviceCount]) -> int:
         return obj.n_devices
 

@@ -8,17 +8,24 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.utils import timezone
+from django.utils import formats, timezone, translation
 
+from accounts.languages import language_of
 from kamkeys.links import public_page_url
-from kamkeys.outbox import enqueue
+from kamkeys.outbox import enqueue, recipient_language
+from readrights.serials import SerialPreview
+
+
+def _serials(preview: SerialPreview | None) -> dict[str, str | int]:
+    return preview.as_email_context() if preview else {"serials": "", "more_serials": 0}
 
 
 def day(value: datetime | None) -> str:
-    """A date as people read it in an email ('31 December 2026'), or '' for none."""
+    """A date as people read it in the active language ('31 Dec 2026', '31. december 2026'),
+    or '' for none."""
     if value is None:
         return ""
-    return timezone.localtime(value).strftime("%d %B %Y").lstrip("0")
+    return formats.date_format(timezone.localtime(value), "DATE_FORMAT")
 
 
 def person(user: object | None) -> str:
@@ -37,8 +44,12 @@ def rights_granted(
     count: int,
     expires_at: datetime | None,
     message: str,
+    serials: SerialPreview | None = None,
 ) -> None:
-    """An existing customer was given read access to devices."""
+    """An existing customer was given read access to devices (named by their first serials)."""
+    language = recipient_language(to)
+    with translation.override(language):
+        expires_on = day(expires_at)
     enqueue(
         to,
         "readrights_granted",
@@ -46,10 +57,12 @@ def rights_granted(
             "granted_by": person(granted_by),
             "organization": organization,
             "count": count,
-            "expires_on": day(expires_at),
+            "expires_on": expires_on,
             "message": message,
             "devices_url": public_page_url("devices:list"),
+            **_serials(serials),
         },
+        language=language,
     )
 
 
@@ -63,8 +76,13 @@ def invitation(
     link_expires_at: datetime,
     rights_expire_at: datetime | None,
     message: str,
+    serials: SerialPreview | None = None,
 ) -> None:
-    """An unknown customer is invited: the link lets them set a name and password and log in."""
+    """An unknown customer is invited: the link lets them set a name and password and log in.
+    Written in the inviting Super User's language (the invitee has chosen none yet)."""
+    language = language_of(invited_by)
+    with translation.override(language):
+        link_expires_on, expires_on = day(link_expires_at), day(rights_expire_at)
     enqueue(
         to,
         "readrights_invitation",
@@ -74,11 +92,13 @@ def invitation(
             "count": count,
             "accept_url": accept_url,
             "email": to,
-            "link_expires_on": day(link_expires_at),
-            "expires_on": day(rights_expire_at),
+            "link_expires_on": link_expires_on,
+            "expires_on": expires_on,
             "message": message,
             "login_url": public_page_url("account_login"),
+            **_serials(serials),
         },
+        language=language,
     )
 
 

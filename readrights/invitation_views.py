@@ -12,6 +12,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 
@@ -23,14 +24,22 @@ from readrights.views import my_devices_url
 SESSION_LINK_KEY = "readrights_invitation_token"
 
 REASONS = {
-    "invalid": "This invitation link is not valid. It may have been copied incompletely, or a "
-    "newer invitation email replaced it.",
-    "used": "This invitation was already accepted. Log in with your email address and password.",
-    "expired": "This invitation link has expired. Ask the sender to send the invitation again.",
-    "cancelled": "This invitation was withdrawn by the sender.",
-    "unconfirmed": "An account with this email address exists, but the address was never "
-    "confirmed. Log in with it once (we email a code to the address to confirm it), then open "
-    "the invitation link from the email again.",
+    "invalid": gettext_lazy(
+        "This invitation link is not valid. It may have been copied incompletely, or a "
+        "newer invitation email replaced it."
+    ),
+    "used": gettext_lazy(
+        "This invitation was already accepted. Log in with your email address and password."
+    ),
+    "expired": gettext_lazy(
+        "This invitation link has expired. Ask the sender to send the invitation again."
+    ),
+    "cancelled": gettext_lazy("This invitation was withdrawn by the sender."),
+    "unconfirmed": gettext_lazy(
+        "An account with this email address exists, but the address was never "
+        "confirmed. Log in with it once (we email a code to the address to confirm it), then "
+        "open the invitation link from the email again."
+    ),
 }
 STATUS = {"invalid": 400, "unconfirmed": 409}
 
@@ -102,17 +111,38 @@ def accept(request: HttpRequest) -> HttpResponse:
 
 def _welcome(request: HttpRequest, acceptance: services.Acceptance) -> HttpResponse:
     count = acceptance.device_count
-    devices = f"{count} device{'s' * (count != 1)}"
     if acceptance.created:
-        messages.success(request, f"Welcome! Your account is ready; {devices} are in My devices.")
+        messages.success(
+            request,
+            ngettext(
+                "Welcome! Your account is ready; %(count)d device is in My devices.",
+                "Welcome! Your account is ready; %(count)d devices are in My devices.",
+                count,
+            )
+            % {"count": count},
+        )
         record_authentication(
             request, acceptance.user, method="password", email=acceptance.user.email
         )
         return perform_login(request, acceptance.user, redirect_url=my_devices_url())
     if request.user.is_authenticated:
-        messages.success(request, f"Accepted: {devices} were added to My devices.")
+        messages.success(
+            request,
+            ngettext(
+                "Accepted: %(count)d device was added to My devices.",
+                "Accepted: %(count)d devices were added to My devices.",
+                count,
+            )
+            % {"count": count},
+        )
         return redirect(my_devices_url())
     messages.success(
-        request, f"Accepted: {devices} were added to your account. Log in with your password."
+        request,
+        ngettext(
+            "Accepted: %(count)d device was added to your account. Log in with your password.",
+            "Accepted: %(count)d devices were added to your account. Log in with your password.",
+            count,
+        )
+        % {"count": count},
     )
     return redirect("account_login")

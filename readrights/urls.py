@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.edit, name="edit"),
     path("assign/", views.assign, name="assign"),
     path("assign/done/", views.assign_done, name="assign_done"),
+    path("serial-numbers/", views.serial_list, name="serial_list"),
     path("revoke/", views.revoke, name="revoke"),
     path("users/", views.user_admin, name="user_admin"),
     path("registrations/<int:pk>/end/", views.end_registration, name="end_registration"),

@@ -16,18 +16,20 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.access import SUPER_USERS_ONLY, super_user_action
 from accounts.selectors import is_super_user, users_with_verified_emails
 from audit.context import AuditContext
 from devices.action_views import nothing_selected
 from devices.models import Device
-from readrights import selectors, services
+from readrights import selectors, serials, services
 from readrights.forms import AssignForm
 
 DONE_KEY = "readrights_last_assignment"
@@ -75,6 +77,7 @@ def edit(request: HttpRequest) -> HttpResponse:
         "device_count": count,
         "foreign_count": selected_count - count,
         "holders": selectors.holders_of(devices) if count else [],
+        "serials": serials.preview(devices) if count else None,
         "registrations": registrations[:PAGE_SIZE],
         "more_registrations": len(registrations) > PAGE_SIZE,
         "invitations": selectors.pending_invitations(request.user, devices) if count else [],
@@ -90,7 +93,7 @@ def assign(request: HttpRequest) -> HttpResponse:
     devices, posted_ids = _devices_of(request)
     count = devices.count()
     if count == 0:
-        messages.warning(request, "Select devices of your organization in My devices first.")
+        messages.warning(request, _("Select devices of your organization in My devices first."))
         return redirect("readrights:edit")
     if request.method != "POST":
         form = AssignForm(user=request.user)
@@ -105,7 +108,7 @@ def assign(request: HttpRequest) -> HttpResponse:
     if action != "confirm":
         return _confirm_page(request, form, count, posted_ids)
     if request.POST.get("device_count") != str(count):
-        messages.warning(request, "Your selection changed meanwhile. Check the numbers again.")
+        messages.warning(request, _("Your selection changed meanwhile. Check the numbers again."))
         return _confirm_page(request, form, count, posted_ids)
     try:
         result = services.assign_read_rights(
@@ -130,7 +133,12 @@ def assign(request: HttpRequest) -> HttpResponse:
 def _assign_page(
     request: HttpRequest, form: AssignForm, count: int, ids: list[str], status: int = 200
 ) -> HttpResponse:
-    context = {"form": form, "device_count": count, "device_ids": ids}
+    context = {
+        "form": form,
+        "device_count": count,
+        "device_ids": ids,
+        "serials": serials.preview(_devices_of(request)[0]),
+    }
     return render(request, "readrights/assign.html", context, status=status)
 
 
@@ -143,12 +151,28 @@ def _confirm_page(
         "form": form,
         "device_count": count,
         "device_ids": ids,
+        "serials": serials.preview(_devices_of(request)[0]),
         "existing": [e for e in addresses if e in known],
         "new": [e for e in addresses if e not in known],
         "expires_on": form.cleaned_data.get("expires_on"),
         "message": form.cleaned_data.get("message"),
     }
     return render(request, "readrights/assign_confirm.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def serial_list(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
+    """Every serial an assignment would name, one a line: the devices posted (all the user's to
+    manage, or 404) or the selection's devices of the user's organizations. No keys."""
+    _require_super_user(request)
+    devices, _ids = _devices_of(request)
+    response = StreamingHttpResponse(
+        serials.serial_lines(devices), content_type="text/plain; charset=utf-8"
+    )
+    response["Content-Disposition"] = 'attachment; filename="serial-numbers.txt"'
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @login_required
@@ -171,18 +195,26 @@ def revoke(request: HttpRequest) -> HttpResponse:
     grantee = selectors.managed_grantee(request.user, request.POST.get("grantee"))
     devices: QuerySet[Device] | None = None
     if request.POST.get("scope") != "all":
-        devices, _ = _devices_of(request)
+        devices, _ids = _devices_of(request)
     ended = services.revoke_read_rights(
         grantee=grantee, devices_qs=devices, context=AuditContext.from_request(request)
     )
     if ended:
         messages.success(
             request,
-            f"{grantee.email} no longer has read access to {ended} device{'s' * (ended != 1)}. "
-            "They were told by email.",
+            ngettext(
+                "%(email)s no longer has read access to %(count)d device. They were told by email.",
+                "%(email)s no longer has read access to %(count)d devices. "
+                "They were told by email.",
+                ended,
+            )
+            % {"email": grantee.email, "count": ended},
         )
     else:
-        messages.info(request, f"{grantee.email} held no working read rights there.")
+        messages.info(
+            request,
+            gettext("%(email)s held no working read rights there.") % {"email": grantee.email},
+        )
     return redirect(_back(request))
 
 
@@ -197,7 +229,8 @@ def resend_invitation(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(
             request,
-            f"A new invitation link was sent to {invitation.email}; older links no longer work.",
+            gettext("A new invitation link was sent to %(email)s; older links no longer work.")
+            % {"email": invitation.email},
         )
     return redirect(_back(request))
 
@@ -211,7 +244,10 @@ def cancel_invitation(request: HttpRequest, pk: int) -> HttpResponse:
     except services.ReadRightsError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"The invitation to {invitation.email} was cancelled.")
+        messages.success(
+            request,
+            gettext("The invitation to %(email)s was cancelled.") % {"email": invitation.email},
+        )
     return redirect(_back(request))
 
 
@@ -230,11 +266,18 @@ def end_registration(request: HttpRequest, pk: int) -> HttpResponse:
     if ended:
         messages.success(
             request,
-            f"{email} no longer has access to device {serial} and cannot register it again with "
-            "its code. They were told by email.",
+            gettext(
+                "%(email)s no longer has access to device %(serial)s and cannot register it "
+                "again with its code. They were told by email."
+            )
+            % {"email": email, "serial": serial},
         )
     else:
-        messages.info(request, f"The registration of device {serial} by {email} had ended.")
+        messages.info(
+            request,
+            gettext("The registration of device %(serial)s by %(email)s had ended.")
+            % {"serial": serial, "email": email},
+        )
     return redirect(_back(request))
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.test import Client
 from hypothesis import settings as hypothesis_settings
@@ -119,6 +120,17 @@ def _clean_cache_and_eager_tasks() -> Iterator[None]:
     yield
     app.conf.task_always_eager = settings.CELERY_TASK_ALWAYS_EAGER
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _default_language_between_tests() -> Iterator[None]:
+    """A request through LocaleMiddleware leaves its language active in the thread (Danish, say);
+    each test starts in the default language, as each real request starts with its own."""
+    from django.utils import translation
+
+    translation.activate(django_settings.LANGUAGE_CODE)
+    yield
+    translation.activate(django_settings.LANGUAGE_CODE)
 
 
 @pytest.fixture

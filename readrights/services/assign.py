@@ -10,6 +10,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.selectors import users_with_verified_emails
 from audit.context import AuditContext
@@ -19,6 +20,7 @@ from devices.access import manageable_devices
 from devices.models import Device
 from readrights import emails
 from readrights.models import ReadRight
+from readrights.serials import granted_preview
 from readrights.services.bulk import (
     _close_lapsed,
     _ids_sql,
@@ -63,7 +65,7 @@ def assign_read_rights(
     check_expiry(expires_at)
     message = (message or "").strip()
     if len(message) > 2000:
-        raise ReadRightsError("The message may be at most 2,000 characters long.")
+        raise ReadRightsError(gettext("The message may be at most 2,000 characters long."))
     device_ids, owner_ids = _manageable_checked(granted_by, devices_qs)
     # The writes repeat the rule inside their statements, so a device transferred meanwhile is
     # skipped.
@@ -138,6 +140,7 @@ class _Grant:
                 count=granted,
                 expires_at=self.expires_at,
                 message=self.message,
+                serials=granted_preview(user.pk, self.now),
             )
         record(
             Action.ASSIGN,

@@ -10,6 +10,7 @@ from django.db import connection
 from django.db.models import BooleanField, ExpressionWrapper, F, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext
 
 from accounts.selectors import is_super_user
 from devices.access import manageable_condition
@@ -104,7 +105,7 @@ def _manageable_checked(user: Any, devices: QuerySet[Device]) -> tuple[list[int]
         .values_list("pk", "owner_id", "manageable")
     )
     if not rows:
-        raise ReadRightsError("No devices selected. Select devices in My devices first.")
+        raise ReadRightsError(gettext("No devices selected. Select devices in My devices first."))
     if not all(manageable for _, _, manageable in rows):
         raise NotManageable("Some of these devices are not yours to share.")
     return [pk for pk, _, _ in rows], sorted({owner for _, owner, _ in rows})

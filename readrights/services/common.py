@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import Organization
 
@@ -40,11 +41,16 @@ def clean_emails(raw: str | Iterable[str], *, own_email: str = "") -> list[str]:
         parts = [p for item in raw for p in str(item).replace(",", " ").replace(";", " ").split()]
     limit = settings.KAMKEYS_MAX_EMAILS_PER_ASSIGNMENT
     if not parts:
-        raise ValidationError("Enter at least one customer email address.", code="required")
+        raise ValidationError(
+            gettext("Enter at least one customer email address."), code="required"
+        )
     if len(parts) > limit:
         raise ValidationError(
-            f"At most {limit} email addresses at once; you entered {len(parts)}. "
-            "Split them into several assignments.",
+            gettext(
+                "At most %(limit)d email addresses at once; you entered %(count)d. "
+                "Split them into several assignments."
+            )
+            % {"limit": limit, "count": len(parts)},
             code="too_many",
         )
     errors: list[str] = []
@@ -56,10 +62,10 @@ def clean_emails(raw: str | Iterable[str], *, own_email: str = "") -> list[str]:
                 raise ValidationError("too long")
             validate_email(email)
         except ValidationError:
-            errors.append(f"“{part[:80]}” is not a valid email address.")
+            errors.append(gettext("“%(text)s” is not a valid email address.") % {"text": part[:80]})
             continue
         if own_email and email == own_email.strip().lower():
-            errors.append("You cannot assign read rights to your own email address.")
+            errors.append(gettext("You cannot assign read rights to your own email address."))
             continue
         if email not in cleaned:
             cleaned.append(email)
@@ -78,7 +84,9 @@ def expiry_from_date(value: Any) -> datetime | None:
 
 def check_expiry(expires_at: datetime | None) -> None:
     if expires_at is not None and expires_at <= timezone.now():
-        raise ReadRightsError("The expiry date is in the past. Choose today or a later date.")
+        raise ReadRightsError(
+            gettext("The expiry date is in the past. Choose today or a later date.")
+        )
 
 
 def _org_name(org_ids: list[int]) -> str:

@@ -12,6 +12,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import User
 from accounts.selectors import super_user_organization_ids, user_for_verified_email
@@ -22,6 +23,7 @@ from devices.models import Device
 from kamkeys.links import public_page_url
 from readrights import emails, tokens
 from readrights.models import Invitation
+from readrights.serials import invitation_preview
 from readrights.services.bulk import (
     INSERT_INVITATION_DEVICES,
     INSERT_RIGHTS_FROM_INVITATION,
@@ -55,6 +57,7 @@ def _send_invitation(invitation: Invitation, *, message: str) -> None:
         link_expires_at=invitation.expires_at,
         rights_expire_at=invitation.rights_expire_at,
         message=message,
+        serials=invitation_preview(invitation),
     )
 
 
@@ -243,9 +246,13 @@ def resend_invitation(invitation: Invitation, *, context: AuditContext) -> Invit
     with transaction.atomic():
         invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
         if invitation.accepted_at is not None:
-            raise ReadRightsError("This invitation was already accepted; nothing to re-send.")
+            raise ReadRightsError(
+                gettext("This invitation was already accepted; nothing to re-send.")
+            )
         if invitation.revoked_at is not None:
-            raise ReadRightsError("This invitation was cancelled. Assign the devices again.")
+            raise ReadRightsError(
+                gettext("This invitation was cancelled. Assign the devices again.")
+            )
         _send_invitation(invitation, message=invitation.message)
         record(
             Action.INVITE,
@@ -268,7 +275,7 @@ def cancel_invitation(invitation: Invitation, *, context: AuditContext) -> None:
             pk=invitation.pk, accepted_at__isnull=True, revoked_at__isnull=True
         ).update(revoked_at=timezone.now())
         if not changed:
-            raise ReadRightsError("This invitation is no longer pending.")
+            raise ReadRightsError(gettext("This invitation is no longer pending."))
         record(
             Action.REVOKE,
             context=context,

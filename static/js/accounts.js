@@ -15,6 +15,7 @@
     const url = box.dataset.checkUrl;
     const feedback = document.getElementById("password-feedback");
     const nameInput = form.querySelector("input[name=name]");
+    const emailInput = form.querySelector("input[autocomplete=username]");
     let timer = null;
     let latest = 0;
 
@@ -35,6 +36,7 @@
       const body = new URLSearchParams();
       body.set("password", input.value);
       if (nameInput) body.set("name", nameInput.value);
+      if (emailInput) body.set("email", emailInput.value);
       fetch(url, {
         method: "POST",
         headers: { "X-CSRFToken": csrfToken(form), "Content-Type": "application/x-www-form-urlencoded" },

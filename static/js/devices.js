@@ -23,7 +23,7 @@
 
   function show(result) {
     if (result.ok && counter) {
-      counter.textContent = result.data.selected.toLocaleString("en-GB");
+      counter.textContent = result.data.selected.toLocaleString(document.documentElement.lang);
       const clear = form.querySelector("button[value=clear]");
       if (clear) clear.disabled = result.data.selected === 0;
     } else if (result.data && result.data.error) {
@@ -47,7 +47,8 @@
   if (head && rowBoxes().length) {
     const all = document.createElement("input");
     all.type = "checkbox";
-    all.setAttribute("aria-label", "Select all devices on this page");
+    const label = "Select all devices on this page";
+    all.setAttribute("aria-label", window.gettext ? window.gettext(label) : label);
     all.checked = rowBoxes().every((b) => b.checked);
     head.appendChild(all);
     all.addEventListener("change", () => {

@@ -13,7 +13,12 @@ document.addEventListener("DOMContentLoaded", () => {
   const update = () => {
     const n = box.value.split(/[\s,;]+/).filter((part) => part.length > 0).length;
     out.hidden = n === 0;
-    out.textContent = n === 1 ? "1 address" : `${n} addresses`;
+    const text = window.ngettext
+      ? window.ngettext("%(count)s address", "%(count)s addresses", n)
+      : n === 1
+        ? "%(count)s address"
+        : "%(count)s addresses";
+    out.textContent = text.replace("%(count)s", n.toLocaleString(document.documentElement.lang));
   };
   box.addEventListener("input", update);
   update();

@@ -27,7 +27,7 @@ def test_customer_removes_a_read_right_which_is_revoked_not_deleted(
     client = client_for(customer)
     _select(client, devices_x[:2])
     page = client.get(URL)
-    assert "Remove 2 selected device(s)" in page.content.decode()
+    assert "Remove 2 selected devices" in page.content.decode()
     response = client.post(URL)
     assert response.status_code == 302
     right.refresh_from_db()

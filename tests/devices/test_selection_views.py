@@ -133,8 +133,8 @@ def test_pasted_serials_select_visible_devices_and_list_the_rest_alike(
     )
     assert response.status_code == 200
     content = response.content.decode()
-    assert "2 device(s) added to your selection." in content
-    assert "These 2 serial number(s) could not be selected" in content
+    assert "2 devices added to your selection." in content
+    assert "These 2 serial numbers could not be selected" in content
     assert "11112222" in content and "99990000" in content
     assert "not-a-serial" in content
     assert _selected(client) == 2

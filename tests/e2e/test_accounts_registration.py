@@ -36,7 +36,7 @@ def test_a_visitor_registers_with_the_emailed_link_and_is_logged_in(page, live_s
     page.get_by_role("heading", name="Complete registration").wait_for()
     assert page.url.endswith("/accounts/register/complete/")  # the token left the address bar
 
-    page.get_by_label("Name (optional)").fill("Ingrid Hansen")
+    page.get_by_label("Name (Optional)").fill("Ingrid Hansen")
     # Live feedback while typing, before any submit.
     page.get_by_label("Password", exact=True).fill("ingrid")
     page.locator("#rule-1.fail").wait_for()  # contains the name
@@ -55,6 +55,7 @@ def test_a_visitor_registers_with_the_emailed_link_and_is_logged_in(page, live_s
     page.get_by_label("Repeat password").fill(PASSWORD)
     page.get_by_role("button", name="Complete registration").click()
     page.get_by_text("Your registration is complete and you are logged in.").wait_for()
+    assert page.locator("ul.messages li").count() == 1  # one banner, not allauth's as well
     page.get_by_text("Ingrid Hansen").first.wait_for()  # the account menu
 
     user = User.objects.get(email="ingrid.hansen@example.org")

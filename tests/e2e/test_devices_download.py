@@ -11,7 +11,7 @@ import pyzipper
 from django.test import Client
 
 from keyvault.services import store_device_keys
-from tests.factories import DeviceFactory, login
+from tests.factories import DeviceFactory, login, store_selection
 
 PASSWORD = "Two meters, one file 2026!"
 
@@ -75,3 +75,41 @@ def test_search_select_two_meters_and_download_an_encrypted_zip(
     assert sorted(row[0] for row in rows) == ["63001468", "63001634"]
     for row in rows:
         assert row[-1].upper() == keys[row[0]].hex().upper()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_after_download_file_the_page_says_the_file_was_made_and_clears_the_form(
+    page, live_server, super_user_x, org_x
+):
+    devices = [DeviceFactory(owner=org_x, device_type="MULTICAL 21") for _ in range(3)]
+    for device in devices:
+        store_device_keys(device, {"DEK": bytes(16)})
+    client = login(Client(), super_user_x)
+    store_selection(client, super_user_x, [d.pk for d in devices])
+    page.context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
+    )
+
+    page.goto("/devices/download/")
+    # A first try with two different passwords leaves an error on the page.
+    page.get_by_label("File password", exact=True).fill(PASSWORD)
+    page.get_by_label("Repeat the file password").fill(PASSWORD + "x")
+    page.get_by_role("button", name="Download file").click()
+    page.get_by_text("The two passwords differ.").wait_for()
+
+    page.get_by_label("File password", exact=True).fill(PASSWORD)
+    page.get_by_label("Repeat the file password").fill(PASSWORD)
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download file").click()
+    name = info.value.suggested_filename
+
+    made = page.get_by_role("status").filter(has_text="was made")
+    made.wait_for()
+    assert made.inner_text() == f"The file {name} was made with the keys of 3 devices."
+    assert page.get_by_label("File password", exact=True).input_value() == ""
+    assert page.get_by_label("Repeat the file password").input_value() == ""
+    assert page.get_by_text("The two passwords differ.").count() == 0
+
+    page.get_by_role("link", name="Back to My devices").click()
+    assert page.locator("#selected-count").inner_text() == "3"

@@ -7,6 +7,7 @@ import base64
 import io
 import re
 import zipfile
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -74,6 +75,11 @@ def test_distributor_invites_a_new_customer_who_downloads_exactly_the_two_meters
     page.get_by_label("Message to the customers (optional)").fill("Keys for the new district.")
     page.get_by_role("button", name="Continue").click()
     assert CUSTOMER in page.locator("main").inner_text()
+    # The confirm page names the devices, and offers all of them as a list.
+    assert "Serial numbers: 63001468, 63001634." in page.locator("main").inner_text()
+    with page.expect_download() as serial_list:
+        page.get_by_role("link", name="Download the list of serial numbers").click()
+    assert Path(serial_list.value.path()).read_text().split() == chosen
     page.get_by_role("button", name="Confirm and assign").click()
     page.wait_for_url("**/read-rights/assign/done/")
     assert f"{CUSTOMER}: invited" in page.locator("main").inner_text()
@@ -93,8 +99,18 @@ def test_distributor_invites_a_new_customer_who_downloads_exactly_the_two_meters
         customer.goto(link)
         customer.wait_for_url("**/read-rights/invitation/accept/")
         assert "2 devices" in customer.locator("main").inner_text()
-        customer.get_by_label("Name (optional)").fill("Pia Plant")
+        customer.get_by_label("Name (Optional)").fill("Pia Plant")
+        # The password rules sit under the password box, as on the registration page, and
+        # are ticked off while typing.
+        box = customer.get_by_label("Password", exact=True).bounding_box()
+        rules = customer.locator("#password-rules").bounding_box()
+        repeat = customer.get_by_label("Repeat password").bounding_box()
+        assert box["y"] + box["height"] <= rules["y"] and rules["y"] < repeat["y"]
+        customer.get_by_label("Password", exact=True).fill("pia")
+        customer.locator(".rules li.fail").first.wait_for()
         customer.get_by_label("Password", exact=True).fill(CUSTOMER_PASSWORD)
+        customer.locator("#rule-3.ok").wait_for()
+        assert customer.locator(".rules li.fail").count() == 0
         customer.get_by_label("Repeat password").fill(CUSTOMER_PASSWORD)
         customer.get_by_role("button", name="Complete registration").click()
         customer.wait_for_url("**/devices/**")

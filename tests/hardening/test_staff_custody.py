@@ -410,7 +410,7 @@ def test_another_staff_member_may_make_the_grant_that_was_refused(client_for, st
     assert ANOTHER in refused.content.decode()
     colleague = make_staff(email="colleague@manufacturer.example")
     done = grant(client_for(colleague), [staff_user], org_x, follow=True)
-    assert "are now Super Users of" in done.content.decode()
+    assert "is now a Super User of" in done.content.decode()
     assert is_super_user(staff_user)
     event = AuditEvent.objects.get(action="grant_super_user")
     assert event.actor == colleague and event.object_ids == [staff_user.pk]

@@ -41,7 +41,10 @@ def test_rolled_back_change_sends_nothing(django_capture_on_commit_callbacks):
 def test_context_is_sealed_so_links_with_tokens_are_not_stored_readable():
     email = outbox.enqueue("a@b.example", "kamkeys_test_email", {"reference": "TOKEN-abc123"})
     assert b"TOKEN-abc123" not in bytes(email.sealed_context)
-    assert outbox.open_context(email.sealed_context) == {"reference": "TOKEN-abc123"}
+    assert outbox.open_context(email.sealed_context) == {
+        "reference": "TOKEN-abc123",
+        "_language": "en-gb",  # the language it is written in (the recipient's)
+    }
 
 
 def test_a_row_is_sent_once_even_when_two_workers_pick_it_up():

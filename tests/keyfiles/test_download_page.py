@@ -166,3 +166,33 @@ def test_a_tampered_stored_key_refuses_the_whole_file_with_a_clear_message(
     assert "integrity check" in response.content.decode()
     assert "Content-Disposition" not in response
     assert AuditEvent.objects.filter(action="unwrap_failed").exists()
+
+
+@pytest.mark.django_db
+def test_the_file_tells_its_page_it_was_made_with_name_and_count_but_no_secret(
+    client_for, super_user_x, keyed_x
+):
+    client = client_for(super_user_x)
+    _select(client, keyed_x[:2])
+    response = client.post(
+        URL,
+        {"format": "zip", "password": PASSWORD, "password_repeat": PASSWORD, "notice": "ab12" * 4},
+    )
+    assert response.status_code == 200
+    filename = response["Content-Disposition"].split('"')[1]
+    made = response.cookies["kamkeys_download_made"]
+    assert made.value == f"{'ab12' * 4}.2.{filename}"
+    assert made["path"] == URL and made["samesite"] == "Strict" and not made["httponly"]
+    assert PASSWORD not in made.OutputString()
+
+
+@pytest.mark.django_db
+def test_a_forged_notice_token_is_refused_before_any_file(client_for, super_user_x, keyed_x):
+    client = client_for(super_user_x)
+    _select(client, keyed_x[:2])
+    response = client.post(
+        URL,
+        {"format": "zip", "password": PASSWORD, "password_repeat": PASSWORD, "notice": "a;b=c"},
+    )
+    assert response.status_code == 400
+    assert "kamkeys_download_made" not in response.cookies

@@ -128,7 +128,7 @@ def test_production_journey_over_https_through_the_proxy(stack: Stack, chromium_
                 su.goto(link)
                 su.get_by_role("heading", name="Complete registration").wait_for()
                 assert su.url == site + "/accounts/register/complete/"  # the token left the URL
-                su.get_by_label("Name (optional)").fill("Dora Distributor")
+                su.get_by_label("Name (Optional)").fill("Dora Distributor")
                 su.get_by_label("Password", exact=True).fill(SUPER_PASSWORD)
                 su.get_by_label("Repeat password").fill(SUPER_PASSWORD)
                 su.get_by_role("button", name="Complete registration").click()
@@ -164,7 +164,7 @@ def test_production_journey_over_https_through_the_proxy(stack: Stack, chromium_
                     staff.get_by_role("button", name="Go").click()
                     staff.locator("select[name=organization]").select_option(label=ORG)
                     staff.locator("input[type=submit][value='Grant Super User']").click()
-                staff.get_by_text(f"are now Super Users of {ORG}").wait_for()
+                staff.get_by_text(f"is now a Super User of {ORG}").wait_for()
 
             with steps.step("the Super User enrols TOTP (after reauthenticating)"):
                 su.goto("/devices/")
@@ -206,7 +206,7 @@ def test_production_journey_over_https_through_the_proxy(stack: Stack, chromium_
                 secrets_seen.add(urlsplit(link).path.split("/")[-2])
                 customer.goto(link)
                 customer.wait_for_url("**/read-rights/invitation/accept/")
-                customer.get_by_label("Name (optional)").fill("Pia Plant")
+                customer.get_by_label("Name (Optional)").fill("Pia Plant")
                 customer.get_by_label("Password", exact=True).fill(CUSTOMER_PASSWORD)
                 customer.get_by_label("Repeat password").fill(CUSTOMER_PASSWORD)
                 customer.get_by_role("button", name="Complete registration").click()
@@ -291,9 +291,8 @@ def test_production_journey_over_https_through_the_proxy(stack: Stack, chromium_
                 reset_context, reset = new_page()
                 reset.goto("/accounts/password/reset/")
                 reset.locator("input[name=email]").fill(CUSTOMER)
-                reset.locator(
-                    "main form button[type=submit], form button[type=submit]"
-                ).first.click()
+                # (the header's language button is a form too: the page's own form is in main)
+                reset.locator("main form button[type=submit]").first.click()
                 reset.wait_for_url("**/password/reset/done/")
                 link = mail_to(stack, CUSTOMER, RESET)
                 assert link.startswith(site + "/accounts/password/reset/key/"), link
