@@ -14,6 +14,7 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext
 
 from accounts.access import needs_mfa_setup
 from accounts.selectors import is_super_user, super_user_organization_ids, user_for_verified_email
@@ -93,9 +94,9 @@ def visible_changed_since(user: Any, devices: QuerySet[Device], since: datetime)
 def key_scopes_refused(user: Any) -> str | None:
     """Why this user's token may not disclose keys or change read rights now, or None: a Super
     User without a second factor (while KAMKEYS_SUPERUSER_MFA_REQUIRED) is refused, as on the
-    pages."""
+    pages. In the active language: the token page's; the API asks in English."""
     if needs_mfa_setup(user):
-        return (
+        return gettext(
             "Super Users must have two-factor authentication turned on to fetch keys or change "
             "read rights; turn it on in the portal."
         )

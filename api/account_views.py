@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -73,5 +74,8 @@ def _create(request: HttpRequest, *, form: TokenForm) -> HttpResponseBase:
 def token_revoke(request: HttpRequest, token_id: int) -> HttpResponseBase:
     token = selectors.own_token(request.user, token_id)
     if services.revoke_token(token, context=AuditContext.from_request(request)):
-        messages.success(request, f"The token “{token.name}” is revoked and refused from now on.")
+        messages.success(
+            request,
+            _("The token “%(name)s” is revoked and refused from now on.") % {"name": token.name},
+        )
     return redirect("api_tokens:list")

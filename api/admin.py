@@ -7,6 +7,8 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from api import services
 from api.models import ApiToken
@@ -30,7 +32,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
     readonly_fields = fields
     actions = ["revoke"]
 
-    @admin.display(description="scopes")
+    @admin.display(description=_("scopes"))
     def scope_list(self, token: ApiToken) -> str:
         return ", ".join(token.scopes or [])
 
@@ -40,11 +42,15 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # revoke instead: the row is the audit trail's reference
 
-    @admin.action(description="Revoke the selected tokens (audited, the owner is emailed)")
+    @admin.action(description=_("Revoke the selected tokens (audited, the owner is emailed)"))
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
         context = AuditContext.from_request(request, Channel.ADMIN)
         count = sum(
             services.revoke_token(token, context=context)
             for token in queryset.select_related("user")
         )
-        messages.success(request, f"{count} token(s) revoked.")
+        messages.success(
+            request,
+            ngettext("%(count)d token revoked.", "%(count)d tokens revoked.", count)
+            % {"count": count},
+        )

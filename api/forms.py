@@ -8,26 +8,31 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.utils import timezone
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from api.models import Scope
 
 
 class TokenForm(forms.Form):
     name = forms.CharField(
+        label=_("Name"),
         max_length=80,
-        help_text="Which system will use it, e.g. “Head-end Aarhus”.",
+        help_text=_("Which system will use it, e.g. “Head-end Aarhus”."),
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
     scopes = forms.MultipleChoiceField(
         choices=Scope.choices,
+        label=_("Scopes"),
         widget=forms.CheckboxSelectMultiple,
-        help_text="Give a token only what its system needs.",
+        help_text=_("Give a token only what its system needs."),
     )
     expires_on = forms.DateField(
         required=False,
-        label="Expires on (optional)",
-        help_text=(
-            f"Default {settings.KAMKEYS_API_TOKEN_DEFAULT_DAYS} days from today; at most one year."
+        label=_("Expires on (optional)"),
+        help_text=format_lazy(
+            _("Default {days} days from today; at most one year."),
+            days=settings.KAMKEYS_API_TOKEN_DEFAULT_DAYS,
         ),
         widget=forms.DateInput(attrs={"type": "date"}),
     )
@@ -42,9 +47,9 @@ class TokenForm(forms.Form):
         )
         now = timezone.now()
         if end <= now:
-            raise forms.ValidationError("The expiry date is in the past. Choose a later date.")
+            raise forms.ValidationError(_("The expiry date is in the past. Choose a later date."))
         if end > now + timedelta(days=settings.KAMKEYS_API_TOKEN_MAX_DAYS, hours=24):
-            raise forms.ValidationError("A token may work for at most one year.")
+            raise forms.ValidationError(_("A token may work for at most one year."))
         return end
 
     def cleaned(self) -> dict[str, Any]:

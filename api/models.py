@@ -7,6 +7,7 @@ from datetime import datetime
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class Scope(models.TextChoices):
@@ -14,10 +15,10 @@ class Scope(models.TextChoices):
 
     DEVICES_READ = (
         "devices:read",
-        "devices:read: list and search devices, read the disclosure audit",
+        _("devices:read: list and search devices, read the disclosure audit"),
     )
-    KEYS_READ = "keys:read", "keys:read: fetch keys (JSON, encrypted ZIP or KEM)"
-    READRIGHTS_WRITE = "readrights:write", "readrights:write: assign and revoke read rights"
+    KEYS_READ = "keys:read", _("keys:read: fetch keys (JSON, encrypted ZIP or KEM)")
+    READRIGHTS_WRITE = "readrights:write", _("readrights:write: assign and revoke read rights")
 
 
 # Scopes that disclose keys or change who may read them: a Super User needs a second factor and

@@ -10,6 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from api import access, emails, tokens
 from api.models import KEY_SCOPES, ApiToken, Scope
@@ -22,17 +23,14 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 class TokenError(ValueError):
-    """A token that cannot be made as asked; the text is safe to show."""
+    """A token that cannot be made as asked; the text is safe to show, in the active language
+    (the token page's)."""
 
 
 @dataclass(frozen=True)
 class CreatedToken:
     token: ApiToken
     secret: str  # shown once, to its user, on the page that created it; never stored
-
-
-def _stamp(value: datetime) -> str:
-    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def create_token(
@@ -48,12 +46,12 @@ def create_token(
     now = timezone.now()
     name = " ".join((name or "").split())
     if not name:
-        raise TokenError("Give the token a name, e.g. the system that will use it.")
+        raise TokenError(_("Give the token a name, e.g. the system that will use it."))
     if len(name) > 80:
-        raise TokenError("The name may be at most 80 characters long.")
+        raise TokenError(_("The name may be at most 80 characters long."))
     wanted = [scope for scope in Scope.values if scope in set(scopes)]
     if not wanted or len(wanted) != len(set(scopes)):
-        raise TokenError("Choose at least one of the scopes offered.")
+        raise TokenError(_("Choose at least one of the scopes offered."))
     if KEY_SCOPES & set(wanted):
         # The page asks for a recent re-authentication first; the second factor is checked here
         # too, so no other caller can hand a Super User without one a key-disclosing token.
@@ -63,9 +61,9 @@ def create_token(
     if expires_at is None:
         expires_at = now + timedelta(days=settings.KAMKEYS_API_TOKEN_DEFAULT_DAYS)
     if expires_at <= now:
-        raise TokenError("The expiry date is in the past. Choose a later date.")
+        raise TokenError(_("The expiry date is in the past. Choose a later date."))
     if expires_at > now + timedelta(days=settings.KAMKEYS_API_TOKEN_MAX_DAYS, hours=24):
-        raise TokenError("A token may work for at most one year.")
+        raise TokenError(_("A token may work for at most one year."))
     new = tokens.generate()
     with transaction.atomic():
         token = ApiToken.objects.create(
@@ -84,10 +82,10 @@ def create_token(
             detail={"token_id": token.pk, "token_name": name, "scopes": wanted},
         )
         emails.token_created(
-            user.email,
+            user,
             name=name,
             scopes=wanted,
-            expires_at=_stamp(expires_at),
+            expires_at=expires_at,
             ip=event.ip or "",
         )
     return CreatedToken(token=token, secret=new.token)
@@ -111,10 +109,10 @@ def revoke_token(token: ApiToken, *, context: AuditContext) -> bool:
             detail={"token_id": token.pk, "token_name": token.name, "user": token.user.email},
         )
         emails.token_revoked(
-            token.user.email,
+            token.user,
             name=token.name,
             scopes=list(token.scopes),
-            expires_at=_stamp(token.expires_at),
+            expires_at=token.expires_at,
             ip=event.ip or "",
             by_staff=getattr(context.actor, "pk", None) != token.user_id,
         )

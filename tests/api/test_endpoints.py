@@ -15,7 +15,7 @@ from audit.models import Action, AuditEvent
 from devices.models import Device
 from kamkeys.models import OutboundEmail
 from readrights.models import Invitation, ReadRight
-from tests.api.conftest import key_of, streamed
+from tests.api.conftest import ApiClient, key_of, streamed
 from tests.factories import UserFactory, login
 
 pytestmark = pytest.mark.django_db
@@ -373,3 +373,15 @@ def test_an_expired_token_is_refused_at_once(super_user_x, make_token):
     assert api.get("/api/v1/devices/").status_code == 200
     ApiToken.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
     assert "expired" in _problem(api.get("/api/v1/devices/"), 401)["detail"]
+
+
+def test_the_json_api_answers_in_english_whatever_the_browser_asks(customer, make_token):
+    api = ApiClient(make_token(customer, ["devices:read"]))
+    refused = api.client.get(
+        "/api/v1/devices/",
+        {"changed_since": "not a date"},
+        headers={**api.headers, "Accept-Language": "da"},
+    )
+    assert refused.status_code == 400 and refused["Content-Language"] == "en"
+    assert "Some of the request's values are missing or wrong" in refused.json()["detail"]
+    assert "Datetime has wrong format" in str(refused.json()["errors"])

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import timedelta
 
 import pytest
 import pyzipper
 from django.core.exceptions import ValidationError
 from django.test import Client
-from django.utils import translation
+from django.utils import timezone, translation
 
 from accounts.models import User
 from accounts.validators import ZxcvbnStrengthValidator
@@ -22,6 +23,20 @@ from tests.readrights.conftest import outbox  # noqa: F401 - the fixture
 pytestmark = pytest.mark.django_db
 DANISH = {"HTTP_ACCEPT_LANGUAGE": "da-DK,da;q=0.9,en;q=0.5"}
 ENGLISH = {"HTTP_ACCEPT_LANGUAGE": "en-GB,en;q=0.8"}
+DANISH_MONTHS = [
+    "januar",
+    "februar",
+    "marts",
+    "april",
+    "maj",
+    "juni",
+    "juli",
+    "august",
+    "september",
+    "oktober",
+    "november",
+    "december",
+]
 
 
 def _text(response) -> str:  # noqa: ANN001
@@ -153,3 +168,68 @@ def test_a_danish_visitor_who_registers_gets_the_activation_email_in_danish(clie
     assert message.subject.endswith("Fuldfør din registrering")
     assert message.body.startswith("Hej,")
     assert "udløber efter 3 dage" in message.body
+
+
+def test_a_danish_users_token_page_and_token_emails_are_in_danish(
+    client_for,
+    customer,
+    outbox,  # noqa: F811
+):
+    User.objects.filter(pk=customer.pk).update(language="da")
+    expires = timezone.localdate() + timedelta(days=60)
+    danish_day = f"{expires.day}. {DANISH_MONTHS[expires.month - 1]} {expires.year}"
+    client = client_for(customer)
+    page = _text(client.get("/accounts/api-tokens/", **ENGLISH))
+    assert "API-tokens" in page and "Du har ingen API-tokens endnu." in page
+    assert "Opret API-token" in page and "Create token" not in page
+    with outbox():
+        created = client.post(
+            "/accounts/api-tokens/",
+            {
+                "name": "Head-end Aarhus",
+                "scopes": ["devices:read"],
+                "expires_on": expires.isoformat(),
+            },
+            **ENGLISH,
+        )
+    assert created.status_code == 201
+    assert "Kopiér API-tokenet Head-end Aarhus nu" in _text(created)
+    assert f"udløber {danish_day}" in _text(created)
+    (message,) = outbox.to(customer.email)
+    assert message.subject.endswith(
+        'Der er oprettet et nyt API-token "Head-end Aarhus" til din konto'
+    )
+    assert message.body.startswith("Hej,")
+    assert "Der blev oprettet et API-token til din kamkeys-konto fra" in message.body
+    assert f"udløber: {danish_day}" in message.body
+    assert 'lang="da"' in message.alternatives[0][0]
+    refused = client.post("/accounts/api-tokens/", {"name": "", "scopes": []}, **ENGLISH)
+    assert refused.status_code == 400 and "Dette felt er påkrævet." in _text(refused)
+
+
+def test_staff_revoking_a_token_in_the_admin_writes_to_its_owner_in_the_owners_language(
+    client_for,
+    customer,
+    outbox,  # noqa: F811
+):
+    from api import services
+    from tests.factories import make_staff, web
+
+    User.objects.filter(pk=customer.pk).update(language="da")
+    customer.refresh_from_db()
+    token = services.create_token(
+        customer, name="ERP", scopes=["devices:read"], context=web(customer)
+    ).token
+    staff = make_staff()
+    User.objects.filter(pk=staff.pk).update(language="en-gb")
+    client = client_for(staff)
+    with outbox():
+        done = client.post(
+            "/admin/api/apitoken/",
+            {"action": "revoke", "_selected_action": [token.pk]},
+            follow=True,
+        )
+    assert "1 token revoked." in _text(done)
+    (message,) = outbox.to(customer.email)
+    assert message.subject.endswith('Dit API-token "ERP" er tilbagekaldt')
+    assert "er tilbagekaldt af vores medarbejdere" in message.body

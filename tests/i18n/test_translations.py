@@ -21,7 +21,7 @@ from tests.i18n.scanner import unmarked_text
 ROOT = Path(settings.BASE_DIR)
 MESSAGES = ROOT / "locale" / "da" / "LC_MESSAGES"
 DOMAINS = ("django", "djangojs")
-SOURCES = ("accounts", "audit", "devices", "kamkeys", "keyfiles", "keyvault", "readrights")
+SOURCES = ("accounts", "api", "audit", "devices", "kamkeys", "keyfiles", "keyvault", "readrights")
 
 
 def _entries(domain: str) -> list[Entry]:
