@@ -1,4 +1,5 @@
-"""Shared fixtures: personas, real-service guards, and a clean cache per test.
+"""Shared fixtures: personas, real-service guards, and a clean cache per test; and how a run is
+ordered and spread over pytest-xdist workers.
 
 Tests that need a real service (PostgreSQL, Redis, a Celery worker, SMTP, Chromium) ask for it
 through ``require_service``: locally they skip and say why; under CI=true a skip is a failure.
@@ -29,6 +30,7 @@ from tests.factories import (
     make_staff,
     make_super_user,
 )
+from tests.hardening.figures import FIGURES, add_figure, figure_lines
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -64,6 +66,64 @@ def generated_input_examples() -> int:
     return GENERATED_INPUT_EXAMPLES.get(HYPOTHESIS_PROFILE, GENERATED_INPUT_EXAMPLES["ci"])
 
 
+# pytest-randomly shuffles the order of modules and tests and reseeds `random` (factory_boy,
+# Faker) before every test, so a test's inputs do not depend on what ran before it on its
+# worker. The seed is printed in the header ("Using --randomly-seed=N"); rerun an order with
+# --randomly-seed=N. Elsewhere each run draws a new seed (order dependencies come to light);
+# under CI=true it is this fixed one, so CI runs the same order every time.
+CI_RANDOMLY_SEED = 1407
+
+
+# Tests that use the machine's Redis as Celery's broker (the shared_broker fixture) run one after
+# the other on one pytest-xdist worker: the broker's queue is one per Redis db, and a second
+# worker's test would take the other's tasks. `-n N` alone distributes with --dist loadgroup.
+SHARED_BROKER_GROUP = "shared-broker"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    if (
+        IN_CI
+        and config.pluginmanager.hasplugin("randomly")
+        and config.getoption("randomly_seed", None) == "default"
+    ):
+        config.option.randomly_seed = CI_RANDOMLY_SEED
+    if getattr(config.option, "dist", "no") == "load":
+        config.option.dist = "loadgroup"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "shared_broker" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group(SHARED_BROKER_GROUP))
+
+
+# The hardening figures (tests/hardening/figures.py): each xdist worker hands its counts to the
+# controller, which prints the sums.
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["hardening_figures"] = {name: list(v) for name, v in FIGURES.items()}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:  # noqa: ANN001
+    figures = getattr(node, "workeroutput", {}).get("hardening_figures", {})
+    for name, (counted, bad) in figures.items():
+        add_figure(name, counted, bad)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001
+    if hasattr(terminalreporter.config, "workerinput"):
+        return
+    lines = figure_lines()
+    if lines:
+        terminalreporter.section("hardening figures")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
 def require_service(available: bool, why: str) -> None:
     if available:
         return
@@ -97,6 +157,34 @@ def redis_url() -> str:
     url = os.environ.get("REDIS_URL", "")
     require_service(bool(url) and _reachable(url, 6379), "needs Redis: set REDIS_URL=redis://…")
     return url
+
+
+@pytest.fixture
+def shared_broker(redis_url: str) -> Iterator[str]:
+    """The machine's Redis as Celery's broker, empty at the start and end of the test.
+
+    Without xdist the per-test FLUSHDB of ``_clean_cache_and_eager_tasks`` empties it. Under
+    xdist that clear() only removes the worker's own cache keys (tests/settings.py), so what the
+    broker keeps (queues, unacknowledged tasks, bindings) is removed here: every key but the
+    other workers' cache entries. Tests with this fixture run on one worker (see above)."""
+    _purge_broker(redis_url)
+    yield redis_url
+    _purge_broker(redis_url)
+
+
+def _purge_broker(url: str) -> None:
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    import redis
+
+    workers_caches = os.environ["KAMKEYS_TEST_CACHE_PREFIX"].encode() + b"-gw"
+    client = redis.Redis.from_url(url)
+    try:
+        doomed = [k for k in client.scan_iter(count=1000) if not k.startswith(workers_caches)]
+        if doomed:
+            client.delete(*doomed)
+    finally:
+        client.close()
 
 
 @pytest.fixture(scope="session")

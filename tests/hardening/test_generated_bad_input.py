@@ -51,7 +51,7 @@ from tests.factories import (
     make_super_user,
     stored_selection_ids,
 )
-from tests.hardening.conftest import add_figure
+from tests.hardening.figures import add_figure
 
 FUZZ = settings(
     max_examples=generated_input_examples(),
