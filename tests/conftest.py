@@ -90,6 +90,14 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.randomly_seed = CI_RANDOMLY_SEED
     if getattr(config.option, "dist", "no") == "load":
         config.option.dist = "loadgroup"
+    # A worker parses the command line anew and learns the distribution mode from the controller.
+    if getattr(config, "workerinput", {}).get("kamkeys_loadgroup"):
+        config.option.loadgroup = True
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:  # noqa: ANN001
+    node.workerinput["kamkeys_loadgroup"] = node.config.getvalue("dist") == "loadgroup"
 
 
 @pytest.hookimpl(tryfirst=True)
