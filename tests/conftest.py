@@ -74,12 +74,6 @@ def generated_input_examples() -> int:
 CI_RANDOMLY_SEED = 1407
 
 
-# Tests that use the machine's Redis as Celery's broker (the shared_broker fixture) run one after
-# the other on one pytest-xdist worker: the broker's queue is one per Redis db, and a second
-# worker's test would take the other's tasks. `-n N` alone distributes with --dist loadgroup.
-SHARED_BROKER_GROUP = "shared-broker"
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     if (
@@ -88,23 +82,6 @@ def pytest_configure(config: pytest.Config) -> None:
         and config.getoption("randomly_seed", None) == "default"
     ):
         config.option.randomly_seed = CI_RANDOMLY_SEED
-    if getattr(config.option, "dist", "no") == "load":
-        config.option.dist = "loadgroup"
-    # A worker parses the command line anew and learns the distribution mode from the controller.
-    if getattr(config, "workerinput", {}).get("kamkeys_loadgroup"):
-        config.option.loadgroup = True
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_configure_node(node) -> None:  # noqa: ANN001
-    node.workerinput["kamkeys_loadgroup"] = node.config.getvalue("dist") == "loadgroup"
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "shared_broker" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group(SHARED_BROKER_GROUP))
 
 
 # The hardening figures (tests/hardening/figures.py): each xdist worker hands its counts to the
@@ -169,28 +146,36 @@ def redis_url() -> str:
 
 @pytest.fixture
 def shared_broker(redis_url: str) -> Iterator[str]:
-    """The machine's Redis as Celery's broker, empty at the start and end of the test.
-
-    Without xdist the per-test FLUSHDB of ``_clean_cache_and_eager_tasks`` empties it. Under
-    xdist that clear() only removes the worker's own cache keys (tests/settings.py), so what the
-    broker keeps (queues, unacknowledged tasks, bindings) is removed here: every key but the
-    other workers' cache entries. Tests with this fixture run on one worker (see above)."""
+    """The machine's Redis as Celery's broker, with this test run's queue empty at the start and
+    end of the test: no task of an earlier test, waiting or left unacknowledged by a killed
+    worker, reaches this test's worker. (Each pytest-xdist worker has its own queue and cache
+    keys, tests/settings.py, so the per-test FLUSHDB that did this before is gone under xdist.)"""
     _purge_broker(redis_url)
     yield redis_url
     _purge_broker(redis_url)
 
 
 def _purge_broker(url: str) -> None:
-    if not os.environ.get("PYTEST_XDIST_WORKER"):
-        return
-    import redis
+    import json
 
-    workers_caches = os.environ["KAMKEYS_TEST_CACHE_PREFIX"].encode() + b"-gw"
+    import redis
+    from django.conf import settings
+
+    queue = settings.CELERY_TASK_DEFAULT_QUEUE
     client = redis.Redis.from_url(url)
     try:
-        doomed = [k for k in client.scan_iter(count=1000) if not k.startswith(workers_caches)]
-        if doomed:
-            client.delete(*doomed)
+        # kombu's Redis transport: one list per queue and priority, and the unacknowledged
+        # deliveries of every queue in one hash ("unacked") and one sorted set ("unacked_index").
+        lists = [queue.encode(), *client.scan_iter(match=f"{queue}\x06\x16*", count=1000)]
+        unacked = [
+            tag
+            for tag, payload in client.hgetall("unacked").items()
+            if json.loads(payload)[2] == queue
+        ]
+        client.delete(*lists)
+        if unacked:
+            client.hdel("unacked", *unacked)
+            client.zrem("unacked_index", *unacked)
     finally:
         client.close()
 

@@ -16,8 +16,9 @@ PostgreSQL and Redis when ``DATABASE_URL``/``REDIS_URL`` are set). What differs,
 - Under pytest-xdist (``bash scripts/test`` runs two workers) each worker has its own cache keys
   in the shared Redis db: ``KAMKEYS_CACHE_PREFIX`` gets the worker's name, and ``cache.clear()``
   removes that worker's keys instead of flushing the db under the other worker's feet. (The
-  database needs nothing: pytest-django gives each worker its own test database.) Tests that
-  use the real broker run on one worker (tests/conftest.py, ``shared_broker``).
+  database needs nothing: pytest-django gives each worker its own test database.) Each worker
+  also has its own Celery queue in that db, so the worker a test starts takes only that test's
+  tasks (``shared_broker`` in tests/conftest.py empties it around each test that uses it).
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ PASSWORD_HASHERS = [
 
 # --- tasks run in-process -------------------------------------------------------------------
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=True)
+# One queue per xdist worker (subprocesses load these settings too, with the same worker name).
+CELERY_TASK_DEFAULT_QUEUE = f"celery-{XDIST_WORKER}" if XDIST_WORKER else "celery"
 
 
 # --- one cache per xdist worker -------------------------------------------------------------
