@@ -68,9 +68,10 @@ def generated_input_examples() -> int:
 
 # pytest-randomly shuffles the order of modules and tests and reseeds `random` (factory_boy,
 # Faker) before every test, so a test's inputs do not depend on what ran before it on its
-# worker. The seed is printed in the header ("Using --randomly-seed=N"); rerun an order with
-# --randomly-seed=N. Elsewhere each run draws a new seed (order dependencies come to light);
-# under CI=true it is this fixed one, so CI runs the same order every time.
+# worker. The seed is printed in the header ("Using --randomly-seed=N"); -n 0 --randomly-seed=N
+# repeats that order exactly (under xdist: the same tests, spread as the workers come free).
+# Elsewhere each run draws a new seed (order dependencies come to light); under CI=true it is
+# this fixed one, so CI runs the same order every time.
 CI_RANDOMLY_SEED = 1407
 
 

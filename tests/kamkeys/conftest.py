@@ -25,10 +25,7 @@ def smtp_sink() -> Iterator[tuple[Sink, int]]:
 
 @pytest.fixture
 def start_worker(
-    postgres,
-    shared_broker,
-    smtp_sink,
-    tmp_path: Path,  # noqa: ANN001
+    postgres: None, shared_broker: str, smtp_sink: tuple[Sink, int], tmp_path: Path
 ) -> Iterator[Callable[..., Worker]]:
     """start_worker(**env) → a ready Celery worker on the real broker, the test's database and
     the SMTP sink; stopped at the end of the test."""
