@@ -1,4 +1,5 @@
-"""Shared fixtures: personas, real-service guards, and a clean cache per test.
+"""Shared fixtures: personas, real-service guards, and a clean cache per test; and how a run is
+ordered and spread over pytest-xdist workers.
 
 Tests that need a real service (PostgreSQL, Redis, a Celery worker, SMTP, Chromium) ask for it
 through ``require_service``: locally they skip and say why; under CI=true a skip is a failure.
@@ -30,6 +31,7 @@ from tests.factories import (
     make_staff,
     make_super_user,
 )
+from tests.hardening.figures import FIGURES, add_figure, figure_lines
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -65,6 +67,50 @@ def generated_input_examples() -> int:
     return GENERATED_INPUT_EXAMPLES.get(HYPOTHESIS_PROFILE, GENERATED_INPUT_EXAMPLES["ci"])
 
 
+# pytest-randomly shuffles the order of modules and tests and reseeds `random` (factory_boy,
+# Faker) before every test, so a test's inputs do not depend on what ran before it on its
+# worker. The seed is printed in the header ("Using --randomly-seed=N"); -n 0 --randomly-seed=N
+# repeats that order exactly (under xdist: the same tests, spread as the workers come free).
+# Elsewhere each run draws a new seed (order dependencies come to light); under CI=true it is
+# this fixed one, so CI runs the same order every time.
+CI_RANDOMLY_SEED = 1407
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    if (
+        IN_CI
+        and config.pluginmanager.hasplugin("randomly")
+        and config.getoption("randomly_seed", None) == "default"
+    ):
+        config.option.randomly_seed = CI_RANDOMLY_SEED
+
+
+# The hardening figures (tests/hardening/figures.py): each xdist worker hands its counts to the
+# controller, which prints the sums.
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["hardening_figures"] = {name: list(v) for name, v in FIGURES.items()}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:  # noqa: ANN001
+    figures = getattr(node, "workeroutput", {}).get("hardening_figures", {})
+    for name, (counted, bad) in figures.items():
+        add_figure(name, counted, bad)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001
+    if hasattr(terminalreporter.config, "workerinput"):
+        return
+    lines = figure_lines()
+    if lines:
+        terminalreporter.section("hardening figures")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
 def require_service(available: bool, why: str) -> None:
     if available:
         return
@@ -98,6 +144,42 @@ def redis_url() -> str:
     url = os.environ.get("REDIS_URL", "")
     require_service(bool(url) and _reachable(url, 6379), "needs Redis: set REDIS_URL=redis://…")
     return url
+
+
+@pytest.fixture
+def shared_broker(redis_url: str) -> Iterator[str]:
+    """The machine's Redis as Celery's broker, with this test run's queue empty at the start and
+    end of the test: no task of an earlier test, waiting or left unacknowledged by a killed
+    worker, reaches this test's worker. (Each pytest-xdist worker has its own queue and cache
+    keys, tests/settings.py, so the per-test FLUSHDB that did this before is gone under xdist.)"""
+    _purge_broker(redis_url)
+    yield redis_url
+    _purge_broker(redis_url)
+
+
+def _purge_broker(url: str) -> None:
+    import json
+
+    import redis
+    from django.conf import settings
+
+    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    client = redis.Redis.from_url(url)
+    try:
+        # kombu's Redis transport: one list per queue and priority, and the unacknowledged
+        # deliveries of every queue in one hash ("unacked") and one sorted set ("unacked_index").
+        lists = [queue.encode(), *client.scan_iter(match=f"{queue}\x06\x16*", count=1000)]
+        unacked = [
+            tag
+            for tag, payload in client.hgetall("unacked").items()
+            if json.loads(payload)[2] == queue
+        ]
+        client.delete(*lists)
+        if unacked:
+            client.hdel("unacked", *unacked)
+            client.zrem("unacked_index", *unacked)
+    finally:
+        client.close()
 
 
 @pytest.fixture(scope="session")

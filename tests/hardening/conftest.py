@@ -1,5 +1,5 @@
-"""Hardening tests: one "world" of two distributors and their customers, and
-the figures each hardening test adds to, printed at the end of the run."""
+"""Hardening tests: one "world" of two distributors and their customers. The figures each
+hardening test adds to: tests/hardening/figures.py."""
 
 from __future__ import annotations
 
@@ -11,32 +11,6 @@ import pytest
 from django.utils import timezone
 
 from tests.factories import web
-
-# name → [counted, bad]; filled by the tests, printed by pytest_terminal_summary.
-FIGURES: dict[str, list[int]] = {}
-FIGURE_LINES = {
-    "matrix": "authorization matrix: {0} cells checked, {1} leaks",
-    "bad_input": "generated bad input: {0} inputs tried, {1} 5xx",
-    "canary": "key canary: {0} places searched, {1} hits",
-    "api_matrix": "API authorization matrix: {0} cells checked, {1} failures",
-    "api_canary": "API key canary: {0} places searched, {1} hits",
-}
-
-
-def add_figure(name: str, counted: int, bad: int) -> None:
-    """Add to one of the printed figures (several tests may feed the same figure)."""
-    totals = FIGURES.setdefault(name, [0, 0])
-    totals[0] += counted
-    totals[1] += bad
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if not FIGURES:
-        return
-    terminalreporter.section("hardening figures")
-    for name, line in FIGURE_LINES.items():
-        if name in FIGURES:
-            terminalreporter.write_line(line.format(*FIGURES[name]))
 
 
 @dataclass

@@ -20,7 +20,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from api import services
 from readrights.models import Invitation, ReadRight
 from tests.factories import web
-from tests.hardening.conftest import World, add_figure
+from tests.hardening.conftest import World
+from tests.hardening.figures import add_figure
 from tests.hardening.test_authorization_matrix import (
     ROLES,
     SUPER,

@@ -17,7 +17,7 @@ from api import services
 from keyvault.services import store_device_keys
 from readrights.models import Invitation, ReadRight
 from tests.factories import DeviceFactory, OrganizationFactory, make_super_user, web
-from tests.hardening.conftest import add_figure
+from tests.hardening.figures import add_figure
 from tests.hardening.test_generated_bad_input import FUZZ, JUNK
 
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), JUNK)

@@ -18,7 +18,7 @@ from django.db import connection
 from accounts.models import Organization
 from keyvault.services import store_device_keys
 from tests.factories import DeviceFactory, OrganizationFactory, UserFactory, login, make_super_user
-from tests.hardening.conftest import add_figure
+from tests.hardening.figures import add_figure
 from tests.hardening.test_key_canary import (
     CANARY,
     FILE_PASSWORD,

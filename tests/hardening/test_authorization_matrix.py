@@ -21,7 +21,8 @@ from audit.models import AuditEvent
 from devices.models import Device, DeviceRegistration
 from readrights.models import Invitation, ReadRight
 from tests.factories import login, store_selection, stored_selection_ids, web
-from tests.hardening.conftest import World, add_figure
+from tests.hardening.conftest import World
+from tests.hardening.figures import add_figure
 
 # The URL namespaces that are ours, and the allauth/mfa pages that matter for keys.
 OUR_NAMESPACES = {"accounts", "devices", "readrights", "keyvault", "keyfiles", "api_tokens"}

@@ -53,7 +53,7 @@ from tests.factories import (
     stored_selection_ids,
     web,
 )
-from tests.hardening.conftest import add_figure
+from tests.hardening.figures import add_figure
 
 FUZZ = settings(
     max_examples=generated_input_examples(),

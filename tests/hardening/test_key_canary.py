@@ -34,7 +34,7 @@ from devices.models import Device
 from keyfiles.kem import iter_kem_document
 from keyvault.models import DeviceKey
 from tests.factories import OrganizationFactory, UserFactory, login, make_super_user
-from tests.hardening.conftest import add_figure
+from tests.hardening.figures import add_figure
 
 CANARY = bytes.fromhex("C0FFEE15CA4A12E5DEADBEEF0BADF00D")
 CANARY_KEM = bytes.fromhex("0DDBA11C0FFEE15CA4A12E5FACADE5AB")  # imported from a KEM file

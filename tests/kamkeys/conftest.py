@@ -24,7 +24,9 @@ def smtp_sink() -> Iterator[tuple[Sink, int]]:
 
 
 @pytest.fixture
-def start_worker(postgres, redis_url, smtp_sink, tmp_path: Path) -> Iterator[Callable[..., Worker]]:  # noqa: ANN001
+def start_worker(
+    postgres: None, shared_broker: str, smtp_sink: tuple[Sink, int], tmp_path: Path
+) -> Iterator[Callable[..., Worker]]:
     """start_worker(**env) → a ready Celery worker on the real broker, the test's database and
     the SMTP sink; stopped at the end of the test."""
     _, port = smtp_sink
@@ -41,7 +43,7 @@ def start_worker(postgres, redis_url, smtp_sink, tmp_path: Path) -> Iterator[Cal
 
 
 @pytest.fixture
-def real_broker() -> Iterator[None]:
+def real_broker(shared_broker: str) -> Iterator[None]:
     """Tasks from this test process go to Redis instead of running in-process."""
     from kamkeys.celery import app
 
