@@ -14,6 +14,16 @@ from django.utils.safestring import mark_safe
 from django_tables2.rows import BoundRows
 
 from devices.models import Device
+from devices.paging import (
+    count_and_first_ids,
+    decode_cursor,
+    encode_cursor,
+    keyset_ids,
+    keyset_ordering,
+    row_key,
+    slice_after,
+)
+from devices.search import ORDERED_PLAN, TRIGRAM_PLAN, planned
 
 PAGE_SIZES = (25, 100, 500)
 
@@ -156,26 +166,70 @@ def _page_ids(
 
 class DevicePaginator(Paginator):
     """Pages from an exact count computed once, and rows fetched in two steps: the page's ids
-    from an index-only scan (cheap even at OFFSET 900,000), then those rows with their owner."""
+    from an index-only scan, then those rows with their owner. Next and Previous pass a keyset
+    cursor (``devices.paging``): one index probe at any depth. A page number alone is an
+    offset, read from whichever end of the index is nearer.
+
+    ``total=None`` with ``substring=True`` (an ORDER # / SERIAL # substring search, PostgreSQL):
+    the paginator counts itself, with one trigram scan that also returns the first
+    ``SMALL_RESULT`` ids in order. A result that small is paged from that list; a larger one
+    walks the sort index (it fills a page after a few thousand entries)."""
 
     def __init__(
-        self, object_list: BoundRows, per_page: int, *, total: int, single_owner: bool = False
+        self,
+        object_list: BoundRows,
+        per_page: int,
+        *,
+        total: int | None,
+        single_owner: bool = False,
+        substring: bool = False,
+        after: str | None = None,
+        before: str | None = None,
     ) -> None:
         super().__init__(object_list, per_page)
         self._total = total
         self._single_owner = single_owner
+        self._substring = substring
+        self._after = after
+        self._before = before
+        self._matches: list[int] | None = None
+        queryset: QuerySet[Device] = object_list.data.data
+        ordering = _page_ordering(queryset, single_owner)
+        self._keyed = keyset_ordering(ordering)
+        self._ordering = self._keyed or ordering
+        self._queryset = queryset
 
     @cached_property
     def count(self) -> int:
-        return self._total
+        if self._total is not None:
+            return self._total
+        with planned(TRIGRAM_PLAN if self._substring else None):
+            if self._keyed is None:  # sorted by a joined column: count only
+                return self._queryset.order_by().count()
+            total, first = count_and_first_ids(self._queryset, self._keyed)
+        if total <= len(first):
+            self._matches = first
+        return total
 
     def page(self, number: Any) -> Any:
         number = self.validate_number(number)
-        bottom = (number - 1) * self.per_page
         rows: BoundRows = self.object_list
-        queryset: QuerySet[Device] = rows.data.data
-        ordering = _page_ordering(queryset, self._single_owner)
-        ids = _page_ids(queryset, ordering, bottom, self.per_page, self._total)
+        plan = ORDERED_PLAN if self._substring and self._matches is None else None
+        with planned(plan):
+            ids = self._keyset_page() if self._keyed else None
+            if ids is not None:
+                if len(ids) < self.per_page and self._after:  # nothing after these: the end
+                    number = self.num_pages
+                elif len(ids) < self.per_page:  # nothing before these: the real first page
+                    ids, number = None, 1
+            if not ids:
+                bottom = (number - 1) * self.per_page
+                if self._matches is not None:
+                    ids = self._matches[bottom : bottom + self.per_page]
+                else:
+                    ids = _page_ids(
+                        self._queryset, self._ordering, bottom, self.per_page, self.count
+                    )
         by_id = {
             row[0]: PageRow(*row)
             for row in Device.objects.filter(pk__in=ids).values_list(
@@ -184,4 +238,20 @@ class DevicePaginator(Paginator):
         }
         records = [by_id[i] for i in ids if i in by_id]
         # Paginator._get_page (the hook Django's own page() calls) is missing from django-stubs.
-        return self._get_page(BoundRows(records, rows.table), number, self)  # type: ignore[attr-defined]
+        page = self._get_page(BoundRows(records, rows.table), number, self)  # type: ignore[attr-defined]
+        page.next_cursor = page.previous_cursor = None
+        if self._keyed and records:
+            page.next_cursor = encode_cursor(row_key(records[-1], self._keyed))
+            page.previous_cursor = encode_cursor(row_key(records[0], self._keyed))
+        return page
+
+    def _keyset_page(self) -> list[int] | None:
+        """The page after (before) the cursor in the URL; None without a usable cursor."""
+        assert self._keyed is not None
+        token, before = (self._before, True) if self._before else (self._after, False)
+        cursor = decode_cursor(token, self._keyed, before=before)
+        if cursor is None:
+            return None
+        if self._matches is not None:
+            return slice_after(self._matches, cursor, self.per_page)
+        return keyset_ids(self._queryset, self._keyed, cursor, self.per_page)

@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import EmptyPage, PageNotAnInteger
+from django.db import connection
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -17,7 +18,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts.selectors import is_super_user
 from devices.filters import DeviceFilter
 from devices.forms import PasteSerialsForm
-from devices.search import SEARCH_FIELDS, clean_search
+from devices.search import SEARCH_FIELDS, clean_search, has_substring_term
 from devices.selection import (
     SelectionTooLarge,
     clear_selection,
@@ -50,7 +51,10 @@ def device_list(request: HttpRequest) -> HttpResponse:
     search = clean_search(request.GET)
     filterset = DeviceFilter(request.GET, queryset=visible)
     queryset = filterset.qs if filterset.is_valid() else visible.none()
-    total = count_devices(queryset, search, owner_ids)
+    # An ORDER # / SERIAL # substring search is counted by the paginator, in the same trigram
+    # scan that reads a small result's rows (devices.tables.DevicePaginator).
+    substring = connection.vendor == "postgresql" and has_substring_term(search)
+    total = None if substring else count_devices(queryset, search, owner_ids)
     super_user = is_super_user(request.user)
     table = DeviceTable(
         queryset,
@@ -59,14 +63,22 @@ def device_list(request: HttpRequest) -> HttpResponse:
     )
     table.search_form = filterset.form
     per_page = _per_page(request)
-    paginate = {"total": total, "single_owner": owner_ids is not None and len(owner_ids) == 1}
+    paginate: dict[str, Any] = {
+        "total": total,
+        "single_owner": owner_ids is not None and len(owner_ids) == 1,
+        "substring": substring,
+    }
+    cursors = {"after": request.GET.get("after"), "before": request.GET.get("before")}
     try:
-        table.paginate(DevicePaginator, per_page, request.GET.get("page", 1), **paginate)
+        table.paginate(DevicePaginator, per_page, request.GET.get("page", 1), **paginate, **cursors)
     except PageNotAnInteger:
+        paginate["total"] = table.paginator.count
         table.paginate(DevicePaginator, per_page, 1, **paginate)
     except EmptyPage:
+        paginate["total"] = total = table.paginator.count
         last = max(1, -(-total // per_page))
         table.paginate(DevicePaginator, per_page, last, **paginate)
+    total = table.paginator.count
     page_ids = [row.record.pk for row in table.page.object_list]
     table.selected_ids = selected_among(request, page_ids)
     if super_user:
