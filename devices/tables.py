@@ -73,7 +73,6 @@ class DeviceTable(tables.Table):
     class Meta:
         model = Device
         fields = ("select", "order_no", "serial", "device_type", "owner", "readers")
-        template_name = "devices/_table.html"
         attrs = {"class": "device-table", "id": "device-table"}
         order_by_field = "sort"
         empty_text = "No devices match your search."

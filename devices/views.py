@@ -30,6 +30,7 @@ from devices.selection import (
     selection_count,
 )
 from devices.selectors import count_devices, reader_counts, visible_scope
+from devices.table_html import table_html
 from devices.tables import PAGE_SIZES, DevicePaginator, DeviceTable
 
 MAX_IDS_PER_POST = 1000
@@ -85,6 +86,7 @@ def device_list(request: HttpRequest) -> HttpResponse:
         table.reader_counts = reader_counts(page_ids)
     context: dict[str, Any] = {
         "table": table,
+        "table_html": table_html(table, request.GET),
         "filter": filterset,
         "search": search,
         "search_fields": [(name, search.get(name, "")) for name in SEARCH_FIELDS],
