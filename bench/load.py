@@ -304,6 +304,7 @@ def main() -> None:
         # without it the production settings ignore X-Forwarded-Proto and answer every request
         # with a redirect to https.
         "KAMKEYS_TRUSTED_PROXY_COUNT": "1",
+        "KAMKEYS_SITE_URL": f"https://127.0.0.1:{args.port}",
     }
     secrets_by_client = [base64.b32encode(os.urandom(20)).decode() for _ in range(args.clients)]
     psql = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-q", "-v", "ON_ERROR_STOP=1", "postgres"]
