@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 
 import django_tables2 as tables
 from django.core.paginator import Paginator
+from django.db import connection
 from django.db.models import QuerySet
 from django.utils.functional import cached_property
 from django.utils.html import format_html
@@ -163,6 +164,32 @@ def _page_ids(
     return list(queryset.order_by(*ordering).values_list("pk", flat=True)[offset : offset + limit])
 
 
+_ROWS_SQL = (  # noqa: S608 - table names from the models
+    "SELECT d.id, d.serial, d.order_no, d.device_type, o.name FROM {devices} d "
+    "LEFT JOIN {organizations} o ON o.id = d.owner_id WHERE d.id = ANY(%s::bigint[])"
+).format(
+    devices=Device._meta.db_table,
+    organizations=Device._meta.get_field("owner").related_model._meta.db_table,
+)
+
+
+def _rows_of(ids: list[int]) -> list[tuple[Any, ...]]:
+    """The shown columns of these devices. On PostgreSQL one written query with the ids as one
+    array literal: building the ORM query and binding 500 parameters cost more CPU than the
+    query takes to run."""
+    if not ids:
+        return []
+    if connection.vendor != "postgresql":
+        return list(
+            Device.objects.filter(pk__in=ids).values_list(
+                "pk", "serial", "order_no", "device_type", "owner__name"
+            )
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(_ROWS_SQL, ["{" + ",".join(str(int(i)) for i in ids) + "}"])
+        return cursor.fetchall()
+
+
 class DevicePaginator(Paginator):
     """Pages from an exact count computed once, and rows fetched in two steps: the page's ids
     from an index-only scan, then those rows with their owner. Next and Previous pass a keyset
@@ -229,12 +256,7 @@ class DevicePaginator(Paginator):
                     ids = _page_ids(
                         self._queryset, self._ordering, bottom, self.per_page, self.count
                     )
-        by_id = {
-            row[0]: PageRow(*row)
-            for row in Device.objects.filter(pk__in=ids).values_list(
-                "pk", "serial", "order_no", "device_type", "owner__name"
-            )
-        }
+        by_id = {row[0]: PageRow(*row) for row in _rows_of(ids)}
         records = [by_id[i] for i in ids if i in by_id]
         # Paginator._get_page (the hook Django's own page() calls) is missing from django-stubs.
         page = self._get_page(BoundRows(records, rows.table), number, self)  # type: ignore[attr-defined]
