@@ -14,6 +14,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django_tables2.rows import BoundRows
 
+from accounts.models import Organization
 from devices.models import Device
 from devices.paging import (
     count_and_first_ids,
@@ -164,12 +165,12 @@ def _page_ids(
     return list(queryset.order_by(*ordering).values_list("pk", flat=True)[offset : offset + limit])
 
 
-_ROWS_SQL = (  # noqa: S608 - table names from the models
-    "SELECT d.id, d.serial, d.order_no, d.device_type, o.name FROM {devices} d "
-    "LEFT JOIN {organizations} o ON o.id = d.owner_id WHERE d.id = ANY(%s::bigint[])"
-).format(
-    devices=Device._meta.db_table,
-    organizations=Device._meta.get_field("owner").related_model._meta.db_table,
+_DEVICES = Device._meta.db_table
+_ORGANIZATIONS = Organization._meta.db_table
+# Table names from the models, no user input.
+_ROWS_SQL = (
+    f"SELECT d.id, d.serial, d.order_no, d.device_type, o.name FROM {_DEVICES} d "  # noqa: S608
+    f"LEFT JOIN {_ORGANIZATIONS} o ON o.id = d.owner_id WHERE d.id = ANY(%s::bigint[])"
 )
 
 
