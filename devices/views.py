@@ -16,6 +16,8 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.selectors import is_super_user
+from devices import paging
+from devices.counts import cached_search_count, keep_search_count
 from devices.filters import DeviceFilter
 from devices.forms import PasteSerialsForm
 from devices.search import SEARCH_FIELDS, clean_search, has_substring_term
@@ -56,6 +58,9 @@ def device_list(request: HttpRequest) -> HttpResponse:
     # scan that reads a small result's rows (devices.tables.DevicePaginator).
     substring = connection.vendor == "postgresql" and has_substring_term(search)
     total = None if substring else count_devices(queryset, search, owner_ids)
+    count_key = ""
+    if substring and owner_ids:  # a large result's count is kept a minute (devices.counts)
+        total, count_key = cached_search_count(owner_ids, search)
     super_user = is_super_user(request.user)
     table = DeviceTable(
         queryset,
@@ -79,6 +84,8 @@ def device_list(request: HttpRequest) -> HttpResponse:
         paginate["total"] = total = table.paginator.count
         last = max(1, -(-total // per_page))
         table.paginate(DevicePaginator, per_page, last, **paginate)
+    if count_key and total is None and table.paginator.count > paging.SMALL_RESULT:
+        keep_search_count(count_key, table.paginator.count)
     total = table.paginator.count
     page_ids = [row.record.pk for row in table.page.object_list]
     table.selected_ids = selected_among(request, page_ids)

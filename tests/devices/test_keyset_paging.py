@@ -7,6 +7,8 @@ from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from devices.models import Device
 from devices.paging import encode_cursor
@@ -188,3 +190,20 @@ def test_a_long_list_says_a_page_number_jump_is_slower_than_next(client_for, sup
     page = client.get(URL).content.decode()
     assert "paging-help" in page
     assert "Next and Previous are quick at any depth" in page
+
+
+@pytest.mark.django_db
+def test_next_in_a_large_substring_search_reuses_its_count_until_the_devices_change(
+    postgres, client_for, super_user_x, org_x, sixty_devices, monkeypatch
+):
+    monkeypatch.setattr("devices.paging.SMALL_RESULT", 10)  # sixty matches are "large"
+    client = client_for(super_user_x)
+    first = client.get(URL, {"serial": "100"})
+    assert first.context["total"] == 60
+    with CaptureQueriesContext(connection) as captured:
+        second = client.get(URL, _link(first, "next"))
+    assert second.context["total"] == 60
+    assert not [q for q in captured.captured_queries if "count(*) OVER" in q["sql"]]
+    DeviceFactory(owner=org_x, serial="10099999")
+    third = client.get(URL, _link(first, "next"))
+    assert third.context["total"] == 61
