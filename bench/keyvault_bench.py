@@ -141,6 +141,7 @@ def main() -> None:
         help="devices per export, or several side by side: 100000,1000000",
     )
     parser.add_argument("--export-runs", type=int, default=EXPORT_RUNS)
+    parser.add_argument("--skip-rotate", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("child_args", nargs="*", help=argparse.SUPPRESS)
@@ -200,7 +201,8 @@ def main() -> None:
                         entry["ratio_to_floor"] = round(entry["wall_s"] / max(floor, 0.001), 2)
                 figures["floors"] = floors
                 report[f"export_{size}"] = figures
-            report["rotate"] = run_child("rotate", ring_v2)
+            if not options.skip_rotate:
+                report["rotate"] = run_child("rotate", ring_v2)
             report["load_average_at_end"] = [round(value, 2) for value in os.getloadavg()]
     finally:
         if options.keep:

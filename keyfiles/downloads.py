@@ -27,7 +27,7 @@ from audit import services as audit
 from audit.models import Action
 from devices.models import Device
 from keyfiles.kem import iter_kem_document, meter_element
-from keyfiles.keystream import iter_plain_keys
+from keyfiles.keystream import iter_plain_keys, selected_ids
 from keyfiles.meter_types import ascii_text, kem_name, wmbusmeters_driver
 from keyfiles.passwords import validate_file_password
 from keyvault.crypto import SealedScratch
@@ -314,6 +314,7 @@ def _zip_chunks(plain_keys: PlainKeys, password: str, write_meter_files: bool) -
         archive.setencryption(pyzipper.WZ_AES, nbits=256)
         json_text.write("[")
         with archive.open("keys.csv", "w") as member:
+            yield sink.drain()  # the archive's first bytes: the browser's download starts now
             yield from _keys_csv(member, sink, plain_keys, json_text, tally, meter_files)
         json_text.write("\n]\n")
         with archive.open("keys.json", "w") as member:
@@ -350,6 +351,7 @@ def _kem_chunks(plain_keys: PlainKeys, password: str, member_name: str) -> Itera
         ) as archive,
         archive.open(member_name, "w") as member,
     ):
+        yield sink.drain()  # the archive's first bytes: the browser's download starts now
         for piece in iter_kem_document(meters(), password):
             member.write(piece)
             if sink.ready():
@@ -379,7 +381,7 @@ def build_download(
     validate_file_password(fmt, password)
     devices_qs = devices_qs.order_by()
     # Sorted and distinct: a selection built with joins may name a device twice.
-    device_ids = sorted(set(devices_qs.values_list("pk", flat=True).iterator(chunk_size=20_000)))
+    device_ids = selected_ids(devices_qs)
     # The first devices are unwrapped now: a key that fails (KeyUnwrapError, audited) then
     # stops a small download before any response starts and before it is recorded as
     # disclosed. The rest stream while the file is written.
@@ -399,7 +401,7 @@ def build_download(
         actor_label=actor_label,
         request=request,
         object_type="device",
-        object_ids=device_ids,
+        object_ids=device_ids[: audit.MAX_OBJECT_IDS],  # all the event keeps (the count is exact)
         count=len(device_ids),
         detail={"format": fmt},
     )
