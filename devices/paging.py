@@ -20,6 +20,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+from django.core.exceptions import EmptyResultSet
 from django.db.models import BooleanField, QuerySet
 from django.db.models.expressions import RawSQL
 
@@ -123,7 +124,10 @@ def count_and_first_ids(
     limit = SMALL_RESULT if limit is None else limit
     fields = [o.lstrip("-") for o in ordering if o.lstrip("-") != "pk"]
     inner = queryset.order_by().values_list("pk", *fields)
-    sql, params = inner.query.sql_with_params()
+    try:
+        sql, params = inner.query.sql_with_params()
+    except EmptyResultSet:  # e.g. a TYPE search that names no type: nothing to count
+        return 0, []
     # The subquery's columns are renamed positionally (m0 = pk, m1 ...): no reliance on the
     # aliases the ORM happens to write.
     names = ["pk", *fields]

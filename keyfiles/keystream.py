@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import psycopg
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import QuerySet
 
@@ -95,7 +96,10 @@ def selected_ids(devices_qs: QuerySet[Device]) -> array[int]:
     if connection.vendor != "postgresql":
         ids.extend(sorted(set(devices_qs.order_by().values_list("pk", flat=True))))
         return ids
-    sql, params = devices_qs.order_by().values_list("pk").query.sql_with_params()
+    try:
+        sql, params = devices_qs.order_by().values_list("pk").query.sql_with_params()
+    except EmptyResultSet:  # a condition that can match nothing (an empty selection)
+        return ids
     # The SQL is the ORM's.
     packed = (
         "SELECT string_agg(int8send(s.id), ''::bytea ORDER BY s.id) "  # noqa: S608

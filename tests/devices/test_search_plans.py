@@ -104,3 +104,14 @@ def test_a_large_substring_result_pages_along_the_sort_index(
     ]
     assert page_queries
     assert all("Bitmap" not in plan and "devices_owner_serial_cov" in plan for plan in page_queries)
+
+
+@pytest.mark.django_db
+def test_a_substring_search_beside_a_type_that_names_no_type_finds_nothing_without_an_error(
+    client_for, super_user_x, org_x
+):
+    DeviceFactory(owner=org_x, serial="10001468")
+    response = client_for(super_user_x).get(URL, {"serial": "1468", "type": "no such type"})
+    assert response.status_code == 200
+    assert response.context["total"] == 0
+    assert "No devices match your search." in response.content.decode()

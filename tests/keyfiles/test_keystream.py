@@ -77,6 +77,13 @@ def test_the_selected_ids_are_distinct_and_ascending_even_when_a_join_repeats_a_
     assert list(selected_ids(repeated)) == sorted(d.pk for d in devices)
 
 
+@pytest.mark.django_db
+def test_the_selected_ids_of_a_selection_that_can_match_nothing_are_none():
+    DeviceFactory()
+    assert list(selected_ids(Device.objects.filter(pk__in=[]))) == []
+    assert list(selected_ids(Device.objects.none())) == []
+
+
 # --- the KEK ring --------------------------------------------------------------------------------
 
 
