@@ -7,8 +7,7 @@ searches, sorts and key downloads. Prints JSON: requests, p50/p95 per kind and o
 
     .venv/bin/python bench/load.py --clients 50 --seconds 60 --devices 100000
 
-Only 127.0.0.0/8 is ever contacted. The database is dropped afterwards unless --keep; --reuse
-starts from a kept one of the same size (seeding 100,000 devices takes minutes).
+Only 127.0.0.0/8 is ever contacted. The database is dropped afterwards unless --keep.
 """
 
 from __future__ import annotations
@@ -280,26 +279,6 @@ def machine_busy() -> tuple[float, float]:
     return (sum(values) - idle) / tick, sum(values) / tick
 
 
-def seeded_as_asked(psql_db: list[str], env: dict[str, str], devices: int, clients: int) -> bool:
-    """Does the database hold the devices and users a run of this size seeds (--reuse)?"""
-    result = subprocess.run(
-        [
-            *psql_db,
-            "-tA",
-            "-c",
-            "SELECT (SELECT count(*) FROM devices_device), (SELECT count(*) FROM accounts_user)",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        return False
-    counts = [int(v) for v in result.stdout.strip().split("|")]
-    return counts == [devices, clients]
-
-
 def run(cmd: list[str], env: dict[str, str], **kw) -> subprocess.CompletedProcess:  # noqa: ANN003
     if "capture_output" not in kw:
         kw.setdefault("stdout", sys.stderr)  # stdout carries only the JSON report
@@ -317,20 +296,13 @@ def main() -> None:
     parser.add_argument("--redis-db", type=int, default=7)
     parser.add_argument("--port", type=int, default=8911)
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
-    parser.add_argument(
-        "--reuse",
-        action="store_true",
-        help="use the database a --keep run left, if it holds as many devices and clients",
-    )
     args = parser.parse_args()
     if not 1 <= args.clients <= 200 or not 1 <= args.seconds <= 600:
         parser.error("clients must be 1-200 and seconds 1-600 (the load is bounded)")
 
     work = Path(tempfile.mkdtemp(prefix="kamkeys-load-"))
     kek = work / "load.kek"
-    # Fixed, bench-only secrets (loopback accounts of a throw-away database), so --reuse finds
-    # the keys unwrappable and the two-factor secrets as it left them.
-    kek.write_text("1:" + base64.b64encode(b"\x07" * 32).decode() + "\n")
+    kek.write_text("1:" + base64.b64encode(os.urandom(32)).decode() + "\n")
     kek.chmod(0o600)
     python = sys.executable
     env = {
@@ -352,43 +324,32 @@ def main() -> None:
         "KAMKEYS_TRUSTED_PROXY_COUNT": "1",
         "KAMKEYS_SITE_URL": f"https://127.0.0.1:{args.port}",
     }
-    secrets_by_client = [
-        base64.b32encode(hashlib.sha256(b"load bench client %d" % i).digest()[:20]).decode()
-        for i in range(args.clients)
-    ]
+    secrets_by_client = [base64.b32encode(os.urandom(20)).decode() for _ in range(args.clients)]
     psql = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-q", "-v", "ON_ERROR_STOP=1", "postgres"]
-    psql_db = [*psql[:-1], args.database]
-    seeded = args.reuse and seeded_as_asked(psql_db, env, args.devices, args.clients)
-    if not seeded:
-        run([*psql, "-c", f"DROP DATABASE IF EXISTS {args.database}"], env)
-        run([*psql, "-c", f"CREATE DATABASE {args.database}"], env)
+    run([*psql, "-c", f"DROP DATABASE IF EXISTS {args.database}"], env)
+    run([*psql, "-c", f"CREATE DATABASE {args.database}"], env)
     run(["redis-cli", "-n", str(args.redis_db), "flushdb"], env, capture_output=True)
     gunicorn = None
     try:
         started = time.perf_counter()
+        run([python, "manage.py", "migrate", "-v", "0"], env)
         run([python, "manage.py", "collectstatic", "--noinput", "-v", "0"], env)
-        if not seeded:
-            run([python, "manage.py", "migrate", "-v", "0"], env)
-            script = f"PASSWORD={PASSWORD!r}\nSECRETS={secrets_by_client!r}\n" + SETUP
-            setup_file = work / "setup.py"
-            setup_file.write_text(script)
-            run(
-                [
-                    python,
-                    "manage.py",
-                    "shell",
-                    "-c",
-                    f"import sys; sys.argv=['', '{args.devices}', '{args.clients}']; "
-                    f"exec(open({str(setup_file)!r}).read())",
-                ],
-                env,
-            )
-            run([*psql_db, "-c", "VACUUM ANALYZE"], env)  # as autovacuum would, before the load
-        else:  # the selections and sessions of the last run go; devices and users stay
-            run(
-                [*psql_db, "-c", "DELETE FROM devices_deviceselection; DELETE FROM django_session"],
-                env,
-            )
+        script = f"PASSWORD={PASSWORD!r}\nSECRETS={secrets_by_client!r}\n" + SETUP
+        setup_file = work / "setup.py"
+        setup_file.write_text(script)
+        run(
+            [
+                python,
+                "manage.py",
+                "shell",
+                "-c",
+                f"import sys; sys.argv=['', '{args.devices}', '{args.clients}']; "
+                f"exec(open({str(setup_file)!r}).read())",
+            ],
+            env,
+        )
+        psql_db = [*psql[:-1], args.database]
+        run([*psql_db, "-c", "VACUUM ANALYZE"], env)  # as autovacuum would, before the load
         setup_seconds = time.perf_counter() - started
 
         # The production server configuration (gthread workers, the redacting access log,
@@ -468,7 +429,6 @@ def main() -> None:
         "gunicorn_workers": args.workers,
         "gunicorn_threads": args.threads,
         "setup_seconds": round(setup_seconds, 1),
-        "reused_database": seeded,
         "requests": len(everything),
         "requests_per_second": round(len(everything) / args.seconds, 1),
         "p50_ms": round(statistics.median(everything) * 1000, 1) if everything else None,
