@@ -1,7 +1,8 @@
 """Benchmark of key custody on PostgreSQL: import 1,000,000 rows, export 100,000 keys as ZIP and
 as KEM, rotate 1,000,000 keys.
 
-    .venv/bin/python bench/keyvault_bench.py [--rows 1000000] [--export 100000] [--keep]
+    .venv/bin/python bench/keyvault_bench.py [--rows 1000000] [--export 100000,1000000]
+        [--export-runs 3] [--keep]
 
 Creates its own database (``BENCH_DATABASE_URL``, default
 postgres://postgres@127.0.0.1:5432/kk_bench_keyvault), migrates it, and runs every case in a
@@ -134,7 +135,13 @@ def run_child(case: str, keks: str, *args: str) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--export", type=int, default=100_000)
+    parser.add_argument(
+        "--export",
+        default="100000",
+        help="devices per export, or several side by side: 100000,1000000",
+    )
+    parser.add_argument("--export-runs", type=int, default=EXPORT_RUNS)
+    parser.add_argument("--skip-rotate", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("child_args", nargs="*", help=argparse.SUPPRESS)
@@ -149,7 +156,7 @@ def main() -> None:
         "database": "PostgreSQL " + DB_URL.rsplit("/", 1)[-1],
         "cpus": os.cpu_count(),
         "rows": options.rows,
-        "export_keys": options.export,
+        "export_sizes": options.export,
         "load_average_at_start": [round(value, 2) for value in os.getloadavg()],
     }
     create_database()
@@ -161,21 +168,41 @@ def main() -> None:
             log(f"wrote {options.rows:,} rows in {time.perf_counter() - started:.1f} s")
             report["baseline"] = run_child("baseline", ring_v1)
             report["import"] = run_child("import", ring_v1, str(source))
-            run_child("prepare_export", ring_v1, str(options.export))
-            for fmt in ("zip", "kem"):
-                target = Path(folder) / f"export.{fmt}.zip"
-                runs = [run_child("export", ring_v1, fmt, str(target)) for _ in range(EXPORT_RUNS)]
-                walls = sorted(run["wall_s"] for run in runs)
-                report[f"export_{fmt}"] = {
-                    "devices": runs[0]["devices"],
-                    "file_mb": runs[0]["file_mb"],
-                    "wall_s": statistics.median(walls),  # each run a fresh process
-                    "wall_s_runs": walls,
-                    "peak_rss_mb": max(run["peak_rss_mb"] for run in runs),
-                }
-            report["rotate"] = run_child("rotate", ring_v2)
-            report["floors"] = run_child("floors", ring_v1, str(options.export))
-            report["floors"]["note"] = "libraries alone, all data in memory, same run"
+            sizes = sorted({int(size) for size in options.export.split(",")})
+            for size in sizes:
+                # The first `size` devices move to the export customer (the larger sizes
+                # include the smaller): the exports of each size side by side, with the
+                # library floors for that many keys measured in the same run.
+                run_child("prepare_export", ring_v1, str(size))
+                figures: dict[str, Any] = {}
+                for case in ("export", "export_cli", "web_download"):
+                    for fmt in ("zip", "kem"):
+                        target = Path(folder) / f"{case}.{fmt}.zip"
+                        runs = [
+                            run_child(case, ring_v1, fmt, str(target))
+                            for _ in range(options.export_runs)
+                        ]
+                        walls = sorted(run["wall_s"] for run in runs)
+                        figures[f"{case}_{fmt}"] = {
+                            **runs[0],
+                            "wall_s": statistics.median(walls),  # each run a fresh process
+                            "wall_s_runs": walls,
+                            "peak_rss_mb": max(run["peak_rss_mb"] for run in runs),
+                        }
+                floors = run_child("floors", ring_v1, str(size))
+                floors["note"] = "libraries alone, all data in memory, same run"
+                for fmt, floor in (
+                    ("zip", floors["hkdf_aeskw_unwrap_s"] + floors["pyzipper_aes256_csv_s"]),
+                    ("kem", floors["hkdf_aeskw_unwrap_s"] + floors["kem_build_encrypt_s"]),
+                ):
+                    for case in ("export", "export_cli", "web_download"):
+                        entry = figures[f"{case}_{fmt}"]
+                        entry["floor_s"] = round(floor, 3)
+                        entry["ratio_to_floor"] = round(entry["wall_s"] / max(floor, 0.001), 2)
+                figures["floors"] = floors
+                report[f"export_{size}"] = figures
+            if not options.skip_rotate:
+                report["rotate"] = run_child("rotate", ring_v2)
             report["load_average_at_end"] = [round(value, 2) for value in os.getloadavg()]
     finally:
         if options.keep:
@@ -230,7 +257,7 @@ def case_prepare_export(count: str) -> dict[str, Any]:
 
     from accounts.models import Organization
 
-    customer = Organization.objects.create(name=EXPORT_OWNER, customer_number="B2")
+    customer, _ = Organization.objects.get_or_create(name=EXPORT_OWNER, customer_number="B2")
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE devices_device SET owner_id = %s WHERE id IN "
@@ -266,6 +293,92 @@ def case_export(fmt: str, target: str) -> dict[str, Any]:
     return {
         "devices": download.count,
         "file_mb": round(size / 1e6, 2),
+        "wall_s": round(wall, 2),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
+
+
+def case_export_cli(fmt: str, target: str) -> dict[str, Any]:
+    """``manage.py export_keys --all`` when the export customer holds every device, else
+    ``--owner`` of the export customer (the same devices as the other cases)."""
+    setup_django()
+    from django.core.management import call_command
+
+    from devices.models import Device
+
+    devices = Device.objects.filter(owner__name=EXPORT_OWNER).count()
+    which = "--all" if devices == Device.objects.count() else "--owner=B2"
+
+    with tempfile.NamedTemporaryFile("w", suffix=".txt") as password_file:
+        password_file.write(PASSWORDS[fmt])
+        password_file.flush()
+        started = time.perf_counter()
+        call_command(
+            "export_keys",
+            which,
+            f"--format={fmt}",
+            f"--password-file={password_file.name}",
+            f"--output={target}",
+            stdout=io.StringIO(),
+        )
+        wall = time.perf_counter() - started
+    return {
+        "devices": devices,
+        "command": f"export_keys {which} --format={fmt}",
+        "file_mb": round(os.path.getsize(target) / 1e6, 2),
+        "wall_s": round(wall, 2),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
+
+
+def case_web_download(fmt: str, target: str) -> dict[str, Any]:
+    """The Download file page for a Super User of the export customer who selected all of its
+    devices (one stored search), through Django's test Client: first byte and total."""
+    setup_django()
+    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+    from django.test import Client
+    from django.urls import reverse
+
+    from accounts.models import Membership, Organization, User
+
+    customer = Organization.objects.get(name=EXPORT_OWNER)
+    user, created = User.objects.get_or_create(email="bench.export@customer.example")
+    if created:
+        Membership.objects.create(user=user, organization=customer, role=Membership.Role.SUPER_USER)
+        TOTP.activate(user, generate_totp_secret())
+    client = Client()
+    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    session = client.session
+    now = time.time()
+    session["account_authentication_methods"] = [
+        {"method": "password", "at": now, "email": user.email},
+        {"method": "mfa", "at": now, "type": "totp"},
+    ]
+    session["account_authentication_methods_user"] = str(user.pk)
+    session.save()
+    client.post(reverse("devices:selection"), {"action": "clear"})
+    client.post(reverse("devices:selection"), {"action": "select_search", "owner": EXPORT_OWNER})
+    password = PASSWORDS[fmt]
+    started = time.perf_counter()
+    response = client.post(
+        reverse("keyfiles:download"),
+        {"format": fmt, "password": password, "password_repeat": password},
+    )
+    if response.status_code != 200:
+        raise SystemExit(f"download answered {response.status_code}")
+    first_byte = None
+    size = 0
+    with open(target, "wb") as handle:
+        for chunk in response.streaming_content:
+            if first_byte is None:
+                first_byte = time.perf_counter() - started
+            handle.write(chunk)
+            size += len(chunk)
+    wall = time.perf_counter() - started
+    return {
+        "devices": customer.devices.count(),
+        "file_mb": round(size / 1e6, 2),
+        "first_byte_ms": round((first_byte or 0) * 1000, 1),
         "wall_s": round(wall, 2),
         "peak_rss_mb": round(peak_rss_mb(), 1),
     }
@@ -351,6 +464,8 @@ CHILD_CASES = {
     "import": case_import,
     "prepare_export": case_prepare_export,
     "export": case_export,
+    "export_cli": case_export_cli,
+    "web_download": case_web_download,
     "rotate": case_rotate,
     "floors": case_floors,
 }

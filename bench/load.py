@@ -21,6 +21,7 @@ import json
 import os
 import random
 import re
+import resource
 import secrets
 import shutil
 import statistics
@@ -101,7 +102,10 @@ class Client:
     ) -> tuple[int, dict[str, str], bytes]:
         headers = {
             "Host": f"127.0.0.1:{self.port}",
-            "X-Forwarded-Proto": "https",  # as the TLS-terminating proxy would say
+            # As the one TLS-terminating proxy in front would say (the server runs with
+            # KAMKEYS_TRUSTED_PROXY_COUNT=1, so it believes these two and no more).
+            "X-Forwarded-Proto": "https",
+            "X-Forwarded-For": self.source_ip,
             "Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items()),
         }
         body = None
@@ -169,8 +173,22 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
+class Window:
+    """The measured minute: every client has logged in before it opens (a login hashes a
+    password, ~100 ms of CPU, and is not one of the requests the figures are about)."""
+
+    def __init__(self, clients: int, seconds: int) -> None:
+        self.ready = threading.Barrier(clients + 1)
+        self.seconds = seconds
+        self.deadline = 0.0
+
+    def open(self) -> None:
+        self.deadline = time.monotonic() + self.seconds
+        self.ready.wait()
+
+
 def client_loop(
-    index: int, port: int, secret: str, n_devices: int, deadline: float, rec: Recorder
+    index: int, port: int, secret: str, n_devices: int, window: Window, rec: Recorder
 ) -> None:
     client = Client(port, f"127.0.0.{10 + index}")
     rng = random.Random(index)
@@ -178,23 +196,31 @@ def client_loop(
         client.login(f"load{index}@bench.example", secret)
     except Exception as exc:  # noqa: BLE001 - a failed login is an error in the figures
         rec.add("login", 0.0, False, str(exc))
+        window.ready.wait()
         return
+    window.ready.wait()
+    deadline = window.deadline
     pages = max(1, n_devices // 25)
 
-    def timed(kind: str, method: str, path: str, form=None, expect=(200,)) -> bytes:  # noqa: ANN001
+    def timed(kind: str, method: str, path: str, form=None, expect=(200,), marker=b"") -> bytes:  # noqa: ANN001
+        """One request; an error unless the status is expected and the body is what the kind
+        claims (the device table, a ZIP file), so a redirect or a login page never counts."""
         started = time.perf_counter()
         try:
             status, _, body = client.request(method, path, form)
         except Exception as exc:  # noqa: BLE001
             rec.add(kind, time.perf_counter() - started, False, repr(exc))
             return b""
-        rec.add(kind, time.perf_counter() - started, status in expect, f"HTTP {status} {path}")
+        good = status in expect and marker in body
+        rec.add(kind, time.perf_counter() - started, good, f"HTTP {status} {path}")
         return body
+
+    table = b'id="search-count"'
 
     while time.monotonic() < deadline:
         roll = rng.random()
         if roll < 0.45:
-            timed("page", "GET", f"/devices/?page={rng.randint(1, pages)}")
+            timed("page", "GET", f"/devices/?page={rng.randint(1, pages)}", marker=table)
         elif roll < 0.80:
             field, term = rng.choice(
                 [
@@ -204,10 +230,10 @@ def client_loop(
                     ("order", f"{4_000_000 + rng.randrange(max(1, n_devices // 500))}"),
                 ]
             )
-            timed("search", "GET", f"/devices/?{urlencode({field: term})}")
+            timed("search", "GET", f"/devices/?{urlencode({field: term})}", marker=table)
         elif roll < 0.95:
             sort = rng.choice(["serial", "-serial", "order_no", "-device_type", "owner"])
-            timed("sort", "GET", f"/devices/?sort={sort}&page={rng.randint(1, 50)}")
+            timed("sort", "GET", f"/devices/?sort={sort}&page={rng.randint(1, 50)}", marker=table)
         else:
             prefix = f"{70_000_000 + rng.randrange(n_devices)}"[:6]
             timed(
@@ -223,8 +249,34 @@ def client_loop(
                 "POST",
                 "/devices/download/",
                 {"format": "zip", "password": file_password, "password_repeat": file_password},
+                marker=b"PK\x03\x04",
             )
             timed("clear", "POST", "/devices/selection/", {"action": "clear"}, expect=(302,))
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far, from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def workers_of(master: int) -> list[int]:
+    try:
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    except OSError:
+        return []
+    return [int(pid) for pid in children]
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, every core, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(values) - idle) / tick, sum(values) / tick
 
 
 def run(cmd: list[str], env: dict[str, str], **kw) -> subprocess.CompletedProcess:  # noqa: ANN003
@@ -239,6 +291,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--devices", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker")
     parser.add_argument("--database", default="kk_bench_load")
     parser.add_argument("--redis-db", type=int, default=7)
     parser.add_argument("--port", type=int, default=8911)
@@ -265,6 +318,11 @@ def main() -> None:
         "EMAIL_PORT": "1",
         "STATIC_ROOT": str(work / "static"),
         "LOG_LEVEL": "WARNING",
+        # One proxy of ours in front (the clients send X-Forwarded-Proto/-For as it would):
+        # without it the production settings ignore X-Forwarded-Proto and answer every request
+        # with a redirect to https.
+        "KAMKEYS_TRUSTED_PROXY_COUNT": "1",
+        "KAMKEYS_SITE_URL": f"https://127.0.0.1:{args.port}",
     }
     secrets_by_client = [base64.b32encode(os.urandom(20)).decode() for _ in range(args.clients)]
     psql = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-q", "-v", "ON_ERROR_STOP=1", "postgres"]
@@ -294,24 +352,19 @@ def main() -> None:
         run([*psql_db, "-c", "VACUUM ANALYZE"], env)  # as autovacuum would, before the load
         setup_seconds = time.perf_counter() - started
 
+        # The production server configuration (gthread workers, the redacting access log,
+        # which goes nowhere here), with the worker and thread counts asked for.
         gunicorn = subprocess.Popen(
-            [
-                python,
-                "-m",
-                "gunicorn",
-                "kamkeys.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{args.port}",
-                "--workers",
-                str(args.workers),
-                "--timeout",
-                "120",
-                "--log-level",
-                "warning",
-            ],
+            [python, "-m", "gunicorn", "--config", "deploy/gunicorn.conf.py"]
+            + ["kamkeys.wsgi:application"],
             cwd=ROOT,
-            env=env,
-            stdout=sys.stderr,
+            env={
+                **env,
+                "GUNICORN_BIND": f"127.0.0.1:{args.port}",
+                "GUNICORN_WORKERS": str(args.workers),
+                "GUNICORN_THREADS": str(args.threads),
+            },
+            stdout=subprocess.DEVNULL,
         )
         for _ in range(100):
             try:
@@ -323,18 +376,43 @@ def main() -> None:
                 time.sleep(0.2)
 
         rec = Recorder()
-        deadline = time.monotonic() + args.seconds
+        window = Window(args.clients, args.seconds)
         threads = [
             threading.Thread(
                 target=client_loop,
-                args=(i, args.port, secrets_by_client[i], args.devices, deadline, rec),
+                args=(i, args.port, secrets_by_client[i], args.devices, window, rec),
             )
             for i in range(args.clients)
         ]
         for thread in threads:
             thread.start()
+        while window.ready.n_waiting < args.clients:  # every client logged in (or failed to)
+            time.sleep(0.05)
+        workers = workers_of(gunicorn.pid)
+        self_before = resource.getrusage(resource.RUSAGE_SELF)
+        server_before = sum(process_cpu(pid) for pid in [gunicorn.pid, *workers])
+        machine_before = machine_busy()
+        load_before = os.getloadavg()
+        window.open()
         for thread in threads:
             thread.join()
+        self_after = resource.getrusage(resource.RUSAGE_SELF)
+        server_after = sum(process_cpu(pid) for pid in [gunicorn.pid, *workers])
+        machine_after = machine_busy()
+        cpu = {
+            "load_generator_cpu_seconds": round(
+                self_after.ru_utime
+                + self_after.ru_stime
+                - self_before.ru_utime
+                - self_before.ru_stime,
+                1,
+            ),
+            "gunicorn_cpu_seconds": round(server_after - server_before, 1),
+            "machine_busy_cpu_seconds": round(machine_after[0] - machine_before[0], 1),
+            "machine_cpu_seconds_available": round(machine_after[1] - machine_before[1], 1),
+            "load_average_before": load_before,
+            "load_average_after": os.getloadavg(),
+        }
     finally:
         if gunicorn is not None:
             gunicorn.terminate()
@@ -349,12 +427,21 @@ def main() -> None:
         "seconds": args.seconds,
         "devices": args.devices,
         "gunicorn_workers": args.workers,
+        "gunicorn_threads": args.threads,
         "setup_seconds": round(setup_seconds, 1),
         "requests": len(everything),
         "requests_per_second": round(len(everything) / args.seconds, 1),
         "p50_ms": round(statistics.median(everything) * 1000, 1) if everything else None,
         "p95_ms": round(percentile(everything, 0.95) * 1000, 1) if everything else None,
         "errors": len(rec.errors),
+        # Who used the two cores: this load generator (its threads parse every response), the
+        # server's workers, and the whole machine (PostgreSQL, Redis, anybody else).
+        "cpu": {
+            **cpu,
+            "gunicorn_cpu_ms_per_request": round(
+                cpu["gunicorn_cpu_seconds"] * 1000 / max(1, len(everything)), 2
+            ),
+        },
         "error_examples": rec.errors[:5],
         "by_kind": {
             kind: {

@@ -16,10 +16,11 @@ Each term is written so PostgreSQL can answer it from an index at a million rows
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.db.models.lookups import Contains
@@ -79,6 +80,45 @@ def _number_q(field: str, term: str) -> Q:
     # lower(field) LIKE '%term%': the trigram index is on lower(field) (migration 0008), so the
     # substring search is index-served and case-insensitive at once.
     return Q(Contains(Lower(field), term.lower()))
+
+
+def is_substring_term(term: str) -> bool:
+    """True when ``_number_q`` answers the term with the trigram index (a substring search)."""
+    return not term.endswith("*") and len(term.replace("*", "")) >= MIN_SUBSTRING_LENGTH
+
+
+def has_substring_term(search: Mapping[str, str]) -> bool:
+    """Does this search include an ORDER # or SERIAL # substring (a trigram search)?"""
+    return any(is_substring_term(search.get(field, "")) for field in ("order", "serial"))
+
+
+# Planner settings for one statement's transaction (SET LOCAL ends with it), so a substring
+# search never depends on the statistics of lower(serial) / lower(order_no). Those estimates
+# come from a 100-value histogram and put '%1468%' anywhere between 500 and 10,000 rows of 5
+# million: at the high end the planner reads all of an owner's million index entries with a
+# filter (166 ms) instead of the trigram index's 2,500 candidates (10 ms), and which one it picks
+# changes with every ANALYZE. The code knows better: it has counted the matches.
+TRIGRAM_PLAN = (  # every match from the trigram index: counting, or a small result in order
+    "SET LOCAL enable_indexscan = off; SET LOCAL enable_indexonlyscan = off; "
+    "SET LOCAL enable_seqscan = off; SET LOCAL max_parallel_workers_per_gather = 0; "
+    "SET LOCAL jit = off"
+)
+ORDERED_PLAN = (  # a page of a large result: walk the sort index until the page is full
+    "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off; "
+    "SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL jit = off"
+)
+
+
+@contextmanager
+def planned(settings_sql: str | None) -> Iterator[None]:
+    """Run the block's queries in one transaction with these planner settings (PostgreSQL);
+    with None, or on another database, just run the block."""
+    if settings_sql is None or connection.vendor != "postgresql":
+        yield
+        return
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(settings_sql)
+        yield
 
 
 def distinct_device_types() -> list[str]:

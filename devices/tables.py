@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 
 import django_tables2 as tables
 from django.core.paginator import Paginator
+from django.db import connection
 from django.db.models import QuerySet
 from django.utils.functional import cached_property
 from django.utils.html import format_html
@@ -15,7 +16,18 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django_tables2.rows import BoundRows
 
+from accounts.models import Organization
 from devices.models import Device
+from devices.paging import (
+    count_and_first_ids,
+    decode_cursor,
+    encode_cursor,
+    keyset_ids,
+    keyset_ordering,
+    row_key,
+    slice_after,
+)
+from devices.search import ORDERED_PLAN, TRIGRAM_PLAN, planned
 
 PAGE_SIZES = (25, 100, 500)
 
@@ -67,7 +79,6 @@ class DeviceTable(tables.Table):
     class Meta:
         model = Device
         fields = ("select", "order_no", "serial", "device_type", "owner", "readers")
-        template_name = "devices/_table.html"
         attrs = {"class": "device-table", "id": "device-table"}
         order_by_field = "sort"
         empty_text = _("No devices match your search.")
@@ -160,34 +171,115 @@ def _page_ids(
     return list(queryset.order_by(*ordering).values_list("pk", flat=True)[offset : offset + limit])
 
 
+_DEVICES = Device._meta.db_table
+_ORGANIZATIONS = Organization._meta.db_table
+# Table names from the models, no user input.
+_ROWS_SQL = (
+    f"SELECT d.id, d.serial, d.order_no, d.device_type, o.name FROM {_DEVICES} d "  # noqa: S608
+    f"LEFT JOIN {_ORGANIZATIONS} o ON o.id = d.owner_id WHERE d.id = ANY(%s::bigint[])"
+)
+
+
+def _rows_of(ids: list[int]) -> list[tuple[Any, ...]]:
+    """The shown columns of these devices. On PostgreSQL one written query with the ids as one
+    array literal: building the ORM query and binding 500 parameters cost more CPU than the
+    query takes to run."""
+    if not ids:
+        return []
+    if connection.vendor != "postgresql":
+        return list(
+            Device.objects.filter(pk__in=ids).values_list(
+                "pk", "serial", "order_no", "device_type", "owner__name"
+            )
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(_ROWS_SQL, ["{" + ",".join(str(int(i)) for i in ids) + "}"])
+        return cursor.fetchall()
+
+
 class DevicePaginator(Paginator):
     """Pages from an exact count computed once, and rows fetched in two steps: the page's ids
-    from an index-only scan (cheap even at OFFSET 900,000), then those rows with their owner."""
+    from an index-only scan, then those rows with their owner. Next and Previous pass a keyset
+    cursor (``devices.paging``): one index probe at any depth. A page number alone is an
+    offset, read from whichever end of the index is nearer.
+
+    ``total=None`` with ``substring=True`` (an ORDER # / SERIAL # substring search, PostgreSQL):
+    the paginator counts itself, with one trigram scan that also returns the first
+    ``SMALL_RESULT`` ids in order. A result that small is paged from that list; a larger one
+    walks the sort index (it fills a page after a few thousand entries)."""
 
     def __init__(
-        self, object_list: BoundRows, per_page: int, *, total: int, single_owner: bool = False
+        self,
+        object_list: BoundRows,
+        per_page: int,
+        *,
+        total: int | None,
+        single_owner: bool = False,
+        substring: bool = False,
+        after: str | None = None,
+        before: str | None = None,
     ) -> None:
         super().__init__(object_list, per_page)
         self._total = total
         self._single_owner = single_owner
+        self._substring = substring
+        self._after = after
+        self._before = before
+        self._matches: list[int] | None = None
+        queryset: QuerySet[Device] = object_list.data.data
+        ordering = _page_ordering(queryset, single_owner)
+        self._keyed = keyset_ordering(ordering)
+        self._ordering = self._keyed or ordering
+        self._queryset = queryset
 
     @cached_property
     def count(self) -> int:
-        return self._total
+        if self._total is not None:
+            return self._total
+        with planned(TRIGRAM_PLAN if self._substring else None):
+            if self._keyed is None:  # sorted by a joined column: count only
+                return self._queryset.order_by().count()
+            total, first = count_and_first_ids(self._queryset, self._keyed)
+        if total <= len(first):
+            self._matches = first
+        return total
 
     def page(self, number: Any) -> Any:
         number = self.validate_number(number)
-        bottom = (number - 1) * self.per_page
         rows: BoundRows = self.object_list
-        queryset: QuerySet[Device] = rows.data.data
-        ordering = _page_ordering(queryset, self._single_owner)
-        ids = _page_ids(queryset, ordering, bottom, self.per_page, self._total)
-        by_id = {
-            row[0]: PageRow(*row)
-            for row in Device.objects.filter(pk__in=ids).values_list(
-                "pk", "serial", "order_no", "device_type", "owner__name"
-            )
-        }
+        plan = ORDERED_PLAN if self._substring and self._matches is None else None
+        with planned(plan):
+            ids = self._keyset_page() if self._keyed else None
+            if ids is not None:
+                if len(ids) < self.per_page and self._after:  # nothing after these: the end
+                    number = self.num_pages
+                elif len(ids) < self.per_page:  # nothing before these: the real first page
+                    ids, number = None, 1
+            if not ids:
+                bottom = (number - 1) * self.per_page
+                if self._matches is not None:
+                    ids = self._matches[bottom : bottom + self.per_page]
+                else:
+                    ids = _page_ids(
+                        self._queryset, self._ordering, bottom, self.per_page, self.count
+                    )
+        by_id = {row[0]: PageRow(*row) for row in _rows_of(ids)}
         records = [by_id[i] for i in ids if i in by_id]
         # Paginator._get_page (the hook Django's own page() calls) is missing from django-stubs.
-        return self._get_page(BoundRows(records, rows.table), number, self)  # type: ignore[attr-defined]
+        page = self._get_page(BoundRows(records, rows.table), number, self)  # type: ignore[attr-defined]
+        page.next_cursor = page.previous_cursor = None
+        if self._keyed and records:
+            page.next_cursor = encode_cursor(row_key(records[-1], self._keyed))
+            page.previous_cursor = encode_cursor(row_key(records[0], self._keyed))
+        return page
+
+    def _keyset_page(self) -> list[int] | None:
+        """The page after (before) the cursor in the URL; None without a usable cursor."""
+        assert self._keyed is not None
+        token, before = (self._before, True) if self._before else (self._after, False)
+        cursor = decode_cursor(token, self._keyed, before=before)
+        if cursor is None:
+            return None
+        if self._matches is not None:
+            return slice_after(self._matches, cursor, self.per_page)
+        return keyset_ids(self._queryset, self._keyed, cursor, self.per_page)

@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import EmptyPage, PageNotAnInteger
+from django.db import connection
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -17,10 +18,12 @@ from django.utils.translation import gettext, ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.selectors import is_super_user
+from devices import paging
 from devices.access import visible_scope
+from devices.counts import cached_search_count, keep_search_count
 from devices.filters import DeviceFilter
 from devices.forms import PasteSerialsForm
-from devices.search import SEARCH_FIELDS, clean_search
+from devices.search import SEARCH_FIELDS, clean_search, has_substring_term
 from devices.selection import (
     SelectionTooLarge,
     clear_selection,
@@ -32,6 +35,7 @@ from devices.selection import (
     selection_count,
 )
 from devices.selectors import count_devices, reader_counts
+from devices.table_html import table_html
 from devices.tables import PAGE_SIZES, DevicePaginator, DeviceTable
 
 MAX_IDS_PER_POST = 1000
@@ -53,7 +57,13 @@ def device_list(request: HttpRequest) -> HttpResponse:
     search = clean_search(request.GET)
     filterset = DeviceFilter(request.GET, queryset=visible)
     queryset = filterset.qs if filterset.is_valid() else visible.none()
-    total = count_devices(queryset, search, owner_ids)
+    # An ORDER # / SERIAL # substring search is counted by the paginator, in the same trigram
+    # scan that reads a small result's rows (devices.tables.DevicePaginator).
+    substring = connection.vendor == "postgresql" and has_substring_term(search)
+    total = None if substring else count_devices(queryset, search, owner_ids)
+    count_key = ""
+    if substring and owner_ids:  # a large result's count is kept a minute (devices.counts)
+        total, count_key = cached_search_count(owner_ids, search)
     super_user = is_super_user(request.user)
     table = DeviceTable(
         queryset,
@@ -62,20 +72,31 @@ def device_list(request: HttpRequest) -> HttpResponse:
     )
     table.search_form = filterset.form
     per_page = _per_page(request)
-    paginate = {"total": total, "single_owner": owner_ids is not None and len(owner_ids) == 1}
+    paginate: dict[str, Any] = {
+        "total": total,
+        "single_owner": owner_ids is not None and len(owner_ids) == 1,
+        "substring": substring,
+    }
+    cursors = {"after": request.GET.get("after"), "before": request.GET.get("before")}
     try:
-        table.paginate(DevicePaginator, per_page, request.GET.get("page", 1), **paginate)
+        table.paginate(DevicePaginator, per_page, request.GET.get("page", 1), **paginate, **cursors)
     except PageNotAnInteger:
+        paginate["total"] = table.paginator.count
         table.paginate(DevicePaginator, per_page, 1, **paginate)
     except EmptyPage:
+        paginate["total"] = total = table.paginator.count
         last = max(1, -(-total // per_page))
         table.paginate(DevicePaginator, per_page, last, **paginate)
+    if count_key and total is None and table.paginator.count > paging.SMALL_RESULT:
+        keep_search_count(count_key, table.paginator.count)
+    total = table.paginator.count
     page_ids = [row.record.pk for row in table.page.object_list]
     table.selected_ids = selected_among(request, page_ids)
     if super_user:
         table.reader_counts = reader_counts(page_ids)
     context: dict[str, Any] = {
         "table": table,
+        "table_html": table_html(table, request.GET),
         "filter": filterset,
         "search": search,
         "search_fields": [(name, search.get(name, "")) for name in SEARCH_FIELDS],

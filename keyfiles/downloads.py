@@ -30,7 +30,7 @@ from audit.models import Action
 from devices.access import Operator, downloadable_devices
 from devices.models import Device
 from keyfiles.kem import iter_kem_document, meter_element
-from keyfiles.keystream import iter_plain_keys
+from keyfiles.keystream import iter_plain_keys, selected_ids
 from keyfiles.meter_types import ascii_text, kem_name, wmbusmeters_driver
 from keyfiles.passwords import validate_file_password
 from keyvault.crypto import SealedScratch
@@ -230,15 +230,115 @@ def _meter_file(device: dict[str, Any], dek: bytes) -> str:
     return f"name={name}\ndriver={driver}\nid={serial}\nkey={dek.hex().upper()}\n"
 
 
+@dataclass
+class _Tally:
+    """What the README reports, counted as the devices stream by."""
+
+    devices: int = 0
+    keys: int = 0
+    without_keys: int = 0
+    meters: int = 0
+
+
+class _Rows:
+    """keys.csv lines and keys.json objects of one device at a time. The cells that repeat
+    (key names, types) are built once."""
+
+    def __init__(self) -> None:
+        self.name_cells: dict[str, tuple[str, str]] = {}  # a handful of names: CSV and JSON
+        self.written = 0  # JSON objects so far: every one after the first starts with a comma
+
+    def of(self, device: dict[str, Any], plain: dict[str, bytes]) -> tuple[list[str], str]:
+        serial_csv = _csv_cell(device["serial"])
+        row_middle = _quoted_csv_cell(device["device_type"]) + "," + _csv_cell(device["order_no"])
+        csv_lines = []
+        key_json = []
+        for name, key in plain.items():
+            # key_hex is written here from bytes: [0-9A-F] only, never a formula.
+            key_hex = key.hex().upper()
+            cells = self.name_cells.get(name)
+            if cells is None:
+                cells = self.name_cells[name] = (_csv_cell(name), _json_string(name))
+            csv_lines.append(f"{serial_csv},{row_middle},{cells[0]},{key_hex}\r\n")
+            key_json.append(f'{cells[1]}: "{key_hex}"')
+        json_object = (
+            f"{',' if self.written else ''}\n "
+            f'{{"serial": {_json_string(device["serial"])}, {_json_device_fields(device)}, '
+            f'"keys": {{{", ".join(key_json)}}}}}'
+        )
+        self.written += 1
+        return csv_lines, json_object
+
+
+ROWS_PER_WRITE = 1000  # devices whose lines go into the archive in one write
+
+
+def _keys_csv(
+    member: Any,
+    sink: _ChunkSink,
+    plain_keys: PlainKeys,
+    json_text: SealedScratch,
+    tally: _Tally,
+    meter_files: list[tuple[str, str]] | None,
+) -> Iterator[bytes]:
+    """Write keys.csv into the open archive member and keys.json's objects to the sealed
+    scratch, a thousand devices at a time; hand on the archive's bytes as they pile up.
+    ``meter_files`` collects the wmbusmeters files when they are wanted (None: not)."""
+    rows = _Rows()
+    csv_lines: list[str] = [",".join(CSV_HEADER) + "\r\n"]
+    json_parts: list[str] = []
+    pending = 0
+    for device, plain in plain_keys:
+        tally.devices += 1
+        is_meter = device["kind"] == Device.Kind.METER
+        tally.meters += is_meter
+        if not plain:
+            tally.without_keys += 1
+            continue
+        lines, json_object = rows.of(device, plain)
+        csv_lines += lines
+        json_parts.append(json_object)
+        tally.keys += len(lines)
+        if meter_files is not None and is_meter and "DEK" in plain:
+            meter_files.append((device["serial"], _meter_file(device, plain["DEK"])))
+        pending += 1
+        if pending >= ROWS_PER_WRITE:
+            member.write("".join(csv_lines).encode("utf-8"))
+            json_text.write("".join(json_parts))
+            csv_lines.clear()
+            json_parts.clear()
+            pending = 0
+            if sink.ready():
+                yield sink.drain()
+    member.write("".join(csv_lines).encode("utf-8"))
+    json_text.write("".join(json_parts))
+
+
+def _copy_member(member: Any, sink: _ChunkSink, blocks: Iterable[bytes]) -> Iterator[bytes]:
+    """Write blocks into an open archive member, handing on the archive's bytes."""
+    for block in blocks:
+        member.write(block)
+        if sink.ready():
+            yield sink.drain()
+
+
+def _small_members(
+    archive: Any, sink: _ChunkSink, members: Iterable[tuple[str, str]]
+) -> Iterator[bytes]:
+    for name, content in members:
+        archive.writestr(name, content)
+        if sink.ready():
+            yield sink.drain()
+
+
 def _zip_chunks(
     plain_keys: PlainKeys, password: str, write_meter_files: bool, language: str | None = None
 ) -> Iterator[bytes]:
-    """The archive; the meters are counted as they stream by, for the README written last."""
-    limit = settings.KAMKEYS_ZIP_METER_FILES_LIMIT
+    """The archive: keys.csv streamed (keys.json's text set aside, sealed, meanwhile), then
+    keys.json, the wmbusmeters files, and the README with what was counted on the way."""
     sink = _ChunkSink()
-    count = keys = without_keys = meter_count = 0
-    meter_files: list[tuple[str, str]] = []
-    key_name_cells: dict[str, tuple[str, str]] = {}  # a handful of names: CSV and JSON forms
+    tally = _Tally()
+    meter_files: list[tuple[str, str]] | None = [] if write_meter_files else None
     with (
         SealedScratch(max_memory=JSON_SCRATCH_MEMORY) as json_text,
         pyzipper.AESZipFile(
@@ -249,70 +349,24 @@ def _zip_chunks(
         archive.setencryption(pyzipper.WZ_AES, nbits=256)
         json_text.write("[")
         with archive.open("keys.csv", "w") as member:
-            csv_lines: list[str] = [",".join(CSV_HEADER) + "\r\n"]
-            json_parts: list[str] = []
-            size = 0
-            for device, plain in plain_keys:
-                count += 1
-                is_meter = device["kind"] == Device.Kind.METER
-                meter_count += is_meter
-                if not plain:
-                    without_keys += 1
-                    continue
-                serial = device["serial"]
-                serial_csv = _csv_cell(serial)
-                row_middle = (
-                    _quoted_csv_cell(device["device_type"]) + "," + _csv_cell(device["order_no"])
-                )
-                key_json = []
-                for name, key in plain.items():
-                    # key_hex is written here from bytes: [0-9A-F] only, never a formula.
-                    key_hex = key.hex().upper()
-                    name_cells = key_name_cells.get(name)
-                    if name_cells is None:
-                        name_cells = key_name_cells[name] = (_csv_cell(name), _json_string(name))
-                    csv_lines.append(f"{serial_csv},{row_middle},{name_cells[0]},{key_hex}\r\n")
-                    key_json.append(f'{name_cells[1]}: "{key_hex}"')
-                    keys += 1
-                serial_json = _json_string(serial)
-                json_parts.append(
-                    f"{',' if json_parts or count - without_keys > 1 else ''}\n "
-                    f'{{"serial": {serial_json}, {_json_device_fields(device)}, '
-                    f'"keys": {{{", ".join(key_json)}}}}}'
-                )
-                if write_meter_files and is_meter and "DEK" in plain:
-                    meter_files.append((serial, _meter_file(device, plain["DEK"])))
-                size += 1
-                if size >= 1000:
-                    member.write("".join(csv_lines).encode("utf-8"))
-                    json_text.write("".join(json_parts))
-                    csv_lines.clear()
-                    json_parts.clear()
-                    size = 0
-                    if sink.ready():
-                        yield sink.drain()
-            member.write("".join(csv_lines).encode("utf-8"))
-            json_text.write("".join(json_parts))
+            yield sink.drain()  # the archive's first bytes: the browser's download starts now
+            yield from _keys_csv(member, sink, plain_keys, json_text, tally, meter_files)
         json_text.write("\n]\n")
         with archive.open("keys.json", "w") as member:
-            for block in json_text.read_back(FLUSH_BYTES):
-                member.write(block)
-                if sink.ready():
-                    yield sink.drain()
-        for serial, content in meter_files:
-            archive.writestr(f"wmbusmeters/{serial}", content)
-            if sink.ready():
-                yield sink.drain()
+            yield from _copy_member(member, sink, json_text.read_back(FLUSH_BYTES))
+        yield from _small_members(
+            archive, sink, ((f"wmbusmeters/{serial}", text) for serial, text in meter_files or [])
+        )
         # The archive streams after the view returned: its README is written in the language
         # of the request that asked for it, not whatever is active then.
         with translation.override(language):
             readme = _readme(
-                count=count,
-                keys=keys,
-                without_keys=without_keys,
+                count=tally.devices,
+                keys=tally.keys,
+                without_keys=tally.without_keys,
                 meter_files=write_meter_files,
-                meters=meter_count,
-                limit=limit,
+                meters=tally.meters,
+                limit=settings.KAMKEYS_ZIP_METER_FILES_LIMIT,
             )
         archive.writestr("README.txt", readme)
     yield sink.drain()
@@ -335,6 +389,7 @@ def _kem_chunks(plain_keys: PlainKeys, password: str, member_name: str) -> Itera
         ) as archive,
         archive.open(member_name, "w") as member,
     ):
+        yield sink.drain()  # the archive's first bytes: the browser's download starts now
         for piece in iter_kem_document(meters(), password):
             member.write(piece)
             if sink.ready():
@@ -368,7 +423,7 @@ def build_download(
     downloader = operator if operator is not None else context.actor
     devices_qs = downloadable_devices(downloader).filter(which).order_by()
     # Sorted and distinct: a selection built with joins may name a device twice.
-    device_ids = sorted(set(devices_qs.values_list("pk", flat=True).iterator(chunk_size=20_000)))
+    device_ids = selected_ids(devices_qs)
     # The first devices are unwrapped now: a key that fails (KeyUnwrapError, audited) then
     # stops a small download before any response starts and before it is recorded as
     # disclosed. The rest stream while the file is written.
@@ -386,7 +441,7 @@ def build_download(
         action,
         context=context,
         object_type="device",
-        object_ids=device_ids,
+        object_ids=device_ids[: audit.MAX_OBJECT_IDS],  # all the event keeps (the count is exact)
         count=len(device_ids),
         detail={**(audit_detail or {}), "format": fmt},
     )

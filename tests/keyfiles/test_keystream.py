@@ -8,7 +8,7 @@ import pytest
 
 from audit.models import AuditEvent
 from devices.models import Device
-from keyfiles.keystream import DEVICE_FIELDS, iter_plain_keys
+from keyfiles.keystream import DEVICE_FIELDS, iter_plain_keys, selected_ids
 from keyvault.crypto import KeyUnwrapError
 from keyvault.models import DeviceKey
 from keyvault.services import store_device_keys_bulk
@@ -55,6 +55,33 @@ def test_a_tampered_key_deep_in_a_large_stream_is_audited_and_the_connection_sta
     assert victim.pk not in yielded and len(yielded) == 6
     failure = AuditEvent.objects.get(action="unwrap_failed")
     assert failure.object_ids == [victim.pk]
+
+
+@pytest.mark.django_db
+def test_a_stream_cut_into_several_queries_yields_every_device_once_in_order(monkeypatch):
+    monkeypatch.setattr("keyfiles.keystream.IDS_PER_QUERY", 3)
+    devices = DeviceFactory.create_batch(8)
+    five = {name: os.urandom(16) for name in ("DEK", "GPK1")}
+    store_device_keys_bulk([(device, five) for device in devices])
+    seen = list(iter_plain_keys(Device.objects.all(), batch_size=2))
+    assert [row["id"] for row, _keys in seen] == sorted(d.pk for d in devices)
+    assert all(keys == five for _row, keys in seen)
+
+
+@pytest.mark.django_db
+def test_the_selected_ids_are_distinct_and_ascending_even_when_a_join_repeats_a_device():
+    devices = DeviceFactory.create_batch(4)
+    store_device_keys_bulk([(device, {"DEK": DEK, "GPK1": DEK}) for device in devices])
+    repeated = Device.objects.filter(keys__name__in=["DEK", "GPK1"])  # each device twice
+    assert repeated.count() == 8
+    assert list(selected_ids(repeated)) == sorted(d.pk for d in devices)
+
+
+@pytest.mark.django_db
+def test_the_selected_ids_of_a_selection_that_can_match_nothing_are_none():
+    DeviceFactory()
+    assert list(selected_ids(Device.objects.filter(pk__in=[]))) == []
+    assert list(selected_ids(Device.objects.none())) == []
 
 
 # --- the KEK ring --------------------------------------------------------------------------------

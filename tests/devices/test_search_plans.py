@@ -1,0 +1,117 @@
+"""A SERIAL # / ORDER # substring search keeps the plan it was written for whatever the table's
+statistics say (PostgreSQL): the planner settings travel with the query (devices.search)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from devices.models import Device
+from tests.factories import DeviceFactory
+
+URL = "/devices/"
+
+
+def _plans_of_device_queries(captured) -> list[str]:  # noqa: ANN001
+    """EXPLAIN of each search query the page ran (those with a LIKE), under the settings it ran
+    with."""
+    plans = []
+    pending = None
+    with connection.cursor() as cursor:
+        for query in captured:
+            sql = query["sql"]
+            if sql.lstrip().upper().startswith("SET LOCAL"):
+                pending = sql
+                continue
+            if "LIKE" not in sql or not sql.lstrip().upper().startswith("SELECT"):
+                pending = None
+                continue
+            cursor.execute("SAVEPOINT plan_check")
+            if pending:
+                cursor.execute(pending)
+            cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}")
+            plan = cursor.fetchone()[0]
+            cursor.execute("ROLLBACK TO SAVEPOINT plan_check")
+            plans.append(plan if isinstance(plan, str) else json.dumps(plan))
+            pending = None
+    return plans
+
+
+def _letters(i: int) -> str:
+    """A serial or order number without digits: no digit search matches it."""
+    return "Z" + "".join(chr(65 + i // 26**p % 26) for p in (3, 2, 1, 0))
+
+
+def _scan_nodes(plan: str) -> list[tuple[str, str]]:
+    """(node type, index or table) of every scan in an EXPLAIN (FORMAT JSON) text."""
+    found = []
+
+    def walk(node: dict) -> None:
+        if "Scan" in node["Node Type"]:
+            found.append((node["Node Type"], node.get("Index Name") or node.get("Relation Name")))
+        for child in node.get("Plans", []):
+            walk(child)
+
+    walk(json.loads(plan)[0]["Plan"])
+    return found
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("field", "term"), [("serial", "1468"), ("order", "0123")])
+def test_a_substring_search_is_counted_from_bitmaps_never_by_walking_the_owners_range(
+    postgres, client_for, super_user_x, org_x, field, term
+):
+    # 20,040 devices of one owner, 40 of them matching. Left alone, the planner counts them by
+    # reading every one of the owner's index entries with a filter (at a million devices:
+    # 166 ms instead of 10 ms), or the whole table.
+    Device.objects.bulk_create(
+        Device(owner=org_x, serial=_letters(i), order_no=_letters(i), device_type="T")
+        for i in range(20_000)
+    )
+    for i in range(40):
+        DeviceFactory(owner=org_x, serial=f"1468{i:04d}", order_no=f"9{i:02d}0123")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE devices_device")
+    with CaptureQueriesContext(connection) as captured:
+        response = client_for(super_user_x).get(URL, {field: term})
+    assert response.context["total"] == 40
+    assert len(response.context["table"].page.object_list) == 25
+    plans = _plans_of_device_queries(captured.captured_queries)
+    counting = [plan for plan in plans if "WindowAgg" in plan or '"Aggregate"' in plan]
+    assert len(counting) == 1, "one query counts the matches and reads the small result"
+    scans = _scan_nodes(counting[0])
+    assert ("Bitmap Heap Scan", "devices_device") in scans
+    assert not any(node in {"Seq Scan", "Index Scan", "Index Only Scan"} for node, _ in scans)
+
+
+@pytest.mark.django_db
+def test_a_large_substring_result_pages_along_the_sort_index(
+    postgres, client_for, super_user_x, org_x, monkeypatch
+):
+    monkeypatch.setattr("devices.paging.SMALL_RESULT", 5)
+    for i in range(30):
+        DeviceFactory(owner=org_x, serial=f"{12_300_000 + i:08d}")
+    with CaptureQueriesContext(connection) as captured:
+        response = client_for(super_user_x).get(URL, {"serial": "123", "page": 2})
+    assert len(response.context["table"].page.object_list) == 5
+    page_queries = [
+        plan
+        for plan in _plans_of_device_queries(captured.captured_queries)
+        if '"Limit"' in plan and "WindowAgg" not in plan
+    ]
+    assert page_queries
+    assert all("Bitmap" not in plan and "devices_owner_serial_cov" in plan for plan in page_queries)
+
+
+@pytest.mark.django_db
+def test_a_substring_search_beside_a_type_that_names_no_type_finds_nothing_without_an_error(
+    client_for, super_user_x, org_x
+):
+    DeviceFactory(owner=org_x, serial="10001468")
+    response = client_for(super_user_x).get(URL, {"serial": "1468", "type": "no such type"})
+    assert response.status_code == 200
+    assert response.context["total"] == 0
+    assert "No devices match your search." in response.content.decode()
