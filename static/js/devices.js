@@ -9,7 +9,11 @@
   const token = form.querySelector("input[name=csrfmiddlewaretoken]").value;
   const table = document.getElementById("device-table");
 
-  function post(action, ids) {
+  // One change at a time, in the order they were made: two boxes ticked quickly would otherwise
+  // race, and the answer that arrives last (perhaps the first change's "1") would be shown.
+  let queue = Promise.resolve();
+
+  function send(action, ids) {
     const body = new URLSearchParams();
     body.append("action", action);
     ids.forEach((id) => body.append("device", id));
@@ -19,6 +23,12 @@
       body: body,
       credentials: "same-origin",
     }).then((response) => response.json().then((data) => ({ ok: response.ok, data: data })));
+  }
+
+  function post(action, ids) {
+    const result = queue.then(() => send(action, ids));
+    queue = result.catch(() => undefined);
+    return result;
   }
 
   function show(result) {

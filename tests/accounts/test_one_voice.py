@@ -11,7 +11,7 @@ import pytest
 from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
 from django.test import Client
 
-from accounts.services import DEMO_TOTP_SECRET, ensure_demo_totp
+from kamkeys.demo import DEMO_TOTP_SECRET, ensure_demo_totp
 from tests.accounts.conftest import GOOD_PASSWORD, first_link, mails_to
 from tests.factories import DEFAULT_PASSWORD, make_member, make_super_user
 

@@ -9,7 +9,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from accounts.services import ensure_demo_totp
+from kamkeys.demo import ensure_demo_totp
 from keyvault.services import store_device_keys
 from readrights import services as readrights_services
 from tests.conftest import require_service
