@@ -13,7 +13,14 @@ from kamkeys.demo import ensure_demo_totp
 from keyvault.services import store_device_keys
 from readrights import services as readrights_services
 from tests.conftest import require_service
-from tests.factories import DEFAULT_PASSWORD, DeviceFactory, login, make_member, store_selection
+from tests.factories import (
+    DEFAULT_PASSWORD,
+    DeviceFactory,
+    login,
+    make_member,
+    store_selection,
+    web,
+)
 
 AXE = Path(settings.BASE_DIR) / "node_modules" / "axe-core" / "axe.min.js"
 LANGUAGES = ("en-GB", "da-DK")
@@ -68,9 +75,9 @@ def test_no_page_has_a_serious_or_critical_accessibility_violation_in_either_lan
         store_device_keys(device, {"DEK": bytes(16)})
     customer = make_member(customer_org, email="clerk@utility.example")
     readrights_services.assign_read_rights(
-        super_user_x,
-        devices[0].__class__.objects.filter(pk__in=[devices[0].pk]),
-        [customer.email, "new.customer@utility.example"],
+        devices_qs=devices[0].__class__.objects.filter(pk__in=[devices[0].pk]),
+        emails_in=[customer.email, "new.customer@utility.example"],
+        context=web(super_user_x),
     )
     pending = make_member(customer_org, email="two.step@utility.example")
     ensure_demo_totp(pending)
