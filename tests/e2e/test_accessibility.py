@@ -63,8 +63,9 @@ def _violations(page) -> list[dict]:  # noqa: ANN001
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("language", LANGUAGES)
 def test_no_page_has_a_serious_or_critical_accessibility_violation_in_either_language(
-    browser, live_server, super_user_x, org_x, customer_org
+    browser, live_server, super_user_x, org_x, customer_org, language
 ):
     require_service(AXE.exists(), "needs axe-core: npm ci (scripts/install runs it)")
     devices = [
@@ -84,51 +85,48 @@ def test_no_page_has_a_serious_or_critical_accessibility_violation_in_either_lan
 
     checked = 0
     found: dict[str, list[dict]] = {}
-    for language in LANGUAGES:
-        sessions = {
-            "super": login(Client(), super_user_x),
-            "customer": login(Client(), customer),
-        }
-        for who in ("super", "customer"):
-            store_selection(
-                sessions[who],
-                super_user_x if who == "super" else customer,
-                [d.pk for d in devices[:3]] if who == "super" else [devices[0].pk],
-            )
-        for who, path in PAGES:
-            context = browser.new_context(
-                base_url=live_server.url, locale=language, bypass_csp=True
-            )
-            try:
-                page = context.new_page()
-                page.set_default_timeout(15_000)
-                if who in sessions:
-                    context.add_cookies(
-                        [
-                            {
-                                "name": "sessionid",
-                                "value": sessions[who].cookies["sessionid"].value,
-                                "url": live_server.url,
-                            }
-                        ]
-                    )
-                elif who == "pending":  # password done, the two-factor step next
-                    page.goto("/accounts/login/")
-                    page.locator("#id_login").fill(pending.email)
-                    page.locator("#id_password").fill(DEFAULT_PASSWORD)
-                    page.locator("main form button[type=submit]").click()
-                    page.wait_for_url("**/2fa/authenticate/")
-                page.goto(path)
-                if who is not None:  # the page itself, not a detour to the login page
-                    assert "/accounts/login/" not in page.url, (who, path, page.url)
-                problems = _violations(page)
-                checked += 1
-                if problems:
-                    found[f"{language} {who or 'visitor'} {path}"] = problems
-            finally:
-                context.close()
+    sessions = {
+        "super": login(Client(), super_user_x),
+        "customer": login(Client(), customer),
+    }
+    for who in ("super", "customer"):
+        store_selection(
+            sessions[who],
+            super_user_x if who == "super" else customer,
+            [d.pk for d in devices[:3]] if who == "super" else [devices[0].pk],
+        )
+    for who, path in PAGES:
+        context = browser.new_context(base_url=live_server.url, locale=language, bypass_csp=True)
+        try:
+            page = context.new_page()
+            page.set_default_timeout(15_000)
+            if who in sessions:
+                context.add_cookies(
+                    [
+                        {
+                            "name": "sessionid",
+                            "value": sessions[who].cookies["sessionid"].value,
+                            "url": live_server.url,
+                        }
+                    ]
+                )
+            elif who == "pending":  # password done, the two-factor step next
+                page.goto("/accounts/login/")
+                page.locator("#id_login").fill(pending.email)
+                page.locator("#id_password").fill(DEFAULT_PASSWORD)
+                page.locator("main form button[type=submit]").click()
+                page.wait_for_url("**/2fa/authenticate/")
+            page.goto(path)
+            if who is not None:  # the page itself, not a detour to the login page
+                assert "/accounts/login/" not in page.url, (who, path, page.url)
+            problems = _violations(page)
+            checked += 1
+            if problems:
+                found[f"{language} {who or 'visitor'} {path}"] = problems
+        finally:
+            context.close()
     print(
-        f"\naxe-core: {checked} page views ({len(PAGES)} pages x {len(LANGUAGES)} languages), "
+        f"\naxe-core ({language}): {checked} page views of {len(PAGES)} pages, "
         f"{sum(len(v) for v in found.values())} serious or critical violations"
     )
     assert not found, "\n".join(
