@@ -80,15 +80,24 @@ def visible_changed_since(user: Any, devices: QuerySet[Device], since: datetime)
     """Changed since ``since`` for this user: the device changed, or it became visible to them
     then (a read right granted, a registration made), which a head-end syncing "what changed
     since yesterday" must also hear of."""
-    return (
-        Q(changed_at__gte=since)
-        | Q(pk__in=live_read_rights(user).filter(granted_at__gte=since).values("device_id"))
-        | Q(
-            pk__in=active_registrations()
+    # One semi-join over a UNION of ids, never an OR of subqueries: PostgreSQL guesses half the
+    # table for each "id IN (subquery)" inside an OR and then filters every device of the owner
+    # (1.2 s at 5,000,000 devices); the UNION's parts are each an index range (0.2 ms for "the
+    # last hour"). A changed_since older than most changes reads and sorts every id it matches
+    # (1.1 s for a million): a first sync asks without changed_since.
+    changed = (
+        devices.order_by()
+        .filter(changed_at__gte=since)
+        .values("pk")
+        .union(
+            live_read_rights(user).order_by().filter(granted_at__gte=since).values("device_id"),
+            active_registrations()
+            .order_by()
             .filter(user=user, created_at__gte=since)
-            .values("device_id")
+            .values("device_id"),
         )
     )
+    return Q(pk__in=changed)
 
 
 def key_scopes_refused(user: Any) -> str | None:
