@@ -3,7 +3,6 @@ always inside a device set the access module gave (visible or manageable)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -11,14 +10,14 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import BooleanField, Q, QuerySet
-from django.db.models.expressions import RawSQL
+from django.db.models import Q, QuerySet
 
 from api import access
 from api.problems import Problem
 from devices.forms import SERIAL_RE
 from devices.models import Device
 from devices.search import clean_search, search_q
+from kamkeys.sqlarrays import array_literal, column_in
 
 
 @dataclass
@@ -34,45 +33,23 @@ class DeviceSet:
         return self.ids
 
 
-def _ids_condition(ids: list[int]) -> RawSQL:
-    """``id IN (ids)`` as one parameter."""
-    if connection.vendor == "postgresql":
-        literal = "{" + ",".join(str(int(pk)) for pk in ids) + "}"
-        return RawSQL("id = ANY(%s::bigint[])", (literal,), output_field=BooleanField())
-    return RawSQL(
-        "id IN (SELECT value FROM json_each(%s))",
-        (json.dumps([int(pk) for pk in ids]),),
-        output_field=BooleanField(),
-    )
-
-
-def _serials_condition(serials: list[str]) -> RawSQL:
-    """``serial IN (serials)`` as one parameter (100,000 serials are one array, not 100,000
-    placeholders, which SQLite would refuse and psycopg would dump one by one)."""
-    if connection.vendor == "postgresql":
-        literal = "{" + ",".join(serials) + "}"  # 8 ASCII digits each: nothing to escape
-        return RawSQL("serial = ANY(%s::text[])", (literal,), output_field=BooleanField())
-    return RawSQL(
-        "serial IN (SELECT value FROM json_each(%s))",
-        (json.dumps(serials),),
-        output_field=BooleanField(),
-    )
-
-
 def _with_serials(scope: QuerySet[Device], serials: list[str]) -> Iterable[tuple[int, str]]:
     """(id, serial) of the scope's devices with these serials. On PostgreSQL the scope's own
     SQL joined to the sorted serials: the planner merges them along the (owner, serial) index
     instead of testing a 100,000-element array against every device of the scope."""
     if connection.vendor != "postgresql":
-        rows = scope.filter(_serials_condition(serials)).order_by().values_list("pk", "serial")
+        rows = (
+            scope.filter(column_in("serial", serials, "text"))
+            .order_by()
+            .values_list("pk", "serial")
+        )
         return rows.iterator(chunk_size=20_000)
     sql, params = scope.order_by().values_list("pk", "serial").query.sql_with_params()
-    literal = "{" + ",".join(sorted(serials)) + "}"  # 8 ASCII digits each
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT d.pk, d.serial FROM ({sql}) AS d(pk, serial) "  # noqa: S608 - ORM SQL
             "JOIN unnest(%s::text[]) AS s(serial) ON d.serial = s.serial",
-            [*params, literal],
+            [*params, array_literal(sorted(serials), "text")],
         )
         return cursor.fetchall()
 
@@ -100,7 +77,7 @@ def by_serials(scope: QuerySet[Device], serials: list[str]) -> DeviceSet:
     # Later reads find these devices by id, one primary-key probe each: the ids were read inside
     # the scope in this same request (the read-rights services also check ownership in their
     # own SQL). Re-reading them through the scope cost a second scan of the organization.
-    devices = Device.objects.filter(_ids_condition(ids)) if ids else Device.objects.none()
+    devices = Device.objects.filter(column_in("id", ids)) if ids else Device.objects.none()
     return DeviceSet(devices, unknown, invalid, ids)
 
 

@@ -3,7 +3,6 @@ included devices its Super User's organizations own; each event shows only those
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,6 +13,7 @@ from django.db.models.expressions import RawSQL
 
 from audit.models import Action, AuditEvent
 from devices.models import Device
+from kamkeys.sqlarrays import column_in
 
 DISCLOSURES = (Action.DOWNLOAD, Action.EXPORT)
 MAX_SERIALS_PER_EVENT = 1000
@@ -47,16 +47,6 @@ def disclosures_of(org_ids: list[int], since: datetime | None = None) -> QuerySe
     return events.filter(_touches_organizations(org_ids))
 
 
-def _among(ids: list[int]) -> RawSQL:
-    """``id IN (ids)`` as one parameter, however many ids an event holds."""
-    if connection.vendor == "postgresql":
-        literal = "{" + ",".join(str(pk) for pk in ids) + "}"
-        return RawSQL("id = ANY(%s::bigint[])", (literal,), output_field=BooleanField())
-    return RawSQL(
-        "id IN (SELECT value FROM json_each(%s))", (json.dumps(ids),), output_field=BooleanField()
-    )
-
-
 @dataclass
 class Disclosure:
     id: int
@@ -88,7 +78,7 @@ def describe(events: list[AuditEvent], org_ids: list[int]) -> list[Disclosure]:
     out = []
     for event in events:
         ids = [int(pk) for pk in event.object_ids or []]
-        own = Device.objects.filter(_among(ids), owner_id__in=org_ids).order_by("serial")
+        own = Device.objects.filter(column_in("id", ids), owner_id__in=org_ids).order_by("serial")
         serials = list(own.values_list("serial", flat=True)[: MAX_SERIALS_PER_EVENT + 1])
         truncated = len(serials) > MAX_SERIALS_PER_EVENT
         detail = event.detail or {}

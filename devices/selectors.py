@@ -4,21 +4,12 @@ Who may see, manage and download what is answered in ``devices.access``."""
 from __future__ import annotations
 
 from django.db import connection
-from django.db.models import BooleanField, F, Q, QuerySet
-from django.db.models.expressions import RawSQL
+from django.db.models import F, QuerySet
 
 from accounts.models import Organization
 from devices.access import active_registrations, live_read_rights
 from devices.models import Device
-
-
-def _on_devices(device_ids: list[int]) -> Q | RawSQL:
-    """``device_id IN (ids)``; on PostgreSQL one array parameter instead of one per id (psycopg
-    dumps each parameter separately: milliseconds for a 500-row page)."""
-    if connection.vendor != "postgresql":
-        return Q(device_id__in=device_ids)
-    literal = "{" + ",".join(str(int(i)) for i in device_ids) + "}"
-    return RawSQL("device_id = ANY(%s::bigint[])", (literal,), output_field=BooleanField())
+from kamkeys.sqlarrays import column_in
 
 
 def reader_counts(device_ids: list[int]) -> dict[int, int]:
@@ -27,7 +18,7 @@ def reader_counts(device_ids: list[int]) -> dict[int, int]:
     One query for a page of rows, from the same rules ``devices.access.visible_devices`` applies."""
     if not device_ids:
         return {}
-    on_page = _on_devices(device_ids)
+    on_page = column_in("device_id", device_ids)
     readers = (
         live_read_rights()
         .filter(on_page)
