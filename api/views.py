@@ -6,11 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import transaction
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import exceptions
+from rest_framework import exceptions, serializers
 from rest_framework.generics import ListAPIView
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
@@ -173,11 +172,21 @@ class KeysView(APIView):
         return response
 
 
-def _require_super_user(user: Any) -> None:
-    if not access.is_super_user(user):
+def _read_rights_request(
+    request: Request, serializer_class: type[serializers.Serializer]
+) -> tuple[dict[str, Any], devicesets.DeviceSet]:
+    """The body of an assign or revoke, and the devices it names among those the Super User
+    manages (an unknown or foreign serial refuses the whole request)."""
+    if not access.is_super_user(request.user):
         raise exceptions.PermissionDenied(
             "Only Super Users of the owning organization manage read rights."
         )
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    data = serializer.validated_data
+    device_set = devicesets.resolve(request.user, access.manageable(request.user), data)
+    devicesets.refuse_unknown(device_set)
+    return data, device_set
 
 
 @extend_schema(
@@ -190,12 +199,7 @@ class AssignReadRightsView(APIView):
     required_scope = Scope.READRIGHTS_WRITE
 
     def post(self, request: Request) -> Response:
-        _require_super_user(request.user)
-        serializer = AssignRequestSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        device_set = devicesets.resolve(request.user, access.manageable(request.user), data)
-        devicesets.refuse_unknown(device_set)
+        data, device_set = _read_rights_request(request, AssignRequestSerializer)
         try:
             result = access.assign(
                 device_set.devices,
@@ -223,26 +227,14 @@ class RevokeReadRightsView(APIView):
     required_scope = Scope.READRIGHTS_WRITE
 
     def post(self, request: Request) -> Response:
-        _require_super_user(request.user)
-        serializer = RevokeRequestSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        device_set = devicesets.resolve(request.user, access.manageable(request.user), data)
-        devicesets.refuse_unknown(device_set)
+        data, device_set = _read_rights_request(request, RevokeRequestSerializer)
         try:
             addresses = clean_emails(data["emails"])
         except DjangoValidationError as exc:
             raise exceptions.ValidationError({"emails": exc.messages}) from None
-        revoked: dict[str, int] = {}
-        context = access.audit_context(request._request)
-        with transaction.atomic():
-            for email in addresses:
-                grantee = access.user_for_email(email)
-                revoked[email] = (
-                    0
-                    if grantee is None
-                    else access.revoke(grantee, device_set.devices, context=context)
-                )
+        revoked = access.revoke_for_emails(
+            addresses, device_set.devices, context=access.audit_context(request._request)
+        )
         count = device_set.devices.count()
         return Response({"device_count": count, "revoked": revoked})
 
