@@ -3,6 +3,9 @@ hardening test adds to: tests/hardening/figures.py."""
 
 from __future__ import annotations
 
+import io
+import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -143,3 +146,22 @@ def build_world() -> World:
 @pytest.fixture
 def world(db) -> World:  # noqa: ANN001
     return build_world()
+
+
+@pytest.fixture
+def root_stream() -> Iterator[io.StringIO]:
+    """A StreamHandler on the root logger (and on loggers that do not propagate), at DEBUG."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setLevel(logging.DEBUG)
+    handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+    targets = [logging.getLogger()] + [
+        logger
+        for logger in logging.root.manager.loggerDict.values()
+        if isinstance(logger, logging.Logger) and not logger.propagate
+    ]
+    for logger in targets:
+        logger.addHandler(handler)
+    yield stream
+    for logger in targets:
+        logger.removeHandler(handler)

@@ -6,9 +6,7 @@ place, the JSON keys response that was asked for it; the token only on the page 
 
 from __future__ import annotations
 
-import io
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -30,24 +28,6 @@ from tests.hardening.test_key_canary import (
 )
 
 
-@pytest.fixture
-def log_stream() -> Iterator[io.StringIO]:
-    """A StreamHandler on the root logger and on loggers that do not propagate, at DEBUG."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setLevel(logging.DEBUG)
-    targets = [logging.getLogger()] + [
-        logger
-        for logger in logging.root.manager.loggerDict.values()
-        if isinstance(logger, logging.Logger) and not logger.propagate
-    ]
-    for logger in targets:
-        logger.addHandler(handler)
-    yield stream
-    for logger in targets:
-        logger.removeHandler(handler)
-
-
 class TokenClient(RecordingClient):
     """A recording client that sends the API token on every request."""
 
@@ -58,7 +38,7 @@ class TokenClient(RecordingClient):
 @pytest.mark.django_db
 def test_no_key_token_or_password_leaks_through_the_api(
     caplog,
-    log_stream,
+    root_stream,
     django_capture_on_commit_callbacks,  # noqa: ANN001
 ) -> None:
     places = Places()
@@ -77,7 +57,7 @@ def test_no_key_token_or_password_leaks_through_the_api(
         text += f" {getattr(record, 'sql', '')} {getattr(record, 'params', '')!r}"
         places.add(f"log record {record.name}:{record.lineno}", text)
     places.add("caplog text", caplog.text)
-    places.add("root StreamHandler", log_stream.getvalue())
+    places.add("root StreamHandler", root_stream.getvalue())
     assert "api_apitoken" in caplog.text, "the SQL log was captured"
     _every_column(places)
     _emails(places)

@@ -14,7 +14,6 @@ import csv
 import io
 import logging
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,25 +98,6 @@ class RecordingClient(Client):
 @pytest.fixture
 def places() -> Places:
     return Places()
-
-
-@pytest.fixture
-def root_stream() -> Iterator[io.StringIO]:
-    """A StreamHandler on the root logger (and on loggers that do not propagate), at DEBUG."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setLevel(logging.DEBUG)
-    handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
-    targets = [logging.getLogger()] + [
-        logger
-        for logger in logging.root.manager.loggerDict.values()
-        if isinstance(logger, logging.Logger) and not logger.propagate
-    ]
-    for logger in targets:
-        logger.addHandler(handler)
-    yield stream
-    for logger in targets:
-        logger.removeHandler(handler)
 
 
 def _csv(rows: list[dict[str, str]]) -> bytes:
