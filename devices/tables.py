@@ -28,6 +28,7 @@ from devices.paging import (
     slice_after,
 )
 from devices.search import ORDERED_PLAN, TRIGRAM_PLAN, planned
+from kamkeys.sqlarrays import array_literal
 
 PAGE_SIZES = (25, 100, 500)
 
@@ -193,7 +194,7 @@ def _rows_of(ids: list[int]) -> list[tuple[Any, ...]]:
             )
         )
     with connection.cursor() as cursor:
-        cursor.execute(_ROWS_SQL, ["{" + ",".join(str(int(i)) for i in ids) + "}"])
+        cursor.execute(_ROWS_SQL, [array_literal(ids)])
         return cursor.fetchall()
 
 
