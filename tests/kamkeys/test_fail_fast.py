@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.kamkeys.test_settings import assert_one_clear_line
+from tests.processes import run_python
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,14 +35,14 @@ def run(command: list[str], env: dict[str, str], tmp_path: Path) -> subprocess.C
     clean = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), **env}
     clean.setdefault("GUNICORN_BIND", "127.0.0.1:0")
     started = time.monotonic()
-    result = subprocess.run(
-        command, cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60
-    )
+    result = run_python(command, env=clean, cwd=ROOT, timeout=60)
     result.seconds = time.monotonic() - started  # type: ignore[attr-defined]
     return result
 
 
-@pytest.mark.parametrize("command", [GUNICORN, CELERY_WORKER, CELERY_BEAT], ids=lambda c: c[3])
+@pytest.mark.parametrize(
+    "command", [GUNICORN, CELERY_WORKER, CELERY_BEAT], ids=["gunicorn", "worker", "beat"]
+)
 def test_a_missing_secret_stops_web_worker_and_beat_with_one_line(
     command, production_env, tmp_path
 ):
@@ -81,7 +82,5 @@ def test_gunicorn_config_reads_bind_and_workers_from_the_environment(production_
     env.pop("GUNICORN_BIND")
     env.pop("GUNICORN_WORKERS")
     clean = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), **env}
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=clean, capture_output=True, text=True
-    )
+    result = run_python([sys.executable, "-c", code], env=clean, cwd=ROOT)
     assert result.stdout.split()[:2] == ["0.0.0.0:8000", "2"], result.stderr

@@ -29,6 +29,7 @@ from kamkeys.logredact import (
     redact_url,
 )
 from tests.kamkeys.realservices import free_port
+from tests.processes import run_python
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "Zq9SECRETtoken0123"
@@ -165,24 +166,19 @@ def embedded_env(var_dir: Path) -> dict[str, str]:
 def var_dir(tmp_path_factory) -> Path:  # noqa: ANN001
     """A migrated embedded database for the subprocesses of this module."""
     path = tmp_path_factory.mktemp("var")
-    subprocess.run(
+    migrated = run_python(
         [sys.executable, "manage.py", "migrate", "-v", "0"],
-        cwd=ROOT,
         env=embedded_env(path),
-        check=True,
+        cwd=ROOT,
         timeout=300,
     )
+    assert migrated.returncode == 0, migrated.stderr
     return path
 
 
 def run_embedded(code: str, var_dir: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", code],
-        cwd=ROOT,
-        env=embedded_env(var_dir),
-        capture_output=True,
-        text=True,
-        timeout=120,
+    return run_python(
+        [sys.executable, "manage.py", "shell", "-c", code], env=embedded_env(var_dir), cwd=ROOT
     )
 
 

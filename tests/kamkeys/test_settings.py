@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import run_python
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -20,14 +22,7 @@ def run_manage(env_overrides: dict[str, str], *args: str) -> subprocess.Complete
         and key not in {"ALLOWED_HOSTS", "DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE"}
     }
     env.update(env_overrides)
-    return subprocess.run(
-        [sys.executable, "manage.py", *(args or ("check",))],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_python([sys.executable, "manage.py", *(args or ("check",))], env=env, cwd=ROOT)
 
 
 def assert_one_clear_line(result: subprocess.CompletedProcess[str], *words: str) -> None:

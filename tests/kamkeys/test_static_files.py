@@ -9,14 +9,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.kamkeys.test_settings import assert_one_clear_line
+from tests.processes import run_python
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(args: list[str], env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess:
     clean = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), **env}
-    return subprocess.run(args, cwd=ROOT, env=clean, capture_output=True, text=True, timeout=180)
+    return run_python(args, env=clean, cwd=ROOT, timeout=180)
 
 
 def build_step_env(static_root: Path) -> dict[str, str]:
@@ -24,18 +27,26 @@ def build_step_env(static_root: Path) -> dict[str, str]:
     return {"KAMKEYS_ENV": "production", "KAMKEYS_BUILD_STEP": "1", "STATIC_ROOT": str(static_root)}
 
 
-def test_the_image_build_collects_hashed_static_files_without_any_secret(tmp_path):
-    static_root = tmp_path / "static"
+@pytest.fixture(scope="module")
+def collected(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """STATIC_ROOT after the image's build step (collectstatic with no secret), once per module:
+    collecting hashes and compresses every file, some seconds."""
+    home = tmp_path_factory.mktemp("build")
+    static_root = home / "static"
     result = run(
         [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"],
         build_step_env(static_root),
-        tmp_path,
+        home,
     )
     assert result.returncode == 0, result.stderr
-    manifest = json.loads((static_root / "staticfiles.json").read_text())["paths"]
+    return static_root
+
+
+def test_the_image_build_collects_hashed_static_files_without_any_secret(collected):
+    manifest = json.loads((collected / "staticfiles.json").read_text())["paths"]
     hashed = manifest["css/kamkeys.css"]
-    assert hashed != "css/kamkeys.css" and (static_root / hashed).is_file()
-    assert (static_root / (hashed + ".gz")).is_file()  # compressed too
+    assert hashed != "css/kamkeys.css" and (collected / hashed).is_file()
+    assert (collected / (hashed + ".gz")).is_file()  # compressed too
 
 
 def test_the_build_step_flag_runs_nothing_but_collectstatic(tmp_path):
@@ -69,18 +80,11 @@ print(href, response.status_code, response["Cache-Control"])
 
 
 def test_production_serves_hashed_static_files_with_a_long_immutable_cache(
-    tmp_path, production_env
+    tmp_path, production_env, collected
 ):
-    static_root = tmp_path / "static"
-    collected = run(
-        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"],
-        build_step_env(static_root),
-        tmp_path,
-    )
-    assert collected.returncode == 0, collected.stderr
     result = run(
         [sys.executable, "manage.py", "shell", "-c", SERVE],
-        {**production_env, "STATIC_ROOT": str(static_root)},
+        {**production_env, "STATIC_ROOT": str(collected)},
         tmp_path,
     )
     href, status, cache_control = result.stdout.strip().splitlines()[-1].split(" ", 2)

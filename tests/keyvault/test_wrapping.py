@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import os
 import stat
-import subprocess
 import sys
 
 import pytest
@@ -22,6 +21,7 @@ from keyvault.services import (
     unwrap,
 )
 from tests.factories import DeviceFactory
+from tests.processes import run_python
 
 DEK = bytes.fromhex("00112233445566778899AABBCCDDEEFF")
 
@@ -170,12 +170,8 @@ def test_production_refuses_to_start_without_a_usable_kek(tmp_path, ring):
     }
     if ring:
         env["KAMKEYS_KEKS"] = ring
-    result = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    result = run_python(
+        [sys.executable, "-c", "import django; django.setup()"], env=env, cwd=os.getcwd()
     )
     assert result.returncode != 0
     assert "KEK" in result.stderr
