@@ -108,7 +108,6 @@ def _readme(
         "devices": ngettext("%(count)d device", "%(count)d devices", count) % {"count": count},
         "keys": ngettext("%(count)d key", "%(count)d keys", keys) % {"count": keys},
     }
-    contents = gettext("Contents")
     lines = [
         title,
         "=" * len(title),
@@ -121,19 +120,7 @@ def _readme(
             "`7z x file.zip` / `unzip` with AES support on Linux and macOS."
         ),
         "",
-        contents,
-        "-" * len(contents),
-        "keys.csv      " + gettext("one row per key: serial, type, order_no, key_name, key_hex"),
-        "keys.json     " + gettext("the same per device, with type number, config number and kind"),
-    ]
-    if meter_files:
-        lines.append(
-            "wmbusmeters/  "
-            + gettext("a wmbusmeters meter file per meter (for /etc/wmbusmeters.d/)")
-        )
-    lines.append("README.txt    " + gettext("this file"))
-    lines.append("")
-    lines += [
+        *_readme_contents(meter_files=meter_files),
         gettext(
             "In keys.csv a value starting with = + - or @ has a ' in front, so that spreadsheet "
             "programs show it as text instead of running it as a formula. keys.json holds every "
@@ -142,20 +129,7 @@ def _readme(
         "",
     ]
     if not meter_files and meters:
-        lines += [
-            gettext(
-                "The selection holds %(meters)d meters, more than the %(limit)d for which "
-                "wmbusmeters meter files are written into the archive (each encrypted member "
-                "costs time). Make them from keys.csv with this shell loop (driver=auto lets "
-                "wmbusmeters pick):"
-            )
-            % {"meters": meters, "limit": limit},
-            "",
-            "  mkdir -p wmbusmeters && tail -n +2 keys.csv | while IFS=, read -r s t o n k; do "
-            "[ \"$n\" = DEK ] && printf 'name=m%s\\ndriver=auto\\nid=%s\\nkey=%s\\n' "
-            '"$s" "$s" "$k" > "wmbusmeters/$s"; done',
-            "",
-        ]
+        lines += _readme_meter_files_loop(meters=meters, limit=limit)
     if without_keys:
         lines += [
             ngettext(
@@ -171,6 +145,40 @@ def _readme(
         "",
     ]
     return "\r\n".join(lines)
+
+
+def _readme_contents(*, meter_files: bool) -> list[str]:
+    contents = gettext("Contents")
+    lines = [
+        contents,
+        "-" * len(contents),
+        "keys.csv      " + gettext("one row per key: serial, type, order_no, key_name, key_hex"),
+        "keys.json     " + gettext("the same per device, with type number, config number and kind"),
+    ]
+    if meter_files:
+        lines.append(
+            "wmbusmeters/  "
+            + gettext("a wmbusmeters meter file per meter (for /etc/wmbusmeters.d/)")
+        )
+    return [*lines, "README.txt    " + gettext("this file"), ""]
+
+
+def _readme_meter_files_loop(*, meters: int, limit: int) -> list[str]:
+    """Too many meters for a file each in the archive: how to make them from keys.csv."""
+    return [
+        gettext(
+            "The selection holds %(meters)d meters, more than the %(limit)d for which "
+            "wmbusmeters meter files are written into the archive (each encrypted member "
+            "costs time). Make them from keys.csv with this shell loop (driver=auto lets "
+            "wmbusmeters pick):"
+        )
+        % {"meters": meters, "limit": limit},
+        "",
+        "  mkdir -p wmbusmeters && tail -n +2 keys.csv | while IFS=, read -r s t o n k; do "
+        "[ \"$n\" = DEK ] && printf 'name=m%s\\ndriver=auto\\nid=%s\\nkey=%s\\n' "
+        '"$s" "$s" "$k" > "wmbusmeters/$s"; done',
+        "",
+    ]
 
 
 # A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets

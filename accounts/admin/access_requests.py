@@ -118,32 +118,48 @@ class AccessRequestAdmin(admin.ModelAdmin):
             self.message_user(request, str(exc), messages.ERROR)
             return None
         if applying and form.is_valid():
-            try:
-                with transaction.atomic():
-                    organization = form.get_or_create_organization()
-                    context = AuditContext.from_request(request, Channel.ADMIN)
-                    for access_request in requests:
-                        services.approve_access_request(
-                            access_request=access_request,
-                            organization=organization,
-                            context=context,
-                        )
-            except (services.AccessRequestError, CustodyRefused) as exc:
-                self.message_user(request, str(exc), messages.ERROR)
-                return None
-            self.message_user(
-                request,
-                ngettext(
-                    "Approved %(count)d request: Super User of %(organization)s. "
-                    "The requester was emailed.",
-                    "Approved %(count)d requests: Super User of %(organization)s. "
-                    "The requesters were emailed.",
-                    len(requests),
-                )
-                % {"count": len(requests), "organization": organization},
-                messages.SUCCESS,
-            )
+            self._approve_into(request, requests, form)
             return None
+        return self._choose_organization_page(request, pending, form, applying=applying)
+
+    def _approve_into(
+        self, request: HttpRequest, requests: list[AccessRequest], form: OrganizationChoiceForm
+    ) -> None:
+        """All of the requests into the chosen (or new) organization, or none of them."""
+        try:
+            with transaction.atomic():
+                organization = form.get_or_create_organization()
+                context = AuditContext.from_request(request, Channel.ADMIN)
+                for access_request in requests:
+                    services.approve_access_request(
+                        access_request=access_request,
+                        organization=organization,
+                        context=context,
+                    )
+        except (services.AccessRequestError, CustodyRefused) as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
+        self.message_user(
+            request,
+            ngettext(
+                "Approved %(count)d request: Super User of %(organization)s. "
+                "The requester was emailed.",
+                "Approved %(count)d requests: Super User of %(organization)s. "
+                "The requesters were emailed.",
+                len(requests),
+            )
+            % {"count": len(requests), "organization": organization},
+            messages.SUCCESS,
+        )
+
+    def _choose_organization_page(
+        self,
+        request: HttpRequest,
+        pending: QuerySet,
+        form: OrganizationChoiceForm,
+        *,
+        applying: bool,
+    ) -> HttpResponse:
         return render(
             request,
             "accounts/admin/choose_organization.html",
