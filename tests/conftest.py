@@ -76,6 +76,14 @@ def generated_input_examples() -> int:
 CI_RANDOMLY_SEED = 1407
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests first (after pytest-randomly's shuffle, which stays the order within each
+    part): xdist hands tests out in this order as workers come free, and a test of several
+    seconds drawn last leaves the other worker idle until it ends."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is None)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     if (
