@@ -57,6 +57,18 @@ TYPES = [
 from bench_plans import bare_time, plans  # noqa: E402 - bench/ is on sys.path
 
 TARGET_P95_MS = 50.0
+# Cases that open a page by its number alone (no Next / Previous cursor): the page is an OFFSET
+# and may take longer (issue 17 §2), which the page's help says (id="paging-help", checked
+# below). Over the target they are reported apart from the failures, never as ok.
+DIRECT_JUMPS = {
+    "deep page (OFFSET 900,000)",
+    "deep page sorted by TYPE (OFFSET 900,000)",
+    "last page",
+    "search TYPE 'multical' page 10,000",
+}
+JUMP_ALLOWED = (
+    "a direct jump to page N pays the OFFSET (issue 17 §2 allows it); the page's help says so"
+)
 ONLY = ""  # --only
 DOWNLOAD_TYPE = "MULTICAL 21"  # the distributor owns 100,000 of these; they get keys
 
@@ -109,11 +121,15 @@ def fill(reload: bool) -> None:
         "devices.migrations.0003_search_indexes", fromlist=["INDEXES", "create"]
     )
     trigram_migration = __import__(
-        "devices.migrations.0008_trigram_on_lowercase", fromlist=["INDEXES", "forwards"]
+        "devices.migrations.0008_trigram_on_lowercase", fromlist=["INDEXES", "OLD_INDEXES"]
     )
+    owner_trigram_migration = __import__(
+        "devices.migrations.0012_owner_trigram_indexes", fromlist=["INDEXES", "forwards"]
+    )
+    built_later = trigram_migration.INDEXES + owner_trigram_migration.INDEXES
     with connection.cursor() as cursor:
         cursor.execute("SET maintenance_work_mem = '1GB'")
-        for name, _definition in index_migration.INDEXES + trigram_migration.INDEXES:
+        for name, _definition in index_migration.INDEXES + built_later:
             cursor.execute(f"DROP INDEX IF EXISTS {name}")
         cursor.execute("TRUNCATE devices_device CASCADE")
     Organization.objects.filter(name__startswith="Bench ").delete()
@@ -149,7 +165,8 @@ def fill(reload: bool) -> None:
         )
         log(f"  rows inserted in {time.perf_counter() - started:.0f}s; building indexes")
     # The indexes the migrations leave, built once on the loaded table (0003 without its
-    # trigram indexes, which 0008 replaces; 0004 then redefines the covering serial index).
+    # trigram indexes, which 0008 and then 0012 replace; 0004 redefines the covering serial
+    # index; 0012 builds the (owner_id, lower(...)) trigram indexes).
     replaced = {name for name, _definition in trigram_migration.OLD_INDEXES}
     with connection.cursor() as cursor:
         for name, definition in index_migration.INDEXES:
@@ -159,7 +176,7 @@ def fill(reload: bool) -> None:
         __import__(
             "devices.migrations.0004_serial_index_includes_type", fromlist=["forwards"]
         ).forwards(None, editor)
-        trigram_migration.forwards(None, editor)
+        owner_trigram_migration.forwards(None, editor)
     log(f"  indexes built at {time.perf_counter() - started:.0f}s; writing 100,000 wrapped keys")
     add_keys(big.pk)
     with connection.cursor() as cursor:
@@ -291,6 +308,10 @@ def measure(name: str, action: Any, runs: int, check: Any = None) -> dict[str, A
     result["ok"] = (
         result["server_ms"]["p95"] <= TARGET_P95_MS and not result["plan"]["whole_range_scan"]
     )
+    if name in DIRECT_JUMPS:
+        result["direct_jump"] = True
+        if not result["ok"]:
+            result["allowed_because"] = JUMP_ALLOWED
     log(json.dumps(result))
     return result
 
@@ -338,6 +359,10 @@ def run(runs: int, skip_download: bool, seed: int) -> dict[str, Any]:
 
     def ok(response: Any) -> None:
         assert response.status_code == 200, response.status_code
+
+    def jump_explained(response: Any) -> None:
+        ok(response)
+        assert 'id="paging-help"' in response.content.decode(), "no paging help on a deep page"
 
     def page(params: dict[str, Any]) -> Any:
         def get() -> Any:
@@ -419,7 +444,11 @@ def run(runs: int, skip_download: bool, seed: int) -> dict[str, Any]:
         runs,
         ok,
     )
-    results = [floor] + [measure(name, action, runs, ok) for name, action in cases if ONLY in name]
+    results = [floor] + [
+        measure(name, action, runs, jump_explained if name in DIRECT_JUMPS else ok)
+        for name, action in cases
+        if ONLY in name
+    ]
 
     def select_all() -> Any:
         client.post(reverse("devices:selection"), {"action": "clear"})
@@ -458,8 +487,15 @@ def run(runs: int, skip_download: bool, seed: int) -> dict[str, Any]:
         "owned_by_distributor": OWNED,
         "runs_per_case": runs,
         "target": f"p95 <= {TARGET_P95_MS:g} ms and no scan of the owner's whole range",
+        "direct_jumps": JUMP_ALLOWED,
         "seed": seed,
-        "cases_failed": [r["case"] for r in results if not r.get("ok", True)],
+        "cases_failed": [
+            r["case"] for r in results if not r.get("ok", True) and "allowed_because" not in r
+        ],
+        # Over the target, but only as a direct jump to a page number (see JUMP_ALLOWED).
+        "direct_jumps_over_target": {
+            r["case"]: r["server_ms"]["p95"] for r in results if "allowed_because" in r
+        },
         "load_average_at_end": os.getloadavg(),
         "cases": results,
         "download": download,
