@@ -169,3 +169,39 @@ def test_a_substring_search_reads_only_the_owners_matches_from_the_owner_trigram
     assert [node["Index Name"] for node in bitmaps] == [index]
     assert "owner_id" in bitmaps[0]["Index Cond"]
     assert bitmaps[0]["Actual Rows"] == 30, "only the owner's matches leave the index"
+
+
+@pytest.mark.django_db
+def test_the_selected_count_of_a_selected_substring_search_reads_only_the_owners_matches(
+    postgres, client_for, super_user_x, org_x, org_y
+):
+    # "Select all N devices in this search" stores the search; every page then shows how many
+    # are selected by counting it. That count ran without the page's plan: at 5,000,000 devices
+    # 224 ms for '273' on every page view. Here: 30 of one distributor's 20,030 devices match,
+    # 300 of the other's 20,300.
+    Device.objects.bulk_create(
+        [
+            Device(owner=org_y, serial=f"146{i:05d}", order_no=_letters(i), device_type="T")
+            for i in range(300)
+        ]
+        + [
+            Device(owner=owner, serial=_letters(i), order_no=_letters(i), device_type="T")
+            for owner, i in [(org_x, i) for i in range(20_000)]
+            + [(org_y, i) for i in range(20_000, 40_000)]
+        ]
+    )
+    for i in range(30):
+        DeviceFactory(owner=org_x, serial=f"9146{i:04d}")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE devices_device")
+    client = client_for(super_user_x)
+    client.post("/devices/selection/", {"action": "select_search", "serial": "146"})
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(URL)
+    assert response.context["selected_count"] == 30
+    plans = _plans_of_device_queries(captured.captured_queries, analyze=True)
+    (counting,) = [plan for plan in plans if '"Aggregate"' in plan]
+    bitmaps = [node for node in _nodes(counting) if node["Node Type"] == "Bitmap Index Scan"]
+    assert [node["Index Name"] for node in bitmaps] == ["devices_owner_serial_lc_trgm"]
+    assert "owner_id" in bitmaps[0]["Index Cond"]
+    assert bitmaps[0]["Actual Rows"] == 30, "only the owner's matches leave the index"
