@@ -133,6 +133,20 @@ def owned_by(owner_ids: list[int]) -> QuerySet[Device]:
     return Device.objects.filter(column_in(column, owner_ids))
 
 
+def scope_for_search(
+    user: Any, params: Mapping[str, Any]
+) -> tuple[QuerySet[Device], list[int] | None]:
+    """``devices.access.visible_scope(user)``, with a Super User's owner condition written by
+    ``owned_by`` when ``params`` hold an ORDER # / SERIAL # substring (PostgreSQL): then the
+    (owner_id, lower(...)) trigram index reads only their devices' matches. The same devices."""
+    from devices.access import visible_scope
+
+    visible, owner_ids = visible_scope(user)
+    if owner_ids and connection.vendor == "postgresql" and has_substring_term(clean_search(params)):
+        return owned_by(owner_ids), owner_ids
+    return visible, owner_ids
+
+
 @contextmanager
 def planned(settings_sql: str | None) -> Iterator[None]:
     """Run the block's queries in one transaction with these planner settings (PostgreSQL);
