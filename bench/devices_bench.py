@@ -39,161 +39,28 @@ BENCH_KEK_RING = "1:" + base64.b64encode(b"\x01" * 32).decode()
 os.environ["KAMKEYS_KEKS"] = BENCH_KEK_RING
 os.environ["KAMKEYS_KEK_FILE"] = ""
 
-TOTAL = 5_000_000
-OWNED = 1_000_000
-OTHER_ORGS = 200
-TYPES = [
-    "MULTICAL 21",
-    "MULTICAL 403",
-    "MULTICAL 603",
-    "MULTICAL 303",
-    "MULTICAL 302",
-    "flowIQ 2200",
-    "flowIQ 3100",
-    "OMNIPOWER",
-    "OMNIPOWER 3-phase",
-    "READy Concentrator",
-]
+OWNED = 1_000_000  # of the TOTAL devices (devices_fill), the bench distributor's
 from bench_plans import bare_time, plans  # noqa: E402 - bench/ is on sys.path
+from devices_fill import DOWNLOAD_TYPE, TOTAL, TYPES, ensure_database, fill  # noqa: E402
 
 TARGET_P95_MS = 50.0
+# Cases that open a page by its number alone (no Next / Previous cursor): the page is an OFFSET
+# and may take longer (issue 17 §2), which the page's help says (id="paging-help", checked
+# below). Over the target they are reported apart from the failures, never as ok.
+DIRECT_JUMPS = {
+    "deep page (OFFSET 900,000)",
+    "deep page sorted by TYPE (OFFSET 900,000)",
+    "last page",
+    "search TYPE 'multical' page 10,000",
+}
+JUMP_ALLOWED = (
+    "a direct jump to page N pays the OFFSET (issue 17 §2 allows it); the page's help says so"
+)
 ONLY = ""  # --only
-DOWNLOAD_TYPE = "MULTICAL 21"  # the distributor owns 100,000 of these; they get keys
 
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def ensure_database() -> None:
-    import psycopg
-    from django.conf import settings
-
-    db = settings.DATABASES["default"]
-    admin = psycopg.connect(
-        host=db.get("HOST") or "127.0.0.1",
-        port=db.get("PORT") or 5432,
-        user=db.get("USER") or "postgres",
-        password=db.get("PASSWORD") or None,
-        dbname="postgres",
-        autocommit=True,
-    )
-    with admin:
-        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]])
-        if not exists.fetchone():
-            log(f"creating database {db['NAME']}")
-            admin.execute(f'CREATE DATABASE "{db["NAME"]}"')
-
-
-def fill(reload: bool) -> None:
-    """5,000,000 devices: every 5th owned by the bench distributor, the rest spread over 200
-    organizations; serials are a permutation of 8-digit numbers; orders of 50 devices."""
-    from django.core.management import call_command
-    from django.db import connection
-
-    from accounts.models import Organization
-    from devices.models import Device
-
-    call_command("migrate", "devices", verbosity=0)
-    try:
-        call_command("migrate", verbosity=0)
-    except Exception as exc:  # another app's migration in flux: the devices schema is enough
-        if reload or not Device.objects.exists():
-            raise
-        log(f"migrate failed ({type(exc).__name__}: {exc}); using the existing schema")
-    if not reload and Device.objects.count() >= TOTAL:
-        log("bench data present")
-        return
-    log("loading 5,000,000 devices (a few minutes)")
-    index_migration = __import__(
-        "devices.migrations.0003_search_indexes", fromlist=["INDEXES", "create"]
-    )
-    trigram_migration = __import__(
-        "devices.migrations.0008_trigram_on_lowercase", fromlist=["INDEXES", "forwards"]
-    )
-    with connection.cursor() as cursor:
-        cursor.execute("SET maintenance_work_mem = '1GB'")
-        for name, _definition in index_migration.INDEXES + trigram_migration.INDEXES:
-            cursor.execute(f"DROP INDEX IF EXISTS {name}")
-        cursor.execute("TRUNCATE devices_device CASCADE")
-    Organization.objects.filter(name__startswith="Bench ").delete()
-    big = Organization.objects.create(
-        name="Bench Distributor A/S", customer_number="B0000", kind="distributor"
-    )
-    others = Organization.objects.bulk_create(
-        Organization(name=f"Bench Utility {i:03d}", customer_number=f"B{i:04d}", kind="customer")
-        for i in range(1, OTHER_ORGS + 1)
-    )
-    other_ids = [o.pk for o in others]
-    types_sql = "ARRAY[" + ",".join(f"'{t}'" for t in TYPES) + "]"
-    started = time.perf_counter()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            INSERT INTO devices_device (manufacturer, serial, device_code_hash, kind, device_type,
-                type_no, config_no, consumption_type, production_year, order_no, owner_id,
-                created_at)
-            SELECT 'KAM',
-                   lpad(((g::bigint * 7919) %% 100000000)::text, 8, '0'),
-                   'unset',
-                   CASE WHEN (g / 5) %% 10 = 9 THEN 'concentrator' ELSE 'meter' END,
-                   ({types_sql})[((g / 5) %% 10) + 1],
-                   '021A1B2C3', '3C001', 'Water', 2020 + g %% 6,
-                   (5000000 + g / 50)::text,
-                   CASE WHEN g %% 5 = 0 THEN %s
-                        ELSE (%s::bigint[])[(g %% {OTHER_ORGS}) + 1] END,
-                   now()
-            FROM generate_series(1, {TOTAL}) AS g
-            """,  # noqa: S608 - constants only
-            [big.pk, other_ids],
-        )
-        log(f"  rows inserted in {time.perf_counter() - started:.0f}s; building indexes")
-    # The indexes the migrations leave, built once on the loaded table (0003 without its
-    # trigram indexes, which 0008 replaces; 0004 then redefines the covering serial index).
-    replaced = {name for name, _definition in trigram_migration.OLD_INDEXES}
-    with connection.cursor() as cursor:
-        for name, definition in index_migration.INDEXES:
-            if name not in replaced:
-                cursor.execute(f"CREATE INDEX {name} ON devices_device {definition}")
-    with connection.schema_editor(atomic=False) as editor:
-        __import__(
-            "devices.migrations.0004_serial_index_includes_type", fromlist=["forwards"]
-        ).forwards(None, editor)
-        trigram_migration.forwards(None, editor)
-    log(f"  indexes built at {time.perf_counter() - started:.0f}s; writing 100,000 wrapped keys")
-    add_keys(big.pk)
-    with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE devices_device")
-        cursor.execute("VACUUM ANALYZE keyvault_devicekey")
-    log(f"  done in {time.perf_counter() - started:.0f}s")
-
-
-def add_keys(owner_id: int) -> None:
-    from django.db import connection
-
-    from devices.models import Device
-    from keyvault.crypto import wrap_key
-    from keyvault.kek import get_kek_source
-
-    version, kek = get_kek_source().current()
-    rows = list(
-        Device.objects.filter(owner_id=owner_id, device_type=DOWNLOAD_TYPE).values_list(
-            "pk", "serial"
-        )
-    )
-    connection.ensure_connection()
-    raw = connection.connection
-    with (
-        raw.cursor() as cursor,
-        cursor.copy(
-            "COPY keyvault_devicekey (device_id, name, wrapped, kek_version, updated_at) FROM STDIN"
-        ) as copy,
-    ):
-        for pk, serial in rows:
-            key = os.urandom(16)
-            copy.write_row((pk, "DEK", wrap_key(kek, version, serial, "DEK", key), version, "now"))
-    if not raw.autocommit:
-        raw.commit()
 
 
 def bench_user() -> Any:
@@ -291,6 +158,10 @@ def measure(name: str, action: Any, runs: int, check: Any = None) -> dict[str, A
     result["ok"] = (
         result["server_ms"]["p95"] <= TARGET_P95_MS and not result["plan"]["whole_range_scan"]
     )
+    if name in DIRECT_JUMPS:
+        result["direct_jump"] = True
+        if not result["ok"]:
+            result["allowed_because"] = JUMP_ALLOWED
     log(json.dumps(result))
     return result
 
@@ -338,6 +209,10 @@ def run(runs: int, skip_download: bool, seed: int) -> dict[str, Any]:
 
     def ok(response: Any) -> None:
         assert response.status_code == 200, response.status_code
+
+    def jump_explained(response: Any) -> None:
+        ok(response)
+        assert 'id="paging-help"' in response.content.decode(), "no paging help on a deep page"
 
     def page(params: dict[str, Any]) -> Any:
         def get() -> Any:
@@ -419,7 +294,11 @@ def run(runs: int, skip_download: bool, seed: int) -> dict[str, Any]:
         runs,
         ok,
     )
-    results = [floor] + [measure(name, action, runs, ok) for name, action in cases if ONLY in name]
+    results = [floor] + [
+        measure(name, action, runs, jump_explained if name in DIRECT_JUMPS else ok)
+        for name, action in cases
+        if ONLY in name
+    ]
 
     def select_all() -> Any:
         client.post(reverse("devices:selection"), {"action": "clear"})
@@ -433,6 +312,10 @@ def run(runs: int, skip_download: bool, seed: int) -> dict[str, Any]:
         ok(response)
         assert shown(response, "selected-count") == multical, shown(response, "selected-count")
 
+    def some_selected(response: Any) -> None:
+        ok(response)
+        assert shown(response, "selected-count") > 0
+
     selected_cases = [
         (f"select all in search (TYPE 'multical', {multical:,})", select_all, None),
         (f"first page with {multical:,} selected", get({}), all_multical_selected),
@@ -445,6 +328,12 @@ def run(runs: int, skip_download: bool, seed: int) -> dict[str, Any]:
     for name, action, check in selected_cases:
         if ONLY in name:
             results.append(measure(name, action, runs, check))
+    # A selected substring search is counted again beside every page (cache emptied per run).
+    name = "first page with SERIAL # '146' selected (a substring search, about 6,000)"
+    if ONLY in name:
+        client.post(reverse("devices:selection"), {"action": "clear"})
+        client.post(reverse("devices:selection"), {"action": "select_search", "serial": "146"})
+        results.append(measure(name, get({}), runs, some_selected))
     client.post(reverse("devices:selection"), {"action": "clear"})
 
     download: dict[str, Any] = {}
@@ -458,8 +347,15 @@ def run(runs: int, skip_download: bool, seed: int) -> dict[str, Any]:
         "owned_by_distributor": OWNED,
         "runs_per_case": runs,
         "target": f"p95 <= {TARGET_P95_MS:g} ms and no scan of the owner's whole range",
+        "direct_jumps": JUMP_ALLOWED,
         "seed": seed,
-        "cases_failed": [r["case"] for r in results if not r.get("ok", True)],
+        "cases_failed": [
+            r["case"] for r in results if not r.get("ok", True) and "allowed_because" not in r
+        ],
+        # Over the target, but only as a direct jump to a page number (see JUMP_ALLOWED).
+        "direct_jumps_over_target": {
+            r["case"]: r["server_ms"]["p95"] for r in results if "allowed_because" in r
+        },
         "load_average_at_end": os.getloadavg(),
         "cases": results,
         "download": download,

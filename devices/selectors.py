@@ -50,9 +50,16 @@ def count_devices(
     """Exact count of a (searched) device list. When the list is "everything these organizations
     own", optionally narrowed by TYPE and TRANSFERRED TO, the trigger-maintained per-(owner,
     type) counts answer without reading up to a million index entries; searches on ORDER # or
-    SERIAL # are counted for real."""
+    SERIAL # are counted for real, a substring search as the My devices page counts it
+    (``_substring_count``). ``owner_ids`` given means the queryset is exactly these
+    organizations' devices with ``search`` applied."""
     from devices.counts import owned_count
-    from devices.search import matching_types
+    from devices.search import has_substring_term, matching_types
+
+    if owner_ids and has_substring_term(search):
+        counted = _substring_count(owner_ids, search)
+        if counted is not None:
+            return counted
 
     if owner_ids and set(search) <= {"owner", "type"}:
         ids = owner_ids
@@ -69,3 +76,29 @@ def count_devices(
         if counted is not None:
             return counted
     return queryset.order_by().count()
+
+
+def _substring_count(owner_ids: list[int], search: dict[str, str]) -> int | None:
+    """A substring search over these organizations' devices, counted with the planner settings
+    and the owner condition the page uses (``devices.search``: only the owners' matches are read
+    from the (owner_id, lower(...)) trigram index), and kept a minute when large, in the same
+    cache entry the page reads (``devices.counts``). The selected count beside every page of a
+    "Select all in this search" selection comes from here: without this it ran unplanned, an
+    integer ``owner_id IN (1)`` the trigram index cannot take (224 ms for '273' at 5,000,000).
+    None on another database (no trigram index: the caller counts the queryset)."""
+    from django.db import connection
+
+    from devices.counts import cached_search_count, keep_search_count
+    from devices.paging import SMALL_RESULT
+    from devices.search import TRIGRAM_PLAN, owned_by, planned, search_q
+
+    if connection.vendor != "postgresql":
+        return None
+    total, key = cached_search_count(owner_ids, search)
+    if total is not None:
+        return total
+    with planned(TRIGRAM_PLAN):
+        total = owned_by(owner_ids).filter(search_q(search)).order_by().count()
+    if total > SMALL_RESULT:  # as the page keeps it: a small result's pages come from its ids
+        keep_search_count(key, total)
+    return total

@@ -19,11 +19,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.selectors import is_super_user
 from devices import paging
-from devices.access import visible_scope
 from devices.counts import cached_search_count, keep_search_count
 from devices.filters import DeviceFilter
 from devices.forms import PasteSerialsForm
-from devices.search import SEARCH_FIELDS, clean_search, has_substring_term
+from devices.search import SEARCH_FIELDS, clean_search, has_substring_term, scope_for_search
 from devices.selection import (
     SelectionTooLarge,
     clear_selection,
@@ -53,7 +52,7 @@ def _per_page(request: HttpRequest) -> int:
 @login_required
 def device_list(request: HttpRequest) -> HttpResponse:
     """The table, filtered by the column searches, with counts and the selection's checkboxes."""
-    visible, owner_ids = visible_scope(request.user)
+    visible, owner_ids = scope_for_search(request.user, request.GET)
     search = clean_search(request.GET)
     filterset = DeviceFilter(request.GET, queryset=visible)
     queryset = filterset.qs if filterset.is_valid() else visible.none()
