@@ -6,10 +6,11 @@ page went to it). A ``PreparedQuery`` keeps the rule where it is written, in the
 the builder twice with two sets of made-up values, and keeps the SQL and where each value went
 among the parameters; later runs only execute that SQL with the real values in those places.
 
-The builder must be a pure function of its keyword arguments (ints, aware datetimes, strings and
-lists of ints) that does not branch on them. A list's length is part of the query's shape
-(``IN (%s, %s)``), so each length gets its own compiled SQL, unless the list is named in
-``arrays``: sent as one array literal (``kamkeys.sqlarrays.column_in``), its length is not.
+The builder must be a pure function of its keyword arguments (ints, aware datetimes, strings,
+lists of ints or of strings) that does not branch on them. A list's length is part of the
+query's shape (``IN (%s, %s)``), so each length gets its own compiled SQL, unless the list is
+named in ``arrays``: sent as one array literal (``kamkeys.sqlarrays.column_in``), its length is
+not.
 Every other parameter must be the same in both compilations (a constant of the query): a value
 the ORM transformed, wrote into the SQL text, or that the builder took from elsewhere (the
 clock) makes preparation fail and log it, and that query then runs through the ORM every time.
@@ -70,7 +71,10 @@ def _samples(values: dict[str, Any], round_: int, arrays: frozenset[str]) -> dic
             out[name] = f"~prepared-{round_}-{next(counter)}~"
         elif isinstance(value, list | tuple):
             length = 2 if name in arrays else len(value)
-            out[name] = [-(10**15) * round_ - next(counter) for _ in range(length)]
+            if value and isinstance(value[0], str) and name not in arrays:
+                out[name] = [f"~prepared-{round_}-{next(counter)}~" for _ in range(length)]
+            else:
+                out[name] = [-(10**15) * round_ - next(counter) for _ in range(length)]
         else:
             raise PreparationError(f"{name}: {type(value).__name__} values are not supported")
     return out
@@ -120,17 +124,16 @@ class PreparedQuery:
         self._compiled: dict[tuple[Any, ...], tuple[str, list[Slot]] | None] = {}
 
     def _shape(self, values: dict[str, Any]) -> tuple[Any, ...]:
-        return tuple(
-            (
-                name,
-                "array"
-                if name in self.arrays
-                else len(v)
-                if isinstance(v, list | tuple)
-                else type(v).__name__,
-            )
-            for name, v in sorted(values.items())
-        )
+        """What the SQL text depends on: the values' types and the lengths of lists."""
+        shape: list[Any] = []
+        for name, value in sorted(values.items()):
+            if name in self.arrays:
+                shape.append((name, "array"))
+            elif isinstance(value, list | tuple):
+                shape.append((name, len(value), type(value[0]).__name__ if value else ""))
+            else:
+                shape.append((name, type(value).__name__))
+        return tuple(shape)
 
     def sql_with_params(self, **values: Any) -> tuple[str, tuple[Any, ...]]:
         """The SQL and parameters the ORM would run for these values."""

@@ -94,3 +94,16 @@ def test_only_postgresql_runs_compiled_sql_and_both_give_the_same_rows():
     since = datetime(2000, 1, 1, tzinfo=UTC)
     assert prepared.run(owner_ids=[owner.pk], since=since) == [("30000002",)]
     assert bool(prepared._compiled) is (connection.vendor == "postgresql")
+
+
+def test_a_list_of_strings_keeps_its_values_apart(postgres):
+    from devices.counts import owned_count
+
+    owner = OrganizationFactory()
+    DeviceFactory.create_batch(2, owner=owner, device_type="MULTICAL 21")
+    DeviceFactory(owner=owner, device_type="flowIQ 2200")
+    assert owned_count([owner.pk]) == 3
+    assert owned_count([owner.pk], ["MULTICAL 21"]) == 2
+    assert owned_count([owner.pk], ["flowIQ 2200"]) == 1
+    assert owned_count([owner.pk], ["flowIQ 2200", "MULTICAL 21"]) == 3
+    assert owned_count([owner.pk], ["OMNIPOWER"]) == 0
