@@ -18,6 +18,8 @@ from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext
 
+from devices.filters import DeviceFilter
+
 if TYPE_CHECKING:
     from devices.tables import DeviceTable
 
@@ -85,13 +87,13 @@ def _search_box(name: str, label: str, widget_attrs: tuple[tuple[str, Any], ...]
     ) + mark_safe(attrs)  # noqa: S308 - each attribute went through format_html
 
 
-def _search_cell(table: DeviceTable, column: Any) -> str:
+def _search_cell(column: Any, query: QueryDict) -> str:
     name = SEARCH_BOX.get(column.name)
     if name is None:
         return "<td></td>"
-    form = table.search_form
-    field = form.fields[name]
-    value = form.data.get(name, "") if form.is_bound else ""
+    # The FilterSet's own field (made once per process), not a form built for every page.
+    field = DeviceFilter.base_filters[name].field
+    value = query.get(name, "")
     box = _search_box(name, str(field.label), tuple(field.widget.attrs.items()))
     return format_html(
         '<td>{} value="{}" id="id_{}"></td>', box, value if isinstance(value, str) else "", name
@@ -152,7 +154,7 @@ def table_html(table: DeviceTable, query: QueryDict) -> SafeString:
     columns = list(table.columns)
     links = _Links(query)
     header = "".join(_header_cell(table, column, links) for column in columns)
-    search = "".join(_search_cell(table, column) for column in columns)
+    search = "".join(_search_cell(column, query) for column in columns)
     if table.page.object_list:
         body = table.body_html()
     else:
