@@ -261,6 +261,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "kamkeys.context_processors.navigation",
             ],
+            # {% url %} for names without arguments, reversed once per process.
+            "builtins": ["kamkeys.template_urls"],
         },
     }
 ]
