@@ -33,9 +33,10 @@ from kamkeys.sqlarrays import array_literal
 logger = logging.getLogger(__name__)
 
 Built = QuerySet[Any] | tuple[str, Sequence[Any]]
-# Where a parameter comes from: (name, None) the value itself, (name, i) element i of a list,
-# (name, "array") a list as one array literal (kamkeys.sqlarrays), or ("", constant).
-Slot = tuple[str, int | str | None] | tuple[str, Any]
+# Where a parameter comes from: (name, None, wrap) the value itself, (name, i, wrap) element i of
+# a list, (name, "array", None) a list as one array literal (kamkeys.sqlarrays), or
+# ("", constant, None). ``wrap``: the type the ORM wrapped the value in (psycopg's Int8), or None.
+Slot = tuple[str, Any, type | None]
 
 
 class PreparationError(RuntimeError):
@@ -52,6 +53,8 @@ def _sql_of(built: Built) -> tuple[str, tuple[Any, ...]]:
 
 # At most this many shapes per query are compiled; any other runs through the ORM.
 MAX_SHAPES = 32
+# Every prepared query of the process (module-level constants), for the tests.
+EVERY: list[PreparedQuery] = []
 
 
 def _samples(values: dict[str, Any], round_: int, arrays: frozenset[str]) -> dict[str, Any]:
@@ -80,6 +83,12 @@ def _samples(values: dict[str, Any], round_: int, arrays: frozenset[str]) -> dic
     return out
 
 
+def _same(param: Any, sample: Any) -> bool:
+    """The parameter is this sample, maybe wrapped by the driver's adapter (psycopg's ``Int8``
+    for a bigint column is an ``int``)."""
+    return isinstance(param, type(sample)) and param == sample
+
+
 def _slot(
     p1: Any, p2: Any, one: dict[str, Any], two: dict[str, Any], arrays: frozenset[str]
 ) -> Slot:
@@ -87,16 +96,20 @@ def _slot(
         v2 = two[name]
         if name in arrays:
             if p1 == array_literal(v1) and p2 == array_literal(v2):
-                return (name, "array")
+                return (name, "array", None)
         elif isinstance(v1, list):
             for i, (e1, e2) in enumerate(zip(v1, v2, strict=True)):
-                if type(p1) is type(e1) and p1 == e1 and p2 == e2:
-                    return (name, i)
-        elif type(p1) is type(v1) and p1 == v1 and p2 == v2:
-            return (name, None)
+                if _same(p1, e1) and _same(p2, e2):
+                    return (name, i, _wrapper(p1, e1))
+        elif _same(p1, v1) and _same(p2, v2):
+            return (name, None, _wrapper(p1, v1))
     if type(p1) is type(p2) and p1 == p2:
-        return ("", p1)
+        return ("", p1, None)
     raise PreparationError(f"a parameter changed with the values but is none of them: {p1!r}")
+
+
+def _wrapper(param: Any, sample: Any) -> type | None:
+    return None if type(param) is type(sample) else type(param)
 
 
 def _prepare(
@@ -108,7 +121,7 @@ def _prepare(
     if sql != sql2 or len(params1) != len(params2):
         raise PreparationError("the SQL text changed with the values")
     slots = [_slot(p1, p2, one, two, arrays) for p1, p2 in zip(params1, params2, strict=True)]
-    used = {name for name, _ in slots if name}
+    used = {slot[0] for slot in slots if slot[0]}
     if used != set(values):
         raise PreparationError(f"values not found among the parameters: {set(values) - used}")
     return sql, slots
@@ -122,6 +135,12 @@ class PreparedQuery:
         self.build = build
         self.arrays = frozenset(arrays)
         self._compiled: dict[tuple[Any, ...], tuple[str, list[Slot]] | None] = {}
+        EVERY.append(self)
+
+    @property
+    def unprepared(self) -> int:
+        """How many of the shapes met so far could not be compiled (they run through the ORM)."""
+        return sum(1 for compiled in self._compiled.values() if compiled is None)
 
     def _shape(self, values: dict[str, Any]) -> tuple[Any, ...]:
         """What the SQL text depends on: the values' types and the lengths of lists."""
@@ -153,15 +172,16 @@ class PreparedQuery:
             return _sql_of(self.build(**values))
         sql, slots = compiled
         params = []
-        for name, where in slots:
+        for name, where, wrap in slots:
             if not name:
-                params.append(where)
+                value = where
             elif where is None:
-                params.append(values[name])
+                value = values[name]
             elif where == "array":
-                params.append(array_literal(values[name]))
+                value = array_literal(values[name])
             else:
-                params.append(values[name][where])
+                value = values[name][where]
+            params.append(value if wrap is None else wrap(value))
         return sql, tuple(params)
 
     def run(self, **values: Any) -> list[tuple[Any, ...]]:
