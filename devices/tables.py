@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import html
+from collections import OrderedDict
 from typing import Any, NamedTuple
 
 import django_tables2 as tables
@@ -121,6 +123,19 @@ class DeviceTable(tables.Table):
                 f"{readers}</tr>"
             )
         return mark_safe("\n".join(rows))  # noqa: S308 - every value went through _e()
+
+
+class _ColumnsCopiedShallow(OrderedDict[str, tables.Column]):
+    """The class's columns. django-tables2 deep-copies them for every table so that a table may
+    change its columns without touching the class (a third of the table's setup: the lazy
+    translations in every label and title are copied too); a copy of each column object is
+    enough, since nothing changes a column's dictionaries in place."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> OrderedDict[str, tables.Column]:
+        return OrderedDict((name, copy.copy(column)) for name, column in self.items())
+
+
+DeviceTable.base_columns = _ColumnsCopiedShallow(DeviceTable.base_columns)
 
 
 def _e(value: object) -> str:
