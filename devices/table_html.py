@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from django.http import QueryDict
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.translation import gettext
+from django.utils.translation import get_language, gettext
 
 from devices.filters import DeviceFilter
 
@@ -76,13 +76,18 @@ def _header_cell(table: DeviceTable, column: Any, links: _Links) -> str:
 
 
 @cache
-def _search_box(name: str, label: str, widget_attrs: tuple[tuple[str, Any], ...]) -> str:
-    """A search box without its value; the same for every request, so written once."""
-    attrs = "".join(format_html(' {}="{}"', key, value) for key, value in widget_attrs)
+def _search_box(name: str, language: str | None) -> str:
+    """A search box without its value: the same for every request in one language (the label
+    and the attributes are the FilterSet's, translated), so written once per language. The
+    FilterSet's own field (made once per process), not a form built for every page."""
+    field = DeviceFilter.base_filters[name].field
+    attrs = "".join(
+        format_html(' {}="{}"', key, value) for key, value in field.widget.attrs.items()
+    )
     return format_html(
         '<label for="id_{}" class="visually-hidden">{}</label><input type="text" name="{}"',
         name,
-        label,
+        field.label,
         name,
     ) + mark_safe(attrs)  # noqa: S308 - each attribute went through format_html
 
@@ -91,12 +96,12 @@ def _search_cell(column: Any, query: QueryDict) -> str:
     name = SEARCH_BOX.get(column.name)
     if name is None:
         return "<td></td>"
-    # The FilterSet's own field (made once per process), not a form built for every page.
-    field = DeviceFilter.base_filters[name].field
     value = query.get(name, "")
-    box = _search_box(name, str(field.label), tuple(field.widget.attrs.items()))
     return format_html(
-        '<td>{} value="{}" id="id_{}"></td>', box, value if isinstance(value, str) else "", name
+        '<td>{} value="{}" id="id_{}"></td>',
+        _search_box(name, get_language()),
+        value if isinstance(value, str) else "",
+        name,
     )
 
 

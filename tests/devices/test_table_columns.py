@@ -30,3 +30,18 @@ def test_headers_follow_the_language_of_each_table():
         english = [str(c.header) for c in DeviceTable(Device.objects.none()).columns]
     assert "Serial #" in english and "Serial #" not in danish
     assert len(danish) == len(english) == 5  # without "Customers" unless asked for
+
+
+def test_search_boxes_speak_the_language_of_each_page(client_for, super_user_x, devices_x):
+    client = client_for(super_user_x)
+    for language, placeholder, other in (
+        ("da", "Søg...", "Search..."),
+        ("en-gb", "Search...", "Søg..."),
+        ("da", "Søg...", "Search..."),
+    ):
+        client.cookies["kamkeys_language"] = language
+        page = client.get("/devices/", {"serial": "1"}, HTTP_ACCEPT_LANGUAGE=language)
+        html = page.content.decode()
+        assert html.count(f'placeholder="{placeholder}"') == 4
+        assert f'placeholder="{other}"' not in html
+        assert 'name="serial"' in html and 'value="1" id="id_serial"' in html
