@@ -76,6 +76,7 @@ def device_list(request: HttpRequest) -> HttpResponse:
     paginate: dict[str, Any] = {
         "total": total,
         "single_owner": owner_ids is not None and len(owner_ids) == 1,
+        "owned_by": None if search else owner_ids,
         "substring": substring,
     }
     cursors = {"after": request.GET.get("after"), "before": request.GET.get("before")}
