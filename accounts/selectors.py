@@ -10,6 +10,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.db.models.functions import Lower
 
 from accounts.models import AccessRequest, Membership, Organization, User
+from kamkeys.prepared import PreparedQuery
 
 # One request asks "is this user a Super User, of what?" from the middleware, the navigation and
 # the view. The middleware asks first and keeps the answer on request.user (an object that lives
@@ -17,12 +18,18 @@ from accounts.models import AccessRequest, Membership, Organization, User
 _ROLE_CACHE = "_kamkeys_super_user_org_ids"
 
 
+def _super_user_memberships(user_id: int) -> QuerySet[Membership]:
+    return Membership.objects.filter(user=user_id, role=Membership.Role.SUPER_USER)
+
+
+# Asked on every request (the middleware): compiled once per process (kamkeys.prepared).
+_SUPER_USER_ORGANIZATIONS = PreparedQuery(
+    lambda user_id: _super_user_memberships(user_id).values_list("organization_id")
+)
+
+
 def _query_super_user_organization_ids(user: Any) -> list[int]:
-    return list(
-        Membership.objects.filter(user=user, role=Membership.Role.SUPER_USER).values_list(
-            "organization_id", flat=True
-        )
-    )
+    return [row[0] for row in _SUPER_USER_ORGANIZATIONS.run(user_id=user.pk)]
 
 
 def super_user_organization_ids(user: Any) -> list[int]:

@@ -7,7 +7,15 @@ searches, sorts and key downloads. Prints JSON: requests, p50/p95 per kind and o
 
     .venv/bin/python bench/load.py --clients 50 --seconds 60 --devices 100000
 
-Only 127.0.0.0/8 is ever contacted. The database is dropped afterwards unless --keep.
+Only 127.0.0.0/8 is ever contacted. The database is dropped afterwards unless --keep; --reuse
+starts from a kept one of the same size (seeding 100,000 devices takes minutes).
+
+Two-factor codes: allauth refuses a TOTP code already used within its period (per user, kept in
+the cache). Every run therefore gives each user a fresh random secret (a reused database too)
+and keeps its cache under a prefix of its own, so two runs, even at once on one Redis database,
+never send the same user's same code; and a client waits for a fresh 30-second period when the
+current one is about to end, and tries once more with the next period's code if a code is
+refused (a request repeated after a lost connection would repeat its code).
 """
 
 from __future__ import annotations
@@ -49,6 +57,13 @@ from devices.device_codes import hash_device_code
 from keyvault.services import store_device_keys_bulk
 
 n_devices, n_users = int(sys.argv[1]), int(sys.argv[2])
+if len(sys.argv) > 3 and sys.argv[3] == "reuse":  # kept database: fresh two-factor secrets only
+    from allauth.mfa.models import Authenticator
+    Authenticator.objects.filter(user__email__endswith="@bench.example").delete()
+    for i in range(n_users):
+        TOTP.activate(User.objects.get(email=f"load{i}@bench.example"), SECRETS[i])
+    print("new two-factor secrets for", n_users, "users")
+    sys.exit(0)
 org = Organization.objects.create(name="Load Distributor", customer_number="L1", kind="distributor")
 password = make_password(PASSWORD)
 for i in range(n_users):
@@ -72,13 +87,30 @@ print("seeded", n_devices, "devices and", n_users, "users")
 """
 
 
-def totp_now(secret: str) -> str:
+TOTP_PERIOD = 30
+# A code sent later than this into its period may reach the server (behind 49 other logins, each
+# hashing a password) after the period ended: wait for the next one instead.
+TOTP_LATEST_SECOND = 20
+
+
+def totp_at(secret: str, counter_value: int) -> str:
     key = base64.b32decode(secret)
-    counter = struct.pack(">Q", int(time.time()) // 30)
+    counter = struct.pack(">Q", counter_value)
     digest = hmac.new(key, counter, hashlib.sha1).digest()
     offset = digest[-1] & 0x0F
     value = struct.unpack(">I", digest[offset : offset + 4])[0] & 0x7FFFFFFF
     return f"{value % 1_000_000:06d}"
+
+
+def fresh_totp(secret: str, after: int = -1) -> tuple[str, int]:
+    """A code of a period that has most of its 30 seconds left and comes after period
+    ``after`` (the one whose code was refused), waiting for it if need be."""
+    while True:
+        now = time.time()
+        period, into = divmod(now, TOTP_PERIOD)
+        if period > after and into <= TOTP_LATEST_SECOND:
+            return totp_at(secret, int(period)), int(period)
+        time.sleep(TOTP_PERIOD - into + 0.05)
 
 
 class Client:
@@ -148,11 +180,13 @@ class Client:
         if status != 302 or "2fa" not in headers.get("location", ""):
             raise RuntimeError(f"login of {email} answered {status}")
         self.request("GET", urlsplit(headers["location"]).path)
-        status, headers, _ = self.request(
-            "POST", "/accounts/2fa/authenticate/", {"code": totp_now(secret)}
-        )
-        if status != 302:
-            raise RuntimeError(f"two-factor step of {email} answered {status}")
+        used = -1
+        for _attempt in range(2):
+            code, used = fresh_totp(secret, after=used)
+            status, headers, _ = self.request("POST", "/accounts/2fa/authenticate/", {"code": code})
+            if status == 302:
+                return
+        raise RuntimeError(f"two-factor step of {email} answered {status} twice")
 
 
 class Recorder:
@@ -279,6 +313,26 @@ def machine_busy() -> tuple[float, float]:
     return (sum(values) - idle) / tick, sum(values) / tick
 
 
+def seeded_as_asked(psql_db: list[str], env: dict[str, str], devices: int, clients: int) -> bool:
+    """Does the database hold the devices and users a run of this size seeds (--reuse)?"""
+    result = subprocess.run(
+        [
+            *psql_db,
+            "-tA",
+            "-c",
+            "SELECT (SELECT count(*) FROM devices_device), (SELECT count(*) FROM accounts_user)",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        return False
+    counts = [int(v) for v in result.stdout.strip().split("|")]
+    return counts == [devices, clients]
+
+
 def run(cmd: list[str], env: dict[str, str], **kw) -> subprocess.CompletedProcess:  # noqa: ANN003
     if "capture_output" not in kw:
         kw.setdefault("stdout", sys.stderr)  # stdout carries only the JSON report
@@ -296,13 +350,20 @@ def main() -> None:
     parser.add_argument("--redis-db", type=int, default=7)
     parser.add_argument("--port", type=int, default=8911)
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="use the database a --keep run left, if it holds as many devices and clients",
+    )
     args = parser.parse_args()
     if not 1 <= args.clients <= 200 or not 1 <= args.seconds <= 600:
         parser.error("clients must be 1-200 and seconds 1-600 (the load is bounded)")
 
     work = Path(tempfile.mkdtemp(prefix="kamkeys-load-"))
     kek = work / "load.kek"
-    kek.write_text("1:" + base64.b64encode(os.urandom(32)).decode() + "\n")
+    # A fixed, bench-only KEK (loopback accounts of a throw-away database), so --reuse finds the
+    # kept database's keys unwrappable.
+    kek.write_text("1:" + base64.b64encode(b"\x07" * 32).decode() + "\n")
     kek.chmod(0o600)
     python = sys.executable
     env = {
@@ -312,7 +373,9 @@ def main() -> None:
         "ALLOWED_HOSTS": "127.0.0.1",
         "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{args.database}",
         "REDIS_URL": f"redis://127.0.0.1:6379/{args.redis_db}",
-        "KAMKEYS_CACHE_PREFIX": "kk_load",
+        # This run's own cache keys: allauth's used-code marks of another run (the same users'
+        # ids in another database) can never refuse this run's codes.
+        "KAMKEYS_CACHE_PREFIX": f"kk_load_{secrets.token_hex(4)}",
         "KAMKEYS_KEK_FILE": str(kek),
         "EMAIL_HOST": "127.0.0.1",
         "EMAIL_PORT": "1",
@@ -326,8 +389,11 @@ def main() -> None:
     }
     secrets_by_client = [base64.b32encode(os.urandom(20)).decode() for _ in range(args.clients)]
     psql = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-q", "-v", "ON_ERROR_STOP=1", "postgres"]
-    run([*psql, "-c", f"DROP DATABASE IF EXISTS {args.database}"], env)
-    run([*psql, "-c", f"CREATE DATABASE {args.database}"], env)
+    psql_db = [*psql[:-1], args.database]
+    reused = args.reuse and seeded_as_asked(psql_db, env, args.devices, args.clients)
+    if not reused:
+        run([*psql, "-c", f"DROP DATABASE IF EXISTS {args.database}"], env)
+        run([*psql, "-c", f"CREATE DATABASE {args.database}"], env)
     run(["redis-cli", "-n", str(args.redis_db), "flushdb"], env, capture_output=True)
     gunicorn = None
     try:
@@ -337,19 +403,25 @@ def main() -> None:
         script = f"PASSWORD={PASSWORD!r}\nSECRETS={secrets_by_client!r}\n" + SETUP
         setup_file = work / "setup.py"
         setup_file.write_text(script)
+        mode = "reuse" if reused else "seed"
         run(
             [
                 python,
                 "manage.py",
                 "shell",
                 "-c",
-                f"import sys; sys.argv=['', '{args.devices}', '{args.clients}']; "
+                f"import sys; sys.argv=['', '{args.devices}', '{args.clients}', '{mode}']; "
                 f"exec(open({str(setup_file)!r}).read())",
             ],
             env,
         )
-        psql_db = [*psql[:-1], args.database]
-        run([*psql_db, "-c", "VACUUM ANALYZE"], env)  # as autovacuum would, before the load
+        if reused:  # the last run's sessions and selections go; devices and users stay
+            run(
+                [*psql_db, "-c", "DELETE FROM devices_deviceselection; DELETE FROM django_session"],
+                env,
+            )
+        else:
+            run([*psql_db, "-c", "VACUUM ANALYZE"], env)  # as autovacuum would, before the load
         setup_seconds = time.perf_counter() - started
 
         # The production server configuration (gthread workers, the redacting access log,
@@ -429,6 +501,7 @@ def main() -> None:
         "gunicorn_workers": args.workers,
         "gunicorn_threads": args.threads,
         "setup_seconds": round(setup_seconds, 1),
+        "reused_database": reused,
         "requests": len(everything),
         "requests_per_second": round(len(everything) / args.seconds, 1),
         "p50_ms": round(statistics.median(everything) * 1000, 1) if everything else None,

@@ -18,12 +18,15 @@ layering, listed in docs/architecture.md): visibility depends on them.
 from __future__ import annotations
 
 import enum
+from datetime import datetime
 from typing import Any, Literal
 
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from accounts.selectors import super_user_organization_ids
 from devices.models import Device, DeviceRegistration
+from kamkeys.prepared import PreparedQuery
 from readrights.models import ReadRight, ReadRightQuerySet
 
 # A Super User's own read rights and registrations on devices outside their organizations are
@@ -42,10 +45,10 @@ class Operator(enum.Enum):
 OPERATOR: Literal[Operator.CONSOLE] = Operator.CONSOLE
 
 
-def live_read_rights(user: Any = None) -> ReadRightQuerySet:
+def live_read_rights(user: Any = None, now: datetime | None = None) -> ReadRightQuerySet:
     """The read rights that work now (``ReadRight.objects.live()``), the user's only when a user
     is given."""
-    rights = ReadRight.objects.live()
+    rights = ReadRight.objects.live(now)
     return rights if user is None else rights.filter(grantee=user)
 
 
@@ -60,30 +63,45 @@ def active_registrations() -> QuerySet[DeviceRegistration]:
     return DeviceRegistration.objects.filter(ended_at__isnull=True)
 
 
+def _personal(user: Any, now: datetime | None = None) -> QuerySet[Any]:
+    """Ids of the devices the user holds a live read right for or registered themselves."""
+    return (
+        live_read_rights(user, now)
+        .values("device_id")
+        .union(active_registrations().filter(user=user).values("device_id"))
+    )
+
+
+def _personal_outside(user_id: int, org_ids: list[int], now: datetime) -> QuerySet[Any]:
+    return (
+        Device.objects.filter(pk__in=_personal(user_id, now))
+        .exclude(owner_id__in=org_ids)
+        .order_by()
+        .values_list("pk", flat=True)[: MAX_INLINE_EXTRA_IDS + 1]
+    )
+
+
+# Asked on every page of a Super User: the SQL is compiled once per process (kamkeys.prepared).
+_PERSONAL_OUTSIDE = PreparedQuery(_personal_outside)
+
+
 def visible_scope(user: Any) -> tuple[QuerySet[Device], list[int] | None]:
     """``visible_devices(user)``, and the organization ids when visibility is exactly "owned by
     these organizations" (a Super User without rights elsewhere), which lets the table sort and
     count from the (owner, ...) indexes."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return Device.objects.none(), None
-    personal = (
-        live_read_rights(user)
-        .values("device_id")
-        .union(active_registrations().filter(user=user).values("device_id"))
-    )
     org_ids = super_user_organization_ids(user)
     if not org_ids:
-        return Device.objects.filter(pk__in=personal), None
-    extra = list(
-        Device.objects.filter(pk__in=personal)
-        .exclude(owner_id__in=org_ids)
-        .order_by()
-        .values_list("pk", flat=True)[: MAX_INLINE_EXTRA_IDS + 1]
-    )
+        return Device.objects.filter(pk__in=_personal(user)), None
+    extra = [
+        row[0]
+        for row in _PERSONAL_OUTSIDE.run(user_id=user.pk, org_ids=org_ids, now=timezone.now())
+    ]
     if not extra:
         return Device.objects.filter(owner_id__in=org_ids), org_ids
     if len(extra) > MAX_INLINE_EXTRA_IDS:
-        return Device.objects.filter(Q(owner_id__in=org_ids) | Q(pk__in=personal)), None
+        return Device.objects.filter(Q(owner_id__in=org_ids) | Q(pk__in=_personal(user))), None
     return Device.objects.filter(Q(owner_id__in=org_ids) | Q(pk__in=extra)), None
 
 

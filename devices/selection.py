@@ -19,6 +19,7 @@ applies it to ``downloadable_devices`` itself (``keyfiles.downloads.build_downlo
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from devices.forms import SERIAL_RE
 from devices.models import Device, DeviceSelection
 from devices.search import Search, clean_search, search_q
 from devices.selectors import count_devices
+from kamkeys.prepared import PreparedQuery
 
 # Where sessions made before the selection had its own table kept it; read until the session's
 # first selection change, which moves it into the row.
@@ -145,13 +147,30 @@ def _rows(request: HttpRequest) -> QuerySet[DeviceSelection]:
     return DeviceSelection.objects.filter(**_row_of(request))
 
 
+def _stored_data(user_id: int, key: str) -> QuerySet[Any]:
+    return DeviceSelection.objects.filter(user=user_id, key=key).values_list("data")[:1]
+
+
+# Read on every My devices page: compiled once per process (kamkeys.prepared).
+_STORED_DATA = PreparedQuery(_stored_data)
+
+
+def _stored(request: HttpRequest) -> Any:
+    """The row's data as stored (None when the session has no row yet)."""
+    rows = _STORED_DATA.run(user_id=request.user.pk, key=selection_key(request.session))
+    if not rows:
+        return None
+    data = rows[0][0]
+    return json.loads(data) if isinstance(data, str) else data  # rows come without converters
+
+
 def get_selection(request: HttpRequest) -> Selection:
     """The selection as stored now (read once per request; changes keep the copy current)."""
     cached = getattr(request, _CACHED, None)
     if cached is None:
         if not request.user.is_authenticated:
             return Selection()
-        data = _rows(request).values_list("data", flat=True).first()
+        data = _stored(request)
         cached = _from_raw(data if data is not None else request.session.get(SESSION_KEY))
         setattr(request, _CACHED, cached)
     return cached.copy()

@@ -16,7 +16,9 @@ from urllib.parse import urlencode
 from django.http import QueryDict
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.translation import gettext
+from django.utils.translation import get_language, gettext
+
+from devices.filters import DeviceFilter
 
 if TYPE_CHECKING:
     from devices.tables import DeviceTable
@@ -74,27 +76,32 @@ def _header_cell(table: DeviceTable, column: Any, links: _Links) -> str:
 
 
 @cache
-def _search_box(name: str, label: str, widget_attrs: tuple[tuple[str, Any], ...]) -> str:
-    """A search box without its value; the same for every request, so written once."""
-    attrs = "".join(format_html(' {}="{}"', key, value) for key, value in widget_attrs)
+def _search_box(name: str, language: str | None) -> str:
+    """A search box without its value: the same for every request in one language (the label
+    and the attributes are the FilterSet's, translated), so written once per language. The
+    FilterSet's own field (made once per process), not a form built for every page."""
+    field = DeviceFilter.base_filters[name].field
+    attrs = "".join(
+        format_html(' {}="{}"', key, value) for key, value in field.widget.attrs.items()
+    )
     return format_html(
         '<label for="id_{}" class="visually-hidden">{}</label><input type="text" name="{}"',
         name,
-        label,
+        field.label,
         name,
     ) + mark_safe(attrs)  # noqa: S308 - each attribute went through format_html
 
 
-def _search_cell(table: DeviceTable, column: Any) -> str:
+def _search_cell(column: Any, query: QueryDict) -> str:
     name = SEARCH_BOX.get(column.name)
     if name is None:
         return "<td></td>"
-    form = table.search_form
-    field = form.fields[name]
-    value = form.data.get(name, "") if form.is_bound else ""
-    box = _search_box(name, str(field.label), tuple(field.widget.attrs.items()))
+    value = query.get(name, "")
     return format_html(
-        '<td>{} value="{}" id="id_{}"></td>', box, value if isinstance(value, str) else "", name
+        '<td>{} value="{}" id="id_{}"></td>',
+        _search_box(name, get_language()),
+        value if isinstance(value, str) else "",
+        name,
     )
 
 
@@ -152,7 +159,7 @@ def table_html(table: DeviceTable, query: QueryDict) -> SafeString:
     columns = list(table.columns)
     links = _Links(query)
     header = "".join(_header_cell(table, column, links) for column in columns)
-    search = "".join(_search_cell(table, column) for column in columns)
+    search = "".join(_search_cell(column, query) for column in columns)
     if table.page.object_list:
         body = table.body_html()
     else:

@@ -72,7 +72,11 @@ def test_login_with_redis_stopped_is_a_503_page_and_works_again_when_redis_retur
 @pytest.mark.django_db
 def test_a_database_error_in_any_middleware_is_a_503_page_not_a_500(monkeypatch, customer):
     """Sessions are read by a middleware, before any view: the page is still a plain 503."""
-    from django.contrib.sessions.backends.db import SessionStore
+    from importlib import import_module
+
+    from django.conf import settings
+
+    SessionStore = import_module(settings.SESSION_ENGINE).SessionStore  # noqa: N806 - a class
 
     client = Client(raise_request_exception=False)
     assert log_in(client, customer.email).status_code == 302
