@@ -150,11 +150,22 @@ class KeyedDeviceSerializer(serializers.Serializer):
 
 
 class KeysResponseSerializer(serializers.Serializer):
+    """In this member order: the devices stream first, the counts follow them."""
+
     format = serializers.CharField()
-    count = serializers.IntegerField()
-    unknown_serials = serializers.ListField(child=serializers.CharField())
-    invalid_serials = serializers.ListField(child=serializers.CharField())
-    devices = KeyedDeviceSerializer(many=True)
+    devices = KeyedDeviceSerializer(
+        many=True,
+        help_text="Serials: in the order sent, the first 1,000 serials' devices by id, then the "
+        "rest's by id. A search: by id.",
+    )
+    count = serializers.IntegerField(help_text="How many devices the document holds.")
+    unknown_serials = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Well-formed serials that name no device you may see, in the order sent.",
+    )
+    invalid_serials = serializers.ListField(
+        child=serializers.CharField(), help_text="Malformed serials, in the order sent."
+    )
 
 
 class EmailsField(serializers.ListField):

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api import access, devicesets, disclosures
-from api.keys import audit_detail, json_stream
+from api.keys import HEAD_DEVICES, audit_detail, json_stream
 from api.models import Scope
 from api.problems import Problem
 from api.serializers import (
@@ -114,10 +114,13 @@ class DeviceDetailView(APIView):
 @extend_schema(
     summary="Fetch keys",
     description=(
-        "Keys of up to 100,000 serials, or of a search. `format=json` streams a JSON document "
-        "(unknown and malformed serials listed by name, without saying whether they exist "
-        "elsewhere); `zip` and `kem` stream the web download's encrypted file, protected by "
-        "`password`. Every call is audited with the token's id and name."
+        "Keys of up to 100,000 serials, or of a search. `format=json` streams a JSON document: "
+        "the devices first, then `count` and the unknown and malformed serials by name "
+        "(without saying whether they exist elsewhere); the devices of the first 1,000 serials "
+        "leave before the rest are looked up. `zip` and `kem` stream the web download's "
+        "encrypted file, protected by `password`. Every disclosure is audited with the token's "
+        "id and name (JSON for more than 1,000 serials: one event for the first 1,000, one for "
+        "the rest, written before its first key)."
     ),
     request=KeysRequestSerializer,
     responses={
@@ -136,15 +139,20 @@ class KeysView(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         user, token = request.user, request.auth
-        device_set = devicesets.resolve(user, access.visible(user), data)
         fmt = data["format"]
         try:
             if fmt == "json":
+                found = devicesets.in_parts(user, access.visible(user), data, first=HEAD_DEVICES)
                 chunks = json_stream(
-                    token, device_set, context=access.audit_context(request._request)
+                    token,
+                    found.parts,
+                    invalid_serials=found.invalid_serials,
+                    several=found.several,
+                    context=access.audit_context(request._request),
                 )
                 response = StreamingHttpResponse(chunks, content_type="application/json")
             else:
+                device_set = devicesets.resolve(user, access.visible(user), data)
                 if not data["skip_unknown"]:
                     devicesets.refuse_unknown(device_set)
                 if not device_set.sorted_ids():
@@ -235,8 +243,7 @@ class RevokeReadRightsView(APIView):
         revoked = access.revoke_for_emails(
             addresses, device_set.devices, context=access.audit_context(request._request)
         )
-        count = device_set.devices.count()
-        return Response({"device_count": count, "revoked": revoked})
+        return Response({"device_count": len(device_set.sorted_ids()), "revoked": revoked})
 
 
 @extend_schema(

@@ -128,6 +128,35 @@ def test_keys_as_json_report_unknown_and_malformed_serials_by_name(
     assert body["invalid_serials"] == ["12-34"]
 
 
+def test_many_serials_stream_in_two_parts_each_audited_before_its_keys(
+    super_user_x, keyed_x, keyed_y, api_for, monkeypatch
+):
+    """Past the first HEAD_DEVICES serials the rest are looked up while the document streams:
+    every device once, the rest's disclosure audited as a second event, the unknown serials of
+    both parts at the end in the order sent."""
+    import api.keys
+    import api.views
+
+    monkeypatch.setattr(api.views, "HEAD_DEVICES", 2)
+    monkeypatch.setattr(api.keys, "HEAD_DEVICES", 2)
+    api = api_for(super_user_x, ["keys:read"])
+    by_id = sorted(keyed_x, key=lambda d: d.pk)
+    sent = [by_id[3].serial, "99999999", by_id[1].serial, by_id[4].serial]
+    sent += [keyed_y[0].serial, by_id[0].serial, by_id[2].serial, "1234"]
+    body = json.loads(streamed(api.post("/api/v1/keys/", {"serials": sent})))
+    # The first two well-formed serials are one device and an unknown one; each part in id order.
+    first, rest = [by_id[3]], [by_id[0], by_id[1], by_id[2], by_id[4]]
+    assert [d["serial"] for d in body["devices"]] == [d.serial for d in first + rest]
+    assert body["count"] == 5
+    assert body["unknown_serials"] == ["99999999", keyed_y[0].serial]
+    assert body["invalid_serials"] == ["1234"]
+    events = AuditEvent.objects.filter(action=Action.DOWNLOAD).order_by("pk")
+    assert [(e.object_ids, e.count, e.detail["part"]) for e in events] == [
+        ([d.pk for d in first], 1, 1),
+        ([d.pk for d in rest], 4, 2),
+    ]
+
+
 def test_every_api_disclosure_is_audited_with_the_token_and_channel(super_user_x, keyed_x, api_for):
     api = api_for(super_user_x, ["keys:read"])
     streamed(api.post("/api/v1/keys/", {"search": {"type": "multical"}}))
