@@ -13,7 +13,8 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import BooleanField, Q, QuerySet
+from django.db.models.expressions import RawSQL
 
 from api import access
 from api.problems import Problem
@@ -113,8 +114,21 @@ def by_serials(scope: QuerySet[Device], serials: list[str]) -> DeviceSet:
     # Later reads find these devices by id, one primary-key probe each: the ids were read inside
     # the scope in this same request (the read-rights services also check ownership in their
     # own SQL). Re-reading them through the scope cost a second scan of the organization.
-    devices = Device.objects.filter(column_in("id", list(ids))) if ids else Device.objects.none()
-    return DeviceSet(devices, unknown, invalid, ids)
+    return DeviceSet(_with_ids(ids), unknown, invalid, ids)
+
+
+def _with_ids(ids: Sequence[int]) -> QuerySet[Device]:
+    """The devices with these ids. On PostgreSQL the array sits behind a sub-select, so the
+    planner does not weigh 100,000 constants one by one (~70 ms of planning, and a slower plan,
+    for every statement built on this set: the download's, the read-rights writes')."""
+    if not ids:
+        return Device.objects.none()
+    if connection.vendor != "postgresql":
+        return Device.objects.filter(column_in("id", list(ids)))
+    literal = "{" + ",".join(map(str, ids)) + "}"
+    return Device.objects.filter(
+        RawSQL("id = ANY((SELECT %s::bigint[])::bigint[])", (literal,), BooleanField())
+    )
 
 
 Part = tuple[Sequence[int], list[str]]  # ids (ascending) and the serials that named none

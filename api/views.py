@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import F
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -21,6 +22,7 @@ from api.keys import HEAD_DEVICES, audit_detail, json_stream
 from api.models import Scope
 from api.problems import Problem
 from api.serializers import (
+    DEVICE_VALUES,
     AssignRequestSerializer,
     AssignResponseSerializer,
     DeviceListQuerySerializer,
@@ -31,6 +33,7 @@ from api.serializers import (
     KeysResponseSerializer,
     RevokeRequestSerializer,
     RevokeResponseSerializer,
+    device_dicts,
 )
 from api.throttling import KeysRateThrottle, TokenRateThrottle
 from devices.forms import SERIAL_RE
@@ -86,7 +89,13 @@ class DeviceListView(ListAPIView):
     def get_queryset(self) -> Any:
         params = _query(DeviceListQuerySerializer, self.request)
         scope = access.visible(self.request.user)
-        return devicesets.by_search(self.request.user, scope, params).select_related("owner")
+        devices = devicesets.by_search(self.request.user, scope, params)
+        return devices.values(*DEVICE_VALUES, owner_name=F("owner__name"))
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        assert page is not None
+        return self.get_paginated_response(device_dicts(page))
 
 
 @extend_schema(

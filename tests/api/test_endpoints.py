@@ -39,6 +39,19 @@ def test_a_super_user_lists_their_own_devices_and_not_another_distributors(
     assert serials == [d.serial for d in keyed_x]
 
 
+def test_list_rows_are_the_device_serializers_own_output(super_user_x, keyed_x, api_for):
+    """The list writes its rows without the serializer; they must be what it would write
+    (the documented schema): every member, types, the owner's name, times in ISO 8601."""
+    from api.serializers import DeviceSerializer
+
+    Device.objects.filter(pk=keyed_x[1].pk).update(production_year=2024, order_no='A "q" ø')
+    response = api_for(super_user_x, ["devices:read"]).get("/api/v1/devices/")
+    devices = Device.objects.filter(pk__in=[d.pk for d in keyed_x]).order_by("pk")
+    expected = json.loads(json.dumps(DeviceSerializer(devices, many=True).data))
+    assert response.json()["results"] == expected
+    assert expected[1]["production_year"] == 2024 and expected[1]["owner"]
+
+
 def test_the_list_takes_my_devices_searches(super_user_x, keyed_x, api_for):
     api = api_for(super_user_x, ["devices:read"])
     response = api.get("/api/v1/devices/", {"serial": keyed_x[2].serial})
