@@ -205,15 +205,10 @@ def child(case: str) -> dict[str, Any]:
 
     token = os.environ[TOKEN_ENV]
     serials = json.loads((STATE / "serials.json").read_text())
-    # Warm up as a running server is: imports, URL resolvers, the database connection, and the
-    # password-strength dictionaries (zxcvbn loads ~15 MB of them at its first password, in a
-    # worker's first file download or password change, and keeps them).
-    from kamkeys.password_strength import password_strength
-
+    # Warm up as a running server is: imports, URL resolvers, the database connection.
     Client(headers={"Authorization": f"Bearer {token}"}).get(
         reverse("api:devices"), {"page_size": 1}
     )
-    password_strength("warm-up password")
     rss_before = peak_rss_mb()
     cpu_before = cpu_seconds()
     if case.startswith("api_"):
