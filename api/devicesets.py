@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
@@ -93,12 +94,16 @@ def find_serials(scope: QuerySet[Device], serials: list[str]) -> tuple[array[int
         sql, params = scope.order_by().values_list("pk", "serial").query.sql_with_params()
     except EmptyResultSet:  # a scope that can match nothing (no visible device at all)
         return ids, list(serials)
-    # Well-formed serials (split_serials) hold no quote or backslash to escape.
+    # Well-formed serials (split_serials) hold no quote or backslash to escape. The literal goes
+    # as a bound parameter (server-side binding), not spliced into the statement's text as
+    # Django's cursor would: no escaped copies of its megabyte at the request's peak memory.
     literal = '{"' + '","'.join(serials) + '"}'
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_FIND_PLAN_SQL)
-        cursor.execute(_FIND_SQL.format(scope=sql), [literal, *params])
-        packed, unknown = cursor.fetchone()
+        with psycopg.Cursor(cursor.connection) as bound:
+            bound.execute(_FIND_SQL.format(scope=sql), [literal, *params])
+            packed, unknown = bound.fetchone() or (None, None)
+    del literal
     if packed:
         ids.frombytes(packed)
         if sys.byteorder == "little":
@@ -117,6 +122,11 @@ def by_serials(scope: QuerySet[Device], serials: list[str]) -> DeviceSet:
     return DeviceSet(_with_ids(ids), unknown, invalid, ids)
 
 
+def _joined(ids: Sequence[int], size: int) -> Iterator[str]:
+    for start in range(0, len(ids), size):
+        yield ",".join(map(str, ids[start : start + size]))
+
+
 def _with_ids(ids: Sequence[int]) -> QuerySet[Device]:
     """The devices with these ids. On PostgreSQL the array sits behind a sub-select, so the
     planner does not weigh 100,000 constants one by one (~70 ms of planning, and a slower plan,
@@ -125,7 +135,9 @@ def _with_ids(ids: Sequence[int]) -> QuerySet[Device]:
         return Device.objects.none()
     if connection.vendor != "postgresql":
         return Device.objects.filter(column_in("id", list(ids)))
-    literal = "{" + ",".join(map(str, ids)) + "}"
+    # Joined 10,000 at a time: one join of 100,000 would hold a list of their texts (5 MB) at
+    # the request's peak.
+    literal = "{" + ",".join(_joined(ids, 10_000)) + "}"
     return Device.objects.filter(
         RawSQL("id = ANY((SELECT %s::bigint[])::bigint[])", (literal,), BooleanField())
     )
