@@ -16,7 +16,7 @@ from devices.models import Device
 from kamkeys.models import OutboundEmail
 from readrights.models import Invitation, ReadRight
 from tests.api.conftest import ApiClient, key_of, streamed
-from tests.factories import UserFactory, login
+from tests.factories import DeviceFactory, UserFactory, login
 
 pytestmark = pytest.mark.django_db
 ZIP_PASSWORD = "granite lantern orbit 77"
@@ -139,6 +139,20 @@ def test_keys_as_json_report_unknown_and_malformed_serials_by_name(
     ]
     assert body["unknown_serials"] == [keyed_y[0].serial, "99999999"]
     assert body["invalid_serials"] == ["12-34"]
+
+
+def test_a_serial_two_manufacturers_share_does_not_hide_an_unknown_one(
+    super_user_x, keyed_x, api_for
+):
+    """Two devices matched for one serial and none for another is still one unknown serial."""
+    twin = DeviceFactory(owner=keyed_x[0].owner, serial=keyed_x[0].serial, manufacturer="ZZZ")
+    api = api_for(super_user_x, ["keys:read"])
+    body = json.loads(
+        streamed(api.post("/api/v1/keys/", {"serials": [keyed_x[0].serial, "99999999"]}))
+    )
+    assert sorted(d["manufacturer"] for d in body["devices"]) == ["KAM", "ZZZ"]
+    assert body["count"] == 2 and twin.serial == keyed_x[0].serial
+    assert body["unknown_serials"] == ["99999999"]
 
 
 def test_many_serials_stream_in_two_parts_each_audited_before_its_keys(
