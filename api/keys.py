@@ -1,18 +1,18 @@
 """Keys as a streamed JSON document: the download's key stream (keyfiles.keystream, through
-api.access), written as JSON piece by piece in constant memory, audited before the first byte.
-The encrypted ZIP and KEM files are the web download's own (keyfiles.downloads)."""
+api.access), written as JSON piece by piece in constant memory. The devices come in parts (the
+first HEAD_DEVICES serials, then the rest), each audited before its first key is written, so the
+first keys leave before the last serials are looked up. The encrypted ZIP and KEM files are the
+web download's own (keyfiles.downloads)."""
 
 from __future__ import annotations
 
-import itertools
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
 from api import access
-from api.devicesets import DeviceSet
 from audit import services as audit
 from audit.context import AuditContext
 from audit.models import Action
@@ -69,50 +69,96 @@ def _device_json(device: dict[str, Any], keys: dict[str, bytes]) -> str:
     )
 
 
+class _Document:
+    """The JSON document's text, flushed in pieces of about FLUSH_CHARS characters."""
+
+    def __init__(self, preamble: str) -> None:
+        self.parts = [preamble]
+        self.size = len(preamble)
+        self.count = 0
+
+    def add(self, devices: Iterable[tuple[dict[str, Any], dict[str, bytes]]]) -> Iterator[bytes]:
+        parts = self.parts
+        for device, keys in devices:
+            piece = ("\n " if not self.count else ",\n ") + _device_json(device, keys)
+            self.count += 1
+            parts.append(piece)
+            self.size += len(piece)
+            if self.size >= FLUSH_CHARS:
+                yield self.flush()
+
+    def flush(self) -> bytes:
+        text = "".join(self.parts)
+        self.parts.clear()
+        self.size = 0
+        return text.encode("utf-8")
+
+
+Part = tuple[Sequence[int], list[str]]  # the ids (ascending) of a part, its unknown serials
+
+
+def _record(token: Any, ids: Sequence[int], part: int | None, context: AuditContext) -> None:
+    detail = {**audit_detail(token), "format": "json"}
+    if part is not None:
+        detail["part"] = part
+    audit.record(
+        Action.DOWNLOAD,
+        context=context,
+        object_type="device",
+        object_ids=ids,
+        count=len(ids),
+        detail=detail,
+    )
+
+
 def _chunks(
+    token: Any,
     head: list[tuple[dict[str, Any], dict[str, bytes]]],
-    rest: Iterable[tuple[dict[str, Any], dict[str, bytes]]],
-    preamble: str,
+    first: Part,
+    later: Iterator[Part],
+    *,
+    invalid_serials: list[str],
+    context: AuditContext,
 ) -> Iterator[bytes]:
-    parts = [preamble]
-    size = len(preamble)
-    first = True
-    for device, keys in itertools.chain(head, rest):
-        piece = ("" if first else ",") + "\n " + _device_json(device, keys)
-        first = False
-        parts.append(piece)
-        size += len(piece)
-        if size >= FLUSH_CHARS:
-            yield "".join(parts).encode("utf-8")
-            parts.clear()
-            size = 0
-    parts.append("\n]}\n")
-    yield "".join(parts).encode("utf-8")
+    """The document: the first part's devices, then each later part's, audited before any of
+    its keys is written; the counts and the unknown serials at the end, once all are known."""
+    ids, unknown = first
+    document = _Document('{"format": "json", "devices": [')
+    yield from document.add(head)
+    if len(ids) > len(head):
+        yield from document.add(access.plain_keys(ids[len(head) :]))
+    unknown = list(unknown)
+    for number, (ids, part_unknown) in enumerate(later, start=2):
+        unknown += part_unknown
+        if ids:
+            _record(token, ids, number, context)
+            yield from document.add(access.plain_keys(ids))
+    document.parts.append(
+        "\n], "
+        f'"count": {document.count}, '
+        f'"unknown_serials": {json.dumps(unknown)}, '
+        f'"invalid_serials": {json.dumps(invalid_serials, ensure_ascii=False)}}}\n'
+    )
+    yield document.flush()
 
 
-def json_stream(token: Any, device_set: DeviceSet, *, context: AuditContext) -> Iterator[bytes]:
-    """Unwrap the first devices (a failing key stops here, before anything is disclosed),
-    audit the disclosure naming the token, and return the document's chunks."""
-    ids = device_set.sorted_ids()
-    head_ids, rest_ids = ids[:HEAD_DEVICES], ids[HEAD_DEVICES:]
-    head = list(access.plain_keys(device_set.devices, head_ids)) if head_ids else []
+def json_stream(
+    token: Any,
+    parts: Iterator[Part],
+    *,
+    invalid_serials: list[str],
+    several: bool,
+    context: AuditContext,
+) -> Iterator[bytes]:
+    """The keys of ``parts`` (a search: one part; serials: HEAD_DEVICES of them, then the rest,
+    ``several``) as one JSON document. Unwrap the first devices (a failing key stops here,
+    before anything is disclosed), audit the first part naming the token, and return the
+    document's chunks; each later part is found and audited only when the stream reaches it,
+    so the first keys leave before the last serials are looked up."""
+    first = next(parts)
+    ids = first[0]
+    head_ids = ids[:HEAD_DEVICES]
+    head = list(access.plain_keys(head_ids)) if head_ids else []
     if ids:
-        audit.record(
-            Action.DOWNLOAD,
-            context=context,
-            object_type="device",
-            object_ids=ids,
-            count=len(ids),
-            detail={**audit_detail(token), "format": "json"},
-        )
-    preamble = (
-        '{"format": "json", '
-        f'"count": {len(ids)}, '
-        f'"unknown_serials": {json.dumps(device_set.unknown_serials)}, '
-        f'"invalid_serials": {json.dumps(device_set.invalid_serials, ensure_ascii=False)}, '
-        '"devices": ['
-    )
-    rest: Iterable[tuple[dict[str, Any], dict[str, bytes]]] = (
-        access.plain_keys(device_set.devices, rest_ids) if rest_ids else ()
-    )
-    return _chunks(head, rest, preamble)
+        _record(token, ids, 1 if several else None, context)
+    return _chunks(token, head, first, parts, invalid_serials=invalid_serials, context=context)

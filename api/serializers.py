@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
@@ -100,6 +101,47 @@ class DeviceSerializer(serializers.Serializer):
         return device.owner.name if device.owner_id else None
 
 
+# The columns a device list page reads (values(), no model instance per row) and how
+# device_dicts names them; "owner_name" is the owning organization's name.
+DEVICE_VALUES = (
+    "id",
+    "serial",
+    "manufacturer",
+    "kind",
+    "device_type",
+    "type_no",
+    "config_no",
+    "consumption_type",
+    "production_year",
+    "order_no",
+    "created_at",
+    "changed_at",
+)
+
+
+def device_dicts(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """DeviceSerializer's output for rows of DEVICE_VALUES plus "owner_name": the same members
+    and values, without a field object per value (a 1,000-device page: half its CPU)."""
+    stamp = serializers.DateTimeField().to_representation
+    return [
+        {
+            "serial": row["serial"],
+            "manufacturer": row["manufacturer"],
+            "kind": row["kind"],
+            "type": row["device_type"],
+            "type_no": row["type_no"],
+            "config_no": row["config_no"],
+            "consumption_type": row["consumption_type"],
+            "production_year": row["production_year"],
+            "order_no": row["order_no"],
+            "owner": row["owner_name"],
+            "created_at": stamp(row["created_at"]),
+            "changed_at": stamp(row["changed_at"]),
+        }
+        for row in rows
+    ]
+
+
 class _DeviceSetSerializer(serializers.Serializer):
     serials = SerialListField(required=False)
     search = SearchSerializer(required=False)
@@ -150,11 +192,22 @@ class KeyedDeviceSerializer(serializers.Serializer):
 
 
 class KeysResponseSerializer(serializers.Serializer):
+    """In this member order: the devices stream first, the counts follow them."""
+
     format = serializers.CharField()
-    count = serializers.IntegerField()
-    unknown_serials = serializers.ListField(child=serializers.CharField())
-    invalid_serials = serializers.ListField(child=serializers.CharField())
-    devices = KeyedDeviceSerializer(many=True)
+    devices = KeyedDeviceSerializer(
+        many=True,
+        help_text="Serials: in the order sent, the first 1,000 serials' devices by id, then the "
+        "rest's by id. A search: by id.",
+    )
+    count = serializers.IntegerField(help_text="How many devices the document holds.")
+    unknown_serials = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Well-formed serials that name no device you may see, in the order sent.",
+    )
+    invalid_serials = serializers.ListField(
+        child=serializers.CharField(), help_text="Malformed serials, in the order sent."
+    )
 
 
 class EmailsField(serializers.ListField):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import F
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -17,10 +18,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api import access, devicesets, disclosures
-from api.keys import audit_detail, json_stream
+from api.keys import HEAD_DEVICES, audit_detail, json_stream
 from api.models import Scope
 from api.problems import Problem
 from api.serializers import (
+    DEVICE_VALUES,
     AssignRequestSerializer,
     AssignResponseSerializer,
     DeviceListQuerySerializer,
@@ -31,6 +33,7 @@ from api.serializers import (
     KeysResponseSerializer,
     RevokeRequestSerializer,
     RevokeResponseSerializer,
+    device_dicts,
 )
 from api.throttling import KeysRateThrottle, TokenRateThrottle
 from devices.forms import SERIAL_RE
@@ -86,7 +89,13 @@ class DeviceListView(ListAPIView):
     def get_queryset(self) -> Any:
         params = _query(DeviceListQuerySerializer, self.request)
         scope = access.visible(self.request.user)
-        return devicesets.by_search(self.request.user, scope, params).select_related("owner")
+        devices = devicesets.by_search(self.request.user, scope, params)
+        return devices.values(*DEVICE_VALUES, owner_name=F("owner__name"))
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        assert page is not None
+        return self.get_paginated_response(device_dicts(page))
 
 
 @extend_schema(
@@ -114,10 +123,13 @@ class DeviceDetailView(APIView):
 @extend_schema(
     summary="Fetch keys",
     description=(
-        "Keys of up to 100,000 serials, or of a search. `format=json` streams a JSON document "
-        "(unknown and malformed serials listed by name, without saying whether they exist "
-        "elsewhere); `zip` and `kem` stream the web download's encrypted file, protected by "
-        "`password`. Every call is audited with the token's id and name."
+        "Keys of up to 100,000 serials, or of a search. `format=json` streams a JSON document: "
+        "the devices first, then `count` and the unknown and malformed serials by name "
+        "(without saying whether they exist elsewhere); the devices of the first 1,000 serials "
+        "leave before the rest are looked up. `zip` and `kem` stream the web download's "
+        "encrypted file, protected by `password`. Every disclosure is audited with the token's "
+        "id and name (JSON for more than 1,000 serials: one event for the first 1,000, one for "
+        "the rest, written before its first key)."
     ),
     request=KeysRequestSerializer,
     responses={
@@ -136,15 +148,20 @@ class KeysView(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         user, token = request.user, request.auth
-        device_set = devicesets.resolve(user, access.visible(user), data)
         fmt = data["format"]
         try:
             if fmt == "json":
+                found = devicesets.in_parts(user, access.visible(user), data, first=HEAD_DEVICES)
                 chunks = json_stream(
-                    token, device_set, context=access.audit_context(request._request)
+                    token,
+                    found.parts,
+                    invalid_serials=found.invalid_serials,
+                    several=found.several,
+                    context=access.audit_context(request._request),
                 )
                 response = StreamingHttpResponse(chunks, content_type="application/json")
             else:
+                device_set = devicesets.resolve(user, access.visible(user), data)
                 if not data["skip_unknown"]:
                     devicesets.refuse_unknown(device_set)
                 if not device_set.sorted_ids():
@@ -235,8 +252,7 @@ class RevokeReadRightsView(APIView):
         revoked = access.revoke_for_emails(
             addresses, device_set.devices, context=access.audit_context(request._request)
         )
-        count = device_set.devices.count()
-        return Response({"device_count": count, "revoked": revoked})
+        return Response({"device_count": len(device_set.sorted_ids()), "revoked": revoked})
 
 
 @extend_schema(

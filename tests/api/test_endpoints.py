@@ -16,7 +16,7 @@ from devices.models import Device
 from kamkeys.models import OutboundEmail
 from readrights.models import Invitation, ReadRight
 from tests.api.conftest import ApiClient, key_of, streamed
-from tests.factories import UserFactory, login
+from tests.factories import DeviceFactory, UserFactory, login
 
 pytestmark = pytest.mark.django_db
 ZIP_PASSWORD = "granite lantern orbit 77"
@@ -37,6 +37,19 @@ def test_a_super_user_lists_their_own_devices_and_not_another_distributors(
     assert response.status_code == 200
     serials = [row["serial"] for row in response.json()["results"]]
     assert serials == [d.serial for d in keyed_x]
+
+
+def test_list_rows_are_the_device_serializers_own_output(super_user_x, keyed_x, api_for):
+    """The list writes its rows without the serializer; they must be what it would write
+    (the documented schema): every member, types, the owner's name, times in ISO 8601."""
+    from api.serializers import DeviceSerializer
+
+    Device.objects.filter(pk=keyed_x[1].pk).update(production_year=2024, order_no='A "q" ø')
+    response = api_for(super_user_x, ["devices:read"]).get("/api/v1/devices/")
+    devices = Device.objects.filter(pk__in=[d.pk for d in keyed_x]).order_by("pk")
+    expected = json.loads(json.dumps(DeviceSerializer(devices, many=True).data))
+    assert response.json()["results"] == expected
+    assert expected[1]["production_year"] == 2024 and expected[1]["owner"]
 
 
 def test_the_list_takes_my_devices_searches(super_user_x, keyed_x, api_for):
@@ -126,6 +139,49 @@ def test_keys_as_json_report_unknown_and_malformed_serials_by_name(
     ]
     assert body["unknown_serials"] == [keyed_y[0].serial, "99999999"]
     assert body["invalid_serials"] == ["12-34"]
+
+
+def test_a_serial_two_manufacturers_share_does_not_hide_an_unknown_one(
+    super_user_x, keyed_x, api_for
+):
+    """Two devices matched for one serial and none for another is still one unknown serial."""
+    twin = DeviceFactory(owner=keyed_x[0].owner, serial=keyed_x[0].serial, manufacturer="ZZZ")
+    api = api_for(super_user_x, ["keys:read"])
+    body = json.loads(
+        streamed(api.post("/api/v1/keys/", {"serials": [keyed_x[0].serial, "99999999"]}))
+    )
+    assert sorted(d["manufacturer"] for d in body["devices"]) == ["KAM", "ZZZ"]
+    assert body["count"] == 2 and twin.serial == keyed_x[0].serial
+    assert body["unknown_serials"] == ["99999999"]
+
+
+def test_many_serials_stream_in_two_parts_each_audited_before_its_keys(
+    super_user_x, keyed_x, keyed_y, api_for, monkeypatch
+):
+    """Past the first HEAD_DEVICES serials the rest are looked up while the document streams:
+    every device once, the rest's disclosure audited as a second event, the unknown serials of
+    both parts at the end in the order sent."""
+    import api.keys
+    import api.views
+
+    monkeypatch.setattr(api.views, "HEAD_DEVICES", 2)
+    monkeypatch.setattr(api.keys, "HEAD_DEVICES", 2)
+    api = api_for(super_user_x, ["keys:read"])
+    by_id = sorted(keyed_x, key=lambda d: d.pk)
+    sent = [by_id[3].serial, "99999999", by_id[1].serial, by_id[4].serial]
+    sent += [keyed_y[0].serial, by_id[0].serial, by_id[2].serial, "1234"]
+    body = json.loads(streamed(api.post("/api/v1/keys/", {"serials": sent})))
+    # The first two well-formed serials are one device and an unknown one; each part in id order.
+    first, rest = [by_id[3]], [by_id[0], by_id[1], by_id[2], by_id[4]]
+    assert [d["serial"] for d in body["devices"]] == [d.serial for d in first + rest]
+    assert body["count"] == 5
+    assert body["unknown_serials"] == ["99999999", keyed_y[0].serial]
+    assert body["invalid_serials"] == ["1234"]
+    events = AuditEvent.objects.filter(action=Action.DOWNLOAD).order_by("pk")
+    assert [(e.object_ids, e.count, e.detail["part"]) for e in events] == [
+        ([d.pk for d in first], 1, 1),
+        ([d.pk for d in rest], 4, 2),
+    ]
 
 
 def test_every_api_disclosure_is_audited_with_the_token_and_channel(super_user_x, keyed_x, api_for):
