@@ -35,6 +35,7 @@ from readrights.services import (
     ReadRightsError,
     assign_read_rights,
     revoke_read_rights,
+    withdraw_invited_devices,
 )
 
 __all__ = [
@@ -159,14 +160,18 @@ def revoke_for_emails(
     addresses: list[str], devices: QuerySet[Device], *, context: AuditContext
 ) -> dict[str, int]:
     """End each address's rights on these devices, in one transaction: how many ended per
-    address (0 for an address that is nobody's verified login)."""
+    address. For an address that is nobody's verified login yet, the devices leave its pending
+    invitations instead (how many left)."""
     revoked: dict[str, int] = {}
     with transaction.atomic():
         for email in addresses:
             grantee = user_for_verified_email(email)
-            revoked[email] = (
-                0
-                if grantee is None
-                else revoke_read_rights(grantee=grantee, devices_qs=devices, context=context)
-            )
+            if grantee is None:  # invited, not registered: its pending invitation loses them
+                revoked[email] = withdraw_invited_devices(
+                    email=email, devices_qs=devices, context=context
+                )
+            else:
+                revoked[email] = revoke_read_rights(
+                    grantee=grantee, devices_qs=devices, context=context
+                )
     return revoked

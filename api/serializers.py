@@ -235,7 +235,14 @@ class AssignResponseSerializer(serializers.Serializer):
 
 class RevokeResponseSerializer(serializers.Serializer):
     device_count = serializers.IntegerField()
-    revoked = serializers.DictField(child=serializers.IntegerField())
+    revoked = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text=(
+            "Per address, how many of these devices it loses: rights ended, or for an address "
+            "that has only a pending invitation, devices taken out of that invitation (an "
+            "invitation left without devices is cancelled)."
+        ),
+    )
 
 
 class DisclosureQuerySerializer(serializers.Serializer):

@@ -25,7 +25,7 @@ from readrights.services.invitations import (
     resend_invitation,
 )
 from readrights.services.registrations import end_registration
-from readrights.services.revoke import revoke_read_rights
+from readrights.services.revoke import revoke_read_rights, withdraw_invited_devices
 
 __all__ = [
     "Acceptance",
@@ -45,4 +45,5 @@ __all__ = [
     "invitation_for_token",
     "resend_invitation",
     "revoke_read_rights",
+    "withdraw_invited_devices",
 ]

@@ -16,7 +16,7 @@ from audit.services import record
 from devices.access import manageable_devices
 from devices.models import Device
 from readrights import emails
-from readrights.models import ReadRight
+from readrights.models import Invitation, InvitationDevice, ReadRight
 from readrights.services.bulk import REVOKE_RIGHTS, _dt, _ids_sql, _sql, _still_working
 from readrights.services.common import NotManageable, _org_name
 
@@ -46,6 +46,7 @@ def revoke_read_rights(
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
+        withdraw_invited_devices(email=grantee.email, devices_qs=devices_qs, context=context)
         if not rows:
             return 0
         working = [device_id for device_id, expires in rows if _still_working(expires, now)]
@@ -74,3 +75,50 @@ def revoke_read_rights(
             detail={"grantee": grantee.email, "scope": "all" if devices_qs is None else "some"},
         )
     return len(working)
+
+
+def withdraw_invited_devices(
+    *, email: str, devices_qs: QuerySet[Device] | None = None, context: AuditContext
+) -> int:
+    """Take these devices (all of the acting Super User's organizations' devices when None) out
+    of the pending invitations to this address: a revoke must not leave a link that grants them
+    when it is accepted later. An invitation left without devices is cancelled. Returns how many
+    devices were withdrawn."""
+    org_ids = super_user_organization_ids(context.actor)
+    if not org_ids:
+        raise NotManageable("Only Super Users of the owning organization may revoke read rights.")
+    with transaction.atomic():
+        pending = Invitation.objects.select_for_update().filter(
+            email=email.strip().lower(),
+            organization_id__in=org_ids,
+            accepted_at__isnull=True,
+            revoked_at__isnull=True,
+        )
+        invitation_ids = list(pending.values_list("pk", flat=True))
+        if not invitation_ids:
+            return 0
+        links = InvitationDevice.objects.filter(
+            invitation_id__in=invitation_ids,
+            device__in=manageable_devices(context.actor).values("pk"),
+        )
+        if devices_qs is not None:
+            links = links.filter(device__in=devices_qs.values("pk"))
+        device_ids = sorted(set(links.values_list("device_id", flat=True)))
+        if not device_ids:
+            return 0
+        links.delete()
+        emptied = list(
+            Invitation.objects.filter(pk__in=invitation_ids)
+            .exclude(pk__in=InvitationDevice.objects.values("invitation_id"))
+            .values_list("pk", flat=True)
+        )
+        Invitation.objects.filter(pk__in=emptied).update(revoked_at=timezone.now())
+        record(
+            Action.REVOKE,
+            context=context,
+            object_type="device",
+            object_ids=device_ids,
+            count=len(device_ids),
+            detail={"invited": email, "invitations": invitation_ids, "cancelled": emptied},
+        )
+    return len(device_ids)

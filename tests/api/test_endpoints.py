@@ -310,6 +310,37 @@ def test_read_rights_are_assigned_and_revoked_with_the_pages_emails(
     assert ReadRight.objects.filter(grantee=customer, revoked_at__isnull=True).count() == 1
 
 
+def test_revoking_an_invited_address_takes_the_devices_out_of_its_invitation(
+    super_user_x, keyed_x, api_for, django_capture_on_commit_callbacks, mailoutbox
+):
+    """Revoke by email before the invitee has accepted: accepting later grants only what is
+    left, not what the API was told to revoke."""
+    from readrights.services import accept_invitation
+    from tests.factories import web
+    from tests.readrights.conftest import invitation_token
+
+    api = api_for(super_user_x, ["readrights:write"])
+    serials = [d.serial for d in keyed_x[:2]]
+    with django_capture_on_commit_callbacks(execute=True):
+        api.post(
+            "/api/v1/read-rights/assign/",
+            {"serials": serials, "emails": ["new.person@utility.example"]},
+        )
+    [invitation_email] = [m for m in mailoutbox if "new.person@utility.example" in m.to]
+    token = invitation_token(invitation_email)
+    response = api.post(
+        "/api/v1/read-rights/revoke/",
+        {"serials": serials[:1], "emails": ["new.person@utility.example"]},
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["revoked"] == {"new.person@utility.example": 1}
+    acceptance = accept_invitation(
+        token=token, name="New Person", password="Correct horse 42 battery!", context=web()
+    )
+    granted = ReadRight.objects.filter(grantee=acceptance.user, revoked_at__isnull=True)
+    assert list(granted.values_list("device__serial", flat=True)) == serials[1:]
+
+
 def test_read_rights_on_a_foreign_device_change_nothing(
     super_user_x, customer, keyed_x, keyed_y, api_for
 ):
