@@ -25,7 +25,6 @@ import base64
 import http.client
 import json
 import os
-import re
 import resource
 import secrets
 import shutil
@@ -40,7 +39,6 @@ from pathlib import Path
 from load_client import PASSWORD, Recorder, Window, client_loop, percentile
 
 ROOT = Path(__file__).resolve().parents[1]
-CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 SETUP = r"""
 import secrets, sys
