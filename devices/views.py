@@ -78,19 +78,7 @@ def device_list(request: HttpRequest) -> HttpResponse:
         "owned_by": None if search else owner_ids,
         "substring": substring,
     }
-    cursors = {"after": request.GET.get("after"), "before": request.GET.get("before")}
-    try:
-        table.paginate(DevicePaginator, per_page, request.GET.get("page", 1), **paginate, **cursors)
-    except PageNotAnInteger:
-        paginate["total"] = table.paginator.count
-        table.paginate(DevicePaginator, per_page, 1, **paginate)
-    except EmptyPage:
-        paginate["total"] = total = table.paginator.count
-        last = max(1, -(-total // per_page))
-        table.paginate(DevicePaginator, per_page, last, **paginate)
-    if count_key and total is None and table.paginator.count > paging.SMALL_RESULT:
-        keep_search_count(count_key, table.paginator.count)
-    total = table.paginator.count
+    total = _paginate(request, table, per_page, paginate, count_key)
     page_ids = [row.record.pk for row in table.page.object_list]
     table.selected_ids = selected_among(request, page_ids)
     if super_user:
@@ -117,6 +105,32 @@ def device_list(request: HttpRequest) -> HttpResponse:
         "is_super_user": super_user,
     }
     return render(request, "devices/list.html", context)
+
+
+def _paginate(
+    request: HttpRequest,
+    table: DeviceTable,
+    per_page: int,
+    paginate: dict[str, Any],
+    count_key: str,
+) -> int:
+    """Paginate the table at the asked page or keyset cursor (page 1 for a page that is not a
+    number, the last page for one past the end); keep a large substring count for a minute.
+    Returns the number of devices in the search."""
+    total = paginate["total"]
+    cursors = {"after": request.GET.get("after"), "before": request.GET.get("before")}
+    try:
+        table.paginate(DevicePaginator, per_page, request.GET.get("page", 1), **paginate, **cursors)
+    except PageNotAnInteger:
+        paginate["total"] = table.paginator.count
+        table.paginate(DevicePaginator, per_page, 1, **paginate)
+    except EmptyPage:
+        paginate["total"] = total = table.paginator.count
+        last = max(1, -(-total // per_page))
+        table.paginate(DevicePaginator, per_page, last, **paginate)
+    if count_key and total is None and table.paginator.count > paging.SMALL_RESULT:
+        keep_search_count(count_key, table.paginator.count)
+    return table.paginator.count
 
 
 def _back(request: HttpRequest) -> str:
