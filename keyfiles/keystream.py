@@ -100,10 +100,12 @@ def selected_ids(devices_qs: QuerySet[Device]) -> array[int]:
         sql, params = devices_qs.order_by().values_list("pk").query.sql_with_params()
     except EmptyResultSet:  # a condition that can match nothing (an empty selection)
         return ids
-    # The SQL is the ORM's.
+    # The SQL is the ORM's. One sort does both jobs: ids are positive, so their big-endian
+    # bytes sort as the numbers do (a DISTINCT sub-select and then an ordered aggregate sorted
+    # 100,000 ids twice: 95 ms instead of 50).
     packed = (
-        "SELECT string_agg(int8send(s.id), ''::bytea ORDER BY s.id) "  # noqa: S608
-        f"FROM (SELECT DISTINCT d.id FROM ({sql}) AS d (id)) AS s"
+        "SELECT string_agg(DISTINCT int8send(d.id), ''::bytea ORDER BY int8send(d.id)) "  # noqa: S608
+        f"FROM ({sql}) AS d (id)"
     )
     with connection.cursor() as cursor:
         cursor.execute(packed, params)

@@ -195,3 +195,15 @@ def test_triggers_check_references_in_a_session_with_an_empty_search_path(postgr
             cursor.execute(move, [owner.pk + 1000, device.pk])
     assert "relation" not in str(refused.value)
     assert Device.objects.get(pk=device.pk).owner_id == owner.pk
+
+
+@pytest.mark.django_db
+def test_the_audit_events_device_ids_are_compressed_with_lz4(postgres):
+    """docs/database.md, Column compression: a large download's audit event is written faster."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT attcompression FROM pg_attribute "
+            "WHERE attrelid = 'keyvault_auditevent'::regclass AND attname = 'object_ids'"
+        )
+        (method,) = cursor.fetchone()
+    assert method == "l"
