@@ -3,7 +3,6 @@ always inside a device set the access module gave (visible or manageable)."""
 
 from __future__ import annotations
 
-import sys
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from api.problems import Problem
 from devices.forms import SERIAL_RE
 from devices.models import Device
 from devices.search import clean_search, search_q
-from kamkeys.sqlarrays import column_in
+from kamkeys.sqlarrays import column_in, packed_ids_sql, unpack_ids
 
 
 @dataclass
@@ -39,8 +38,8 @@ class DeviceSet:
 
 
 # The serials of a request to the ids of the scope's devices that carry them, in one statement:
-# the ids come back packed as big-endian 8-byte integers in one bytea (no Python object per row,
-# like keyfiles.keystream.selected_ids). The scope is the access module's queryset, compiled by
+# the ids come back packed in one bytea (kamkeys.sqlarrays.packed_ids_sql, no Python object per
+# row, like keyfiles.keystream.selected_ids). The scope is the access module's queryset, compiled by
 # the ORM; the serials are one text[] parameter, which PostgreSQL plans as a constant: a few
 # serials are probed in the (owner, serial) index, many are looked up in a hash table of them as
 # the organization's index is read (99,000 of 1,000,000: a third faster than joining the
@@ -51,9 +50,9 @@ class DeviceSet:
 # LOCAL): no parallel workers (each would build that hash table again, on the core this process
 # needs).
 _FIND_SQL = (
-    "WITH m AS MATERIALIZED (SELECT d.id, d.serial FROM ({scope}) AS d(id, serial) "
+    "WITH m AS MATERIALIZED (SELECT d.id, d.serial FROM ({scope}) AS d(id, serial) "  # noqa: S608
     "WHERE d.serial = ANY(%s::text[])) "
-    "SELECT (SELECT string_agg(int8send(id), ''::bytea ORDER BY id) FROM m), "
+    f"SELECT (SELECT {packed_ids_sql('id')} FROM m), "
     "(SELECT count(*) FROM (SELECT DISTINCT serial FROM m) AS x)"
 )
 # Only when some serial matched nothing: which (the serials found, comma-separated).
@@ -115,10 +114,7 @@ def find_serials(scope: QuerySet[Device], serials: list[str]) -> tuple[array[int
                 bound.execute(_FOUND_SQL.format(scope=sql), [*params, literal])
                 (found_text,) = bound.fetchone() or (None,)
     del literal
-    if packed:
-        ids.frombytes(packed)
-        if sys.byteorder == "little":
-            ids.byteswap()
+    ids = unpack_ids(packed)
     if matched == len(serials):
         return ids, []
     found = set(found_text.split(",")) if found_text else set()  # serials hold no comma

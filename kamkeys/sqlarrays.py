@@ -7,6 +7,8 @@ would be 100,000 placeholders. SQLite gets the values as one JSON array (``json_
 from __future__ import annotations
 
 import json
+import sys
+from array import array
 from collections.abc import Iterable
 from typing import Literal
 
@@ -43,3 +45,22 @@ def column_in(
         (json.dumps(cleaned),),
         output_field=BooleanField(),
     )
+
+
+def packed_ids_sql(column: str) -> str:
+    """An aggregate of ``column``'s ids, distinct and ascending, packed as big-endian 8-byte
+    integers (``int8send``) into one bytea: many ids in one value, no Python object per row.
+    One sort does both jobs: ids are positive, so their big-endian bytes sort as the numbers do
+    (a DISTINCT sub-select and an ordered aggregate sorted 100,000 ids twice: 95 ms, not 50)."""
+    return f"string_agg(DISTINCT int8send({column}), ''::bytea ORDER BY int8send({column}))"
+
+
+def unpack_ids(packed: bytes | None) -> array[int]:
+    """The ids of a ``packed_ids_sql`` value (NULL when there were none), as 8-byte integers
+    (8 MB for a million, where a list of Python ints takes 36 MB)."""
+    ids: array[int] = array("q")
+    if packed:
+        ids.frombytes(packed)
+        if sys.byteorder == "little":
+            ids.byteswap()
+    return ids
