@@ -46,7 +46,7 @@ def revoke_read_rights(
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
-        withdraw_invited_devices(email=grantee.email, devices_qs=devices_qs, context=context)
+        _withdraw(grantee.email, devices_qs, context, org_ids)
         if not rows:
             return 0
         working = [device_id for device_id, expires in rows if _still_working(expires, now)]
@@ -87,6 +87,12 @@ def withdraw_invited_devices(
     org_ids = super_user_organization_ids(context.actor)
     if not org_ids:
         raise NotManageable("Only Super Users of the owning organization may revoke read rights.")
+    return _withdraw(email, devices_qs, context, org_ids)
+
+
+def _withdraw(
+    email: str, devices_qs: QuerySet[Device] | None, context: AuditContext, org_ids: list[int]
+) -> int:
     with transaction.atomic():
         pending = Invitation.objects.select_for_update().filter(
             email=email.strip().lower(),
