@@ -229,18 +229,9 @@ def child(case: str) -> dict[str, Any]:
         response = client.post(reverse("api:keys"), payload, content_type="application/json")
     else:
         from accounts.models import User
+        from tests.factories import login
 
-        client = Client()
-        user = User.objects.get(email="bench.super@distributor.example")
-        client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
-        session = client.session
-        now = time.time()
-        session["account_authentication_methods"] = [
-            {"method": "password", "at": now, "email": user.email},
-            {"method": "mfa", "at": now, "type": "totp"},
-        ]
-        session["account_authentication_methods_user"] = str(user.pk)
-        session.save()
+        client = login(Client(), User.objects.get(email="bench.super@distributor.example"))
         client.post(reverse("devices:selection"), {"action": "clear"})
         client.post(
             reverse("devices:selection"),

@@ -80,19 +80,12 @@ def bench_user() -> Any:
 
 
 def logged_in_client(user: Any) -> Any:
+    """A test Client logged in with a fresh password and TOTP authentication."""
     from django.test import Client
 
-    client = Client()
-    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
-    session = client.session
-    now = time.time()
-    session["account_authentication_methods"] = [
-        {"method": "password", "at": now, "email": user.email},
-        {"method": "mfa", "at": now, "type": "totp"},
-    ]
-    session["account_authentication_methods_user"] = str(user.pk)
-    session.save()
-    return client
+    from tests.factories import login
+
+    return login(Client(), user)
 
 
 def shown(response: Any, element_id: str) -> int:

@@ -340,22 +340,14 @@ def case_web_download(fmt: str, target: str) -> dict[str, Any]:
     from django.urls import reverse
 
     from accounts.models import Membership, Organization, User
+    from tests.factories import login
 
     customer = Organization.objects.get(name=EXPORT_OWNER)
     user, created = User.objects.get_or_create(email="bench.export@customer.example")
     if created:
         Membership.objects.create(user=user, organization=customer, role=Membership.Role.SUPER_USER)
         TOTP.activate(user, generate_totp_secret())
-    client = Client()
-    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
-    session = client.session
-    now = time.time()
-    session["account_authentication_methods"] = [
-        {"method": "password", "at": now, "email": user.email},
-        {"method": "mfa", "at": now, "type": "totp"},
-    ]
-    session["account_authentication_methods_user"] = str(user.pk)
-    session.save()
+    client = login(Client(), user)
     client.post(reverse("devices:selection"), {"action": "clear"})
     client.post(reverse("devices:selection"), {"action": "select_search", "owner": EXPORT_OWNER})
     password = PASSWORDS[fmt]

@@ -41,29 +41,11 @@ os.environ.pop("REDIS_URL", None)  # locmem cache, eager tasks
 PASSWORD = "Bench-Read-Rights-2026!"
 TARGET_SECONDS = 3.0
 
+from devices_fill import ensure_database  # noqa: E402 - bench/ is on sys.path
+
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def ensure_database() -> None:
-    import psycopg
-    from django.conf import settings
-
-    db = settings.DATABASES["default"]
-    admin = psycopg.connect(
-        host=db.get("HOST") or "127.0.0.1",
-        port=db.get("PORT") or 5432,
-        user=db.get("USER") or "postgres",
-        password=db.get("PASSWORD") or None,
-        dbname="postgres",
-        autocommit=True,
-    )
-    with admin:
-        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]])
-        if not exists.fetchone():
-            log(f"creating database {db['NAME']}")
-            admin.execute(f'CREATE DATABASE "{db["NAME"]}"')
 
 
 def fill(n: int) -> dict[str, Any]:
