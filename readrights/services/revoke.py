@@ -115,7 +115,11 @@ def _withdraw(
         links.delete()
         emptied = list(
             Invitation.objects.filter(pk__in=invitation_ids)
-            .exclude(pk__in=InvitationDevice.objects.values("invitation_id"))
+            .exclude(
+                pk__in=InvitationDevice.objects.filter(invitation_id__in=invitation_ids).values(
+                    "invitation_id"
+                )
+            )
             .values_list("pk", flat=True)
         )
         Invitation.objects.filter(pk__in=emptied).update(revoked_at=timezone.now())
