@@ -102,10 +102,14 @@ def selected_ids(devices_qs: QuerySet[Device]) -> array[int]:
         return ids
     # The SQL is the ORM's.
     packed = f"SELECT {packed_ids_sql('d.id')} FROM ({sql}) AS d (id)"  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(packed, params)
-        (blob,) = cursor.fetchone()
-    return unpack_ids(blob)
+    connection.ensure_connection()
+    # In binary, which Django's client-side-binding cursors cannot ask for: as text the bytea
+    # arrives hex-escaped, twice its size, and is decoded into a third copy (a million ids:
+    # 46 MB at the peak; in binary 24).
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(packed, params, binary=True)
+        row = cursor.fetchone()
+    return unpack_ids(row[0] if row else None)
 
 
 def _portable_batches(ids: Sequence[int], batch_size: int) -> Iterator[list[tuple[Any, ...]]]:
