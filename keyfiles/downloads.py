@@ -8,7 +8,6 @@ piece by piece (constant memory; the web view wraps them in a StreamingHttpRespo
 
 from __future__ import annotations
 
-import io
 import itertools
 import json
 import os
@@ -29,6 +28,7 @@ from audit.context import AuditContext
 from audit.models import Action
 from devices.access import Operator, downloadable_devices
 from devices.models import Device
+from keyfiles.archive_sink import FLUSH_BYTES, ChunkSink, MemberWriter
 from keyfiles.kem import iter_kem_document, meter_element
 from keyfiles.keystream import iter_plain_keys, selected_ids
 from keyfiles.meter_types import ascii_text, kem_name, wmbusmeters_driver
@@ -45,7 +45,6 @@ FORMAT_CODES = {code for code, _label in FORMATS}
 # which every zip reader, Java's ZipInputStream included, streams without trouble).
 KEM_COMPRESSLEVEL = 0
 CSV_HEADER = ["serial", "type", "order_no", "key_name", "key_hex"]
-FLUSH_BYTES = 1 << 16
 # keys.json waits in memory up to this size, then in a temporary file: sealed either way.
 JSON_SCRATCH_MEMORY = 8 << 20
 HEAD_DEVICES = 1000  # unwrapped before the download is audited and its response starts
@@ -59,40 +58,6 @@ class Download:
     chunks: Iterator[bytes]
     count: int = 0
     meta: dict[str, Any] = field(default_factory=dict)
-
-
-class _ChunkSink(io.RawIOBase):
-    """A write-only file whose bytes a generator hands on as soon as they are written."""
-
-    def __init__(self) -> None:
-        self._parts: list[bytes] = []
-        self._size = 0
-        self._position = 0
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        chunk = bytes(data)
-        self._parts.append(chunk)
-        self._size += len(chunk)
-        self._position += len(chunk)
-        return len(chunk)
-
-    def tell(self) -> int:
-        return self._position
-
-    def flush(self) -> None:
-        return None
-
-    def ready(self) -> bool:
-        return self._size >= FLUSH_BYTES
-
-    def drain(self) -> bytes:
-        data = b"".join(self._parts)
-        self._parts.clear()
-        self._size = 0
-        return data
 
 
 # --- encrypted ZIP -------------------------------------------------------------------------------
@@ -283,7 +248,7 @@ ROWS_PER_WRITE = 1000  # devices whose lines go into the archive in one write
 
 def _keys_csv(
     member: Any,
-    sink: _ChunkSink,
+    sink: ChunkSink,
     plain_keys: PlainKeys,
     json_text: SealedScratch,
     tally: _Tally,
@@ -322,7 +287,7 @@ def _keys_csv(
     json_text.write("".join(json_parts))
 
 
-def _copy_member(member: Any, sink: _ChunkSink, blocks: Iterable[bytes]) -> Iterator[bytes]:
+def _copy_member(member: Any, sink: ChunkSink, blocks: Iterable[bytes]) -> Iterator[bytes]:
     """Write blocks into an open archive member, handing on the archive's bytes."""
     for block in blocks:
         member.write(block)
@@ -331,7 +296,7 @@ def _copy_member(member: Any, sink: _ChunkSink, blocks: Iterable[bytes]) -> Iter
 
 
 def _small_members(
-    archive: Any, sink: _ChunkSink, members: Iterable[tuple[str, str]]
+    archive: Any, sink: ChunkSink, members: Iterable[tuple[str, str]]
 ) -> Iterator[bytes]:
     for name, content in members:
         archive.writestr(name, content)
@@ -344,7 +309,7 @@ def _zip_chunks(
 ) -> Iterator[bytes]:
     """The archive: keys.csv streamed (keys.json's text set aside, sealed, meanwhile), then
     keys.json, the wmbusmeters files, and the README with what was counted on the way."""
-    sink = _ChunkSink()
+    sink = ChunkSink()
     tally = _Tally()
     meter_files: list[tuple[str, str]] | None = [] if write_meter_files else None
     with (
@@ -358,10 +323,11 @@ def _zip_chunks(
         json_text.write("[")
         with archive.open("keys.csv", "w") as member:
             yield sink.drain()  # the archive's first bytes: the browser's download starts now
-            yield from _keys_csv(member, sink, plain_keys, json_text, tally, meter_files)
+            with MemberWriter(member) as writer:
+                yield from _keys_csv(writer, sink, plain_keys, json_text, tally, meter_files)
         json_text.write("\n]\n")
-        with archive.open("keys.json", "w") as member:
-            yield from _copy_member(member, sink, json_text.read_back(FLUSH_BYTES))
+        with archive.open("keys.json", "w") as member, MemberWriter(member) as writer:
+            yield from _copy_member(writer, sink, json_text.read_back(FLUSH_BYTES))
         yield from _small_members(
             archive, sink, ((f"wmbusmeters/{serial}", text) for serial, text in meter_files or [])
         )
@@ -390,7 +356,7 @@ def _kem_chunks(plain_keys: PlainKeys, password: str, member_name: str) -> Itera
             if dek is not None:
                 yield meter_element(device, dek)
 
-    sink = _ChunkSink()
+    sink = ChunkSink()
     with (
         zipfile.ZipFile(
             sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=KEM_COMPRESSLEVEL
