@@ -1,9 +1,9 @@
 """The API's one door to the other apps' access rules and key-disclosing services.
 
 Every rule of who may see, download or change what is asked here, through the project's access
-module (``devices.access``), the download (``keyfiles.downloads.build_download``, which narrows
-the user's downloadable devices itself) and the read-rights services, each given the request's
-``AuditContext`` (channel ``api``).
+module (``devices.access``), the download (``keyfiles.downloads.build_download``, given ids this
+request read inside the user's downloadable devices) and the read-rights services, each given
+the request's ``AuditContext`` (channel ``api``).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from accounts.selectors import is_super_user, super_user_organization_ids, user_
 from audit.context import AuditContext, Channel
 from devices.access import (
     active_registrations,
+    downloadable_devices,
     live_read_rights,
     manageable_devices,
     visible_devices,
@@ -45,6 +46,7 @@ __all__ = [
     "assign",
     "audit_context",
     "download_file",
+    "downloadable",
     "is_super_user",
     "key_scopes_refused",
     "manageable",
@@ -65,6 +67,12 @@ def audit_context(request: HttpRequest) -> AuditContext:
 def visible(user: Any) -> QuerySet[Device]:
     """Devices the token's user may see and download (their own visibility, never more)."""
     return visible_devices(user)
+
+
+def downloadable(user: Any) -> QuerySet[Device]:
+    """Devices whose keys the token's user may fetch: what they may see (the web download's
+    rule, ``devices.access.downloadable_devices``)."""
+    return downloadable_devices(user)
 
 
 def manageable(user: Any) -> QuerySet[Device]:
@@ -114,17 +122,19 @@ def key_scopes_refused(user: Any) -> str | None:
 
 
 def download_file(
-    devices: QuerySet[Device],
+    ids: Sequence[int],
     *,
     fmt: str,
     password: str,
     context: AuditContext,
     audit_detail: dict[str, Any],
 ) -> Download:
-    """The web download's file (encrypted ZIP or KEM), audited with the API's detail; the
-    download itself keeps it to what ``context.actor`` may download."""
+    """The web download's file (encrypted ZIP or KEM) of these devices, audited with the API's
+    detail. ``ids``: distinct and ascending, read inside ``downloadable(context.actor)`` in this
+    same request (``api.devicesets.resolve``): the file is written from them directly, without
+    a second pass over the request's devices before its first byte."""
     return build_download(
-        which=Q(pk__in=devices.order_by().values("pk")),
+        checked_ids=ids,
         fmt=fmt,
         password=password,
         context=context,
