@@ -46,32 +46,39 @@ class DeviceSet:
 # serials' unnest, which hashed the organization's million rows instead). It answers how many
 # distinct serials matched (two manufacturers may share a serial): only when that is fewer than
 # were asked for does a second statement say which (no 100,000 strings to compare in Python for
-# a request that names only known devices). Planner settings for these statements only (SET
-# LOCAL): no parallel workers (each would build that hash table again, on the core this process
-# needs).
+# a request that names only known devices). Both aggregates read the scan once (a materialized
+# CTE read twice cost 20-30 ms more for 100,000). Planner settings for these statements only
+# (SET LOCAL): no parallel workers (each would build that hash table again, on the core this
+# process needs), and work_mem for the aggregates' two sorts of 100,000 values, which at the
+# default 4 MB spilled to temporary files (+60-100 ms before a file's first byte).
 _FIND_SQL = (
-    "WITH m AS MATERIALIZED (SELECT d.id, d.serial FROM ({scope}) AS d(id, serial) "  # noqa: S608
-    "WHERE d.serial = ANY(%s::text[])) "
-    f"SELECT (SELECT {packed_ids_sql('id')} FROM m), "
-    "(SELECT count(*) FROM (SELECT DISTINCT serial FROM m) AS x)"
+    f"SELECT {packed_ids_sql('d.id')}, count(DISTINCT d.serial) "  # noqa: S608
+    "FROM ({scope}) AS d(id, serial) WHERE d.serial = ANY(%s::text[])"
 )
 # Only when some serial matched nothing: which (the serials found, comma-separated).
 _FOUND_SQL = (
     "SELECT string_agg(d.serial, ',') FROM ({scope}) AS d(id, serial) "
     "WHERE d.serial = ANY(%s::text[])"
 )
-_FIND_PLAN_SQL = "SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL jit = off"
+_FIND_PLAN_SQL = (
+    "SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL jit = off; "
+    "SET LOCAL work_mem = '32MB'"
+)
 
 
 def split_serials(serials: Iterable[str]) -> tuple[list[str], list[str]]:
-    """The distinct serials in the order sent: (well-formed, malformed)."""
+    """The distinct serials in the order sent: (well-formed, malformed). A request of
+    well-formed serials only is checked in a few loops of C (8 characters each, and all of them
+    together ASCII digits: 100,000 in a few milliseconds, where a regular expression per serial
+    took 60-90); one with a malformed serial is sorted out serial by serial."""
+    distinct = list(dict.fromkeys(serials))
+    if set(map(len, distinct)) == {8}:
+        joined = "".join(distinct)
+        if joined.isascii() and joined.isdigit():
+            return distinct, []
     valid: list[str] = []
     invalid: list[str] = []
-    seen: set[str] = set()
-    for serial in serials:
-        if serial in seen:
-            continue
-        seen.add(serial)
+    for serial in distinct:
         (valid if serial.isascii() and SERIAL_RE.fullmatch(serial) else invalid).append(serial)
     return valid, invalid
 
