@@ -88,7 +88,7 @@ class DeviceListView(ListAPIView):
 
     def get_queryset(self) -> Any:
         params = _query(DeviceListQuerySerializer, self.request)
-        scope = access.visible(self.request.user)
+        scope = access.visible_for_search(self.request.user, params)
         devices = devicesets.by_search(self.request.user, scope, params)
         return devices.values(*DEVICE_VALUES, owner_name=F("owner__name"))
 
@@ -149,7 +149,10 @@ class KeysView(APIView):
         data = serializer.validated_data
         user, token = request.user, request.auth
         fmt = data["format"]
-        scope = access.downloadable(user)
+        if "search" in data:
+            scope = access.visible_for_search(user, data["search"])
+        else:
+            scope = access.downloadable(user)
         try:
             if fmt == "json":
                 found = devicesets.in_parts(user, scope, data, first=HEAD_DEVICES)
