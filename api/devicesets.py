@@ -217,6 +217,16 @@ def resolve(user: Any, scope: QuerySet[Device], data: dict[str, Any]) -> DeviceS
     return DeviceSet(devices, ids=sorted(ids))
 
 
+def release_serials(*bodies: Any) -> None:
+    """Empty the serial lists of a request's parsed and validated bodies once they have been
+    looked up: a file streams for a second or more while the request, and with it 100,000
+    serial strings (8 MB), stays alive until the last byte."""
+    for body in bodies:
+        serials = body.get("serials") if isinstance(body, dict) else None
+        if isinstance(serials, list):
+            serials.clear()
+
+
 def refuse_unknown(device_set: DeviceSet) -> None:
     """A write (or a file) names only devices it can act on: otherwise a 400 listing them."""
     if device_set.unknown_serials or device_set.invalid_serials:

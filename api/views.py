@@ -166,6 +166,7 @@ class KeysView(APIView):
                 response = StreamingHttpResponse(chunks, content_type="application/json")
             else:
                 device_set = devicesets.resolve(user, scope, data)
+                devicesets.release_serials(request.data, data)
                 if not data["skip_unknown"]:
                     devicesets.refuse_unknown(device_set)
                 ids = device_set.sorted_ids()
