@@ -26,14 +26,22 @@ from kamkeys.sqlarrays import column_in, packed_ids_sql, unpack_ids
 
 @dataclass
 class DeviceSet:
-    devices: QuerySet[Device]
+    """The devices a request names: as ids read in its scope (serials, a search), the queryset
+    of them built only when a caller wants one (the read-rights writes; a file is written from
+    the ids)."""
+
+    ids: Sequence[int]  # ascending and distinct
     unknown_serials: list[str] = field(default_factory=list)
     invalid_serials: list[str] = field(default_factory=list)
-    ids: Sequence[int] | None = None  # the devices' ids in ascending order, when already read
+    queryset: QuerySet[Device] | None = None
+
+    @property
+    def devices(self) -> QuerySet[Device]:
+        if self.queryset is None:
+            self.queryset = _with_ids(self.ids)
+        return self.queryset
 
     def sorted_ids(self) -> Sequence[int]:
-        if self.ids is None:
-            self.ids = sorted(set(self.devices.order_by().values_list("pk", flat=True)))
         return self.ids
 
 
@@ -136,7 +144,7 @@ def by_serials(scope: QuerySet[Device], serials: list[str]) -> DeviceSet:
     # Later reads find these devices by id, one primary-key probe each: the ids were read inside
     # the scope in this same request (the read-rights services also check ownership in their
     # own SQL). Re-reading them through the scope cost a second scan of the organization.
-    return DeviceSet(_with_ids(ids), unknown, invalid, ids)
+    return DeviceSet(ids, unknown, invalid)
 
 
 def _joined(ids: Sequence[int], size: int) -> Iterator[str]:
@@ -214,7 +222,7 @@ def resolve(user: Any, scope: QuerySet[Device], data: dict[str, Any]) -> DeviceS
             "changed_since or a serial prefix) or send serial numbers.",
             title="Too many devices",
         )
-    return DeviceSet(devices, ids=sorted(ids))
+    return DeviceSet(sorted(ids), queryset=devices)
 
 
 def release_serials(*bodies: Any) -> None:
