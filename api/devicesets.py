@@ -120,13 +120,15 @@ def find_serials(scope: QuerySet[Device], serials: list[str]) -> tuple[array[int
     # Django's cursor would: no escaped copies of its megabyte at the request's peak memory.
     literal = '{"' + '","'.join(serials) + '"}'
     found_text = None
+    # Results in binary (as keyfiles.keystream.selected_ids reads them): the packed ids as
+    # text would arrive hex-escaped, twice their size, and be decoded into another copy.
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_FIND_PLAN_SQL)
         with psycopg.Cursor(cursor.connection) as bound:
-            bound.execute(_FIND_SQL.format(scope=sql), [*params, literal])
+            bound.execute(_FIND_SQL.format(scope=sql), [*params, literal], binary=True)
             packed, matched = bound.fetchone() or (None, 0)
             if matched < len(serials):
-                bound.execute(_FOUND_SQL.format(scope=sql), [*params, literal])
+                bound.execute(_FOUND_SQL.format(scope=sql), [*params, literal], binary=True)
                 (found_text,) = bound.fetchone() or (None,)
     del literal
     ids = unpack_ids(packed)
