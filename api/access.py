@@ -1,14 +1,14 @@
 """The API's one door to the other apps' access rules and key-disclosing services.
 
 Every rule of who may see, download or change what is asked here, through the project's access
-module (``devices.access``), the download (``keyfiles.downloads.build_download``, which narrows
-the user's downloadable devices itself) and the read-rights services, each given the request's
-``AuditContext`` (channel ``api``).
+module (``devices.access``), the download (``keyfiles.downloads.build_download``, given ids this
+request read inside the user's downloadable devices) and the read-rights services, each given
+the request's ``AuditContext`` (channel ``api``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -22,11 +22,13 @@ from accounts.selectors import is_super_user, super_user_organization_ids, user_
 from audit.context import AuditContext, Channel
 from devices.access import (
     active_registrations,
+    downloadable_devices,
     live_read_rights,
     manageable_devices,
     visible_devices,
 )
 from devices.models import Device
+from devices.search import scope_for_search
 from keyfiles.downloads import Download, build_download
 from keyfiles.keystream import iter_plain_keys
 from readrights.services import (
@@ -45,6 +47,7 @@ __all__ = [
     "assign",
     "audit_context",
     "download_file",
+    "downloadable",
     "is_super_user",
     "key_scopes_refused",
     "manageable",
@@ -53,6 +56,7 @@ __all__ = [
     "revoke_for_emails",
     "visible",
     "visible_changed_since",
+    "visible_for_search",
 ]
 
 
@@ -65,6 +69,21 @@ def audit_context(request: HttpRequest) -> AuditContext:
 def visible(user: Any) -> QuerySet[Device]:
     """Devices the token's user may see and download (their own visibility, never more)."""
     return visible_devices(user)
+
+
+def visible_for_search(user: Any, search: Mapping[str, Any]) -> QuerySet[Device]:
+    """``visible(user)`` written for a search as My devices writes it
+    (``devices.search.scope_for_search``): for a Super User with an ORDER # / SERIAL # substring
+    the owner is a bigint, so the (owner_id, lower(...)) trigram index reads only their
+    devices' matches instead of every owner's (then filtered in the heap). The same devices;
+    for keys the same as ``downloadable(user)``."""
+    return scope_for_search(user, search)[0]
+
+
+def downloadable(user: Any) -> QuerySet[Device]:
+    """Devices whose keys the token's user may fetch: what they may see (the web download's
+    rule, ``devices.access.downloadable_devices``)."""
+    return downloadable_devices(user)
 
 
 def manageable(user: Any) -> QuerySet[Device]:
@@ -114,17 +133,19 @@ def key_scopes_refused(user: Any) -> str | None:
 
 
 def download_file(
-    devices: QuerySet[Device],
+    ids: Sequence[int],
     *,
     fmt: str,
     password: str,
     context: AuditContext,
     audit_detail: dict[str, Any],
 ) -> Download:
-    """The web download's file (encrypted ZIP or KEM), audited with the API's detail; the
-    download itself keeps it to what ``context.actor`` may download."""
+    """The web download's file (encrypted ZIP or KEM) of these devices, audited with the API's
+    detail. ``ids``: distinct and ascending, read inside ``downloadable(context.actor)`` in this
+    same request (``api.devicesets.resolve``): the file is written from them directly, without
+    a second pass over the request's devices before its first byte."""
     return build_download(
-        which=Q(pk__in=devices.order_by().values("pk")),
+        checked_ids=ids,
         fmt=fmt,
         password=password,
         context=context,

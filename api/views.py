@@ -88,7 +88,7 @@ class DeviceListView(ListAPIView):
 
     def get_queryset(self) -> Any:
         params = _query(DeviceListQuerySerializer, self.request)
-        scope = access.visible(self.request.user)
+        scope = access.visible_for_search(self.request.user, params)
         devices = devicesets.by_search(self.request.user, scope, params)
         return devices.values(*DEVICE_VALUES, owner_name=F("owner__name"))
 
@@ -149,9 +149,13 @@ class KeysView(APIView):
         data = serializer.validated_data
         user, token = request.user, request.auth
         fmt = data["format"]
+        if "search" in data:
+            scope = access.visible_for_search(user, data["search"])
+        else:
+            scope = access.downloadable(user)
         try:
             if fmt == "json":
-                found = devicesets.in_parts(user, access.visible(user), data, first=HEAD_DEVICES)
+                found = devicesets.in_parts(user, scope, data, first=HEAD_DEVICES)
                 chunks = json_stream(
                     token,
                     found.parts,
@@ -161,14 +165,16 @@ class KeysView(APIView):
                 )
                 response = StreamingHttpResponse(chunks, content_type="application/json")
             else:
-                device_set = devicesets.resolve(user, access.visible(user), data)
+                device_set = devicesets.resolve(user, scope, data)
+                devicesets.release_serials(request.data, data)
                 if not data["skip_unknown"]:
                     devicesets.refuse_unknown(device_set)
-                if not device_set.sorted_ids():
+                ids = device_set.sorted_ids()
+                if not ids:
                     raise Problem(400, "No device to write into a file.", title="Nothing to write")
                 assert fmt in FORMAT_CODES
                 download = access.download_file(
-                    device_set.devices,
+                    ids,
                     fmt=fmt,
                     password=data["password"],
                     context=access.audit_context(request._request),

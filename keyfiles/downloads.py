@@ -12,8 +12,8 @@ import itertools
 import json
 import os
 import zipfile
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -49,6 +49,8 @@ CSV_HEADER = ["serial", "type", "order_no", "key_name", "key_hex"]
 JSON_SCRATCH_MEMORY = 8 << 20
 HEAD_DEVICES = 1000  # unwrapped before the download is audited and its response starts
 PlainKeys = Iterable[tuple[dict[str, Any], dict[str, bytes]]]
+# iter_plain_keys reads the devices by the ids it is given, never through a queryset.
+_NO_QUERYSET = Device.objects.none()
 
 
 @dataclass
@@ -57,7 +59,6 @@ class Download:
     content_type: str
     chunks: Iterator[bytes]
     count: int = 0
-    meta: dict[str, Any] = field(default_factory=dict)
 
 
 # --- encrypted ZIP -------------------------------------------------------------------------------
@@ -252,11 +253,13 @@ def _keys_csv(
     plain_keys: PlainKeys,
     json_text: SealedScratch,
     tally: _Tally,
-    meter_files: list[tuple[str, str]] | None,
+    meter_files: list[tuple[str, str]],
+    limit: int,
 ) -> Iterator[bytes]:
     """Write keys.csv into the open archive member and keys.json's objects to the sealed
     scratch, a thousand devices at a time; hand on the archive's bytes as they pile up.
-    ``meter_files`` collects the wmbusmeters files when they are wanted (None: not)."""
+    ``meter_files`` collects the wmbusmeters files while there are at most ``limit`` meters;
+    past that it is emptied (the README then gives a shell loop instead)."""
     rows = _Rows()
     csv_lines: list[str] = [",".join(CSV_HEADER) + "\r\n"]
     json_parts: list[str] = []
@@ -265,6 +268,8 @@ def _keys_csv(
         tally.devices += 1
         is_meter = device["kind"] == Device.Kind.METER
         tally.meters += is_meter
+        if is_meter and tally.meters > limit and meter_files:
+            meter_files.clear()  # too many meters for a file each: none is written
         if not plain:
             tally.without_keys += 1
             continue
@@ -272,7 +277,7 @@ def _keys_csv(
         csv_lines += lines
         json_parts.append(json_object)
         tally.keys += len(lines)
-        if meter_files is not None and is_meter and "DEK" in plain:
+        if is_meter and tally.meters <= limit and "DEK" in plain:
             meter_files.append((device["serial"], _meter_file(device, plain["DEK"])))
         pending += 1
         if pending >= ROWS_PER_WRITE:
@@ -305,13 +310,18 @@ def _small_members(
 
 
 def _zip_chunks(
-    plain_keys: PlainKeys, password: str, write_meter_files: bool, language: str | None = None
+    plain_keys: PlainKeys, password: str, language: str | None = None
 ) -> Iterator[bytes]:
     """The archive: keys.csv streamed (keys.json's text set aside, sealed, meanwhile), then
-    keys.json, the wmbusmeters files, and the README with what was counted on the way."""
+    keys.json, the wmbusmeters files, and the README with what was counted on the way.
+
+    The meter files are written when the file holds at least one meter and at most
+    KAMKEYS_ZIP_METER_FILES_LIMIT: they follow keys.json, so that is known by then, from the
+    devices themselves (no query before the first byte to count them)."""
     sink = ChunkSink()
     tally = _Tally()
-    meter_files: list[tuple[str, str]] | None = [] if write_meter_files else None
+    meter_files: list[tuple[str, str]] = []
+    limit = settings.KAMKEYS_ZIP_METER_FILES_LIMIT
     with (
         SealedScratch(max_memory=JSON_SCRATCH_MEMORY) as json_text,
         pyzipper.AESZipFile(
@@ -324,12 +334,13 @@ def _zip_chunks(
         with archive.open("keys.csv", "w") as member:
             yield sink.drain()  # the archive's first bytes: the browser's download starts now
             with MemberWriter(member) as writer:
-                yield from _keys_csv(writer, sink, plain_keys, json_text, tally, meter_files)
+                yield from _keys_csv(writer, sink, plain_keys, json_text, tally, meter_files, limit)
         json_text.write("\n]\n")
         with archive.open("keys.json", "w") as member, MemberWriter(member) as writer:
             yield from _copy_member(writer, sink, json_text.read_back(FLUSH_BYTES))
+        write_meter_files = 0 < tally.meters <= limit
         yield from _small_members(
-            archive, sink, ((f"wmbusmeters/{serial}", text) for serial, text in meter_files or [])
+            archive, sink, ((f"wmbusmeters/{serial}", text) for serial, text in meter_files)
         )
         # The archive streams after the view returned: its README is written in the language
         # of the request that asked for it, not whatever is active then.
@@ -340,7 +351,7 @@ def _zip_chunks(
                 without_keys=tally.without_keys,
                 meter_files=write_meter_files,
                 meters=tally.meters,
-                limit=settings.KAMKEYS_ZIP_METER_FILES_LIMIT,
+                limit=limit,
             )
         archive.writestr("README.txt", readme)
     yield sink.drain()
@@ -376,17 +387,23 @@ def _kem_chunks(plain_keys: PlainKeys, password: str, member_name: str) -> Itera
 
 def build_download(
     *,
-    which: Q,
+    which: Q | None = None,
     fmt: str,
     password: str,
     context: AuditContext,
     operator: Operator | None = None,
     action: str = Action.DOWNLOAD,
     audit_detail: dict[str, Any] | None = None,
+    checked_ids: Sequence[int] | None = None,
 ) -> Download:
     """Check the password for the format, audit the disclosure, and return the file stream of
     ``downloadable_devices(context.actor)`` (all devices for ``operator=OPERATOR``, commands
     only) narrowed by the condition ``which``: the caller can never widen it.
+
+    ``checked_ids`` instead of ``which``: the ids, distinct and ascending, of devices the
+    caller has just read inside ``downloadable_devices(context.actor)`` in this same request
+    (the API's serials lookup, through ``api.access``); they are used as they are, without a
+    second pass over the selection before the first byte.
 
     Raises django.core.exceptions.ValidationError for a bad format or password, and
     keyvault.crypto.KeyUnwrapError when a stored key fails its integrity check (audited as
@@ -394,23 +411,19 @@ def build_download(
     to that size) stops before anything is recorded as disclosed. ``audit_detail`` adds to the
     event's detail (the API names its channel and token)."""
     validate_file_password(fmt, password)
-    downloader = operator if operator is not None else context.actor
-    devices_qs = downloadable_devices(downloader).filter(which).order_by()
-    # Sorted and distinct: a selection built with joins may name a device twice.
-    device_ids = selected_ids(devices_qs)
+    if checked_ids is not None:
+        device_ids = checked_ids
+    else:
+        assert which is not None, "build_download needs which or checked_ids"
+        downloader = operator if operator is not None else context.actor
+        # Sorted and distinct: a selection built with joins may name a device twice.
+        device_ids = selected_ids(downloadable_devices(downloader).filter(which).order_by())
     # The first devices are unwrapped now: a key that fails (KeyUnwrapError, audited) then
     # stops a small download before any response starts and before it is recorded as
     # disclosed. The rest stream while the file is written.
     head_ids, rest_ids = device_ids[:HEAD_DEVICES], device_ids[HEAD_DEVICES:]
-    head = list(iter_plain_keys(devices_qs, ids=head_ids))
+    head = list(iter_plain_keys(_NO_QUERYSET, ids=head_ids))
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-    meta: dict[str, Any] = {}
-    if fmt == "zip":
-        # Whether the meter files fit under the limit, from at most limit + 1 rows: an exact
-        # count would read every selected row (1.2 s for 100,000 here) before the first byte.
-        limit = settings.KAMKEYS_ZIP_METER_FILES_LIMIT
-        meters = devices_qs.filter(kind=Device.Kind.METER).values_list("pk", flat=True)
-        meta["meter_files"] = 0 < len(meters[: limit + 1]) <= limit
     audit.record(
         action,
         context=context,
@@ -419,19 +432,15 @@ def build_download(
         count=len(device_ids),
         detail={**(audit_detail or {}), "format": fmt},
     )
-    plain_keys = itertools.chain(head, iter_plain_keys(devices_qs, ids=rest_ids))
+    plain_keys = itertools.chain(head, iter_plain_keys(_NO_QUERYSET, ids=rest_ids))
     if fmt == "zip":
         filename = f"kamkeys-keys-{stamp}.zip"
-        chunks = _zip_chunks(plain_keys, password, meta["meter_files"], translation.get_language())
+        chunks = _zip_chunks(plain_keys, password, translation.get_language())
     else:
         filename = f"kamkeys-keys-{stamp}-kem.zip"
         chunks = _kem_chunks(plain_keys, password, f"kamkeys-keys-{stamp}.kem")
     return Download(
-        filename=filename,
-        content_type="application/zip",
-        chunks=chunks,
-        count=len(device_ids),
-        meta=meta,
+        filename=filename, content_type="application/zip", chunks=chunks, count=len(device_ids)
     )
 
 

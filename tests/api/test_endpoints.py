@@ -155,6 +155,22 @@ def test_a_serial_two_manufacturers_share_does_not_hide_an_unknown_one(
     assert body["unknown_serials"] == ["99999999"]
 
 
+def test_only_eight_ascii_digits_are_a_serial(super_user_x, keyed_x, api_for):
+    """Strings of eight characters that are not eight ASCII digits (other scripts' digits, a
+    line break between two serials) are malformed, reported by name; repeats count once."""
+    api = api_for(super_user_x, ["keys:read"])
+    odd = ["\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668", "1234\n567", "1234567\u00b2"]
+    serial = keyed_x[0].serial
+    body = json.loads(
+        streamed(
+            api.post("/api/v1/keys/", {"serials": [serial, *odd, f" {serial} ", "1234\n5678"]})
+        )
+    )
+    assert [d["serial"] for d in body["devices"]] == [serial]
+    assert body["invalid_serials"] == [*odd, "1234\n5678"]
+    assert body["unknown_serials"] == []
+
+
 def test_many_serials_stream_in_two_parts_each_audited_before_its_keys(
     super_user_x, keyed_x, keyed_y, api_for, monkeypatch
 ):
@@ -222,8 +238,10 @@ def test_the_zip_holds_the_same_files_as_the_web_download(client, super_user_x, 
     )
     from_web = _unzip(streamed(web), ZIP_PASSWORD)
     assert set(from_api) == set(from_web)
-    for name in ("keys.csv", "keys.json"):
-        assert from_api[name] == from_web[name]
+    assert any(name.startswith("wmbusmeters/") for name in from_api)
+    for name in from_api:
+        if name != "README.txt":  # it says when it was made
+            assert from_api[name] == from_web[name]
     event = AuditEvent.objects.filter(action=Action.DOWNLOAD).order_by("pk").first()
     assert event.channel == "api" and event.detail["format"] == "zip"
 
