@@ -52,6 +52,19 @@ def test_list_rows_are_the_device_serializers_own_output(super_user_x, keyed_x, 
     assert expected[1]["production_year"] == 2024 and expected[1]["owner"]
 
 
+def test_list_times_follow_the_time_zone_as_the_serializer_does(
+    super_user_x, keyed_x, api_for, settings
+):
+    from api.serializers import DeviceSerializer
+
+    settings.TIME_ZONE = "Europe/Copenhagen"
+    response = api_for(super_user_x, ["devices:read"]).get("/api/v1/devices/")
+    devices = Device.objects.filter(pk__in=[d.pk for d in keyed_x]).order_by("pk")
+    expected = json.loads(json.dumps(DeviceSerializer(devices, many=True).data))
+    assert response.json()["results"] == expected
+    assert expected[0]["created_at"].endswith(("+01:00", "+02:00"))
+
+
 def test_the_list_takes_my_devices_searches(super_user_x, keyed_x, api_for):
     api = api_for(super_user_x, ["devices:read"])
     response = api.get("/api/v1/devices/", {"serial": keyed_x[2].serial})
