@@ -112,7 +112,7 @@ def login(client: Client, user: User, *, mfa: bool = True) -> Client:
 
     A client without a session gets one written straight into the session store, in one save:
     django.contrib.auth.login's signal, key cycling and the session saved twice were most of a
-    login's cost, and the suite logs in some two thousand times. A client that already has a
+    login's cost, and the suite logs in hundreds of times. A client that already has a
     session (data from before the login to keep) goes through force_login."""
     now = time.time()
     records: list[dict[str, Any]] = [{"method": "password", "at": now, "email": user.email}]
