@@ -1,5 +1,5 @@
-"""Exact device counts per (owner, type), maintained by PostgreSQL triggers (the SQL lives in
-migration 0006, the one place that installs them).
+"""Exact device counts per (owner, type) and per (owner, order number), maintained by PostgreSQL
+triggers (the SQL lives in migrations 0006 and 0013, the one place that installs them).
 
 Statement-level triggers with transition tables add and subtract whole statements at once, so a
 bulk import of a million devices touches each (owner, type) row once, inside the importing
@@ -10,20 +10,25 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Sum
 
 from kamkeys.prepared import PreparedQuery
+from kamkeys.sqlarrays import column_in
 
 RECOUNT_SQL = """
 DELETE FROM devices_ownertypecount;
 INSERT INTO devices_ownertypecount (owner_id, device_type, n)
 SELECT owner_id, device_type, count(*) FROM devices_device
 WHERE owner_id IS NOT NULL GROUP BY owner_id, device_type;
+DELETE FROM devices_ownerordercount;
+INSERT INTO devices_ownerordercount (owner_id, order_no, n)
+SELECT owner_id, order_no, count(*) FROM devices_device
+WHERE owner_id IS NOT NULL GROUP BY owner_id, order_no;
 """
 
 
@@ -57,6 +62,41 @@ def owned_count(org_ids: Iterable[int], types: Iterable[str] | None = None) -> i
             return 0
         rows = _OWNED_OF_TYPES.run(org_ids=org_ids, types=types)
     return int(sum(row[0] for row in rows))
+
+
+def order_search_count(org_ids: list[int], search: Mapping[str, str]) -> int | None:
+    """The number of these organizations' devices an ORDER # substring search matches (with a
+    TRANSFERRED TO term beside it, or none), from the maintained per-(owner, order number)
+    counts: the matching order numbers are found among the owners' distinct ones (a trigram
+    index on the count table) and their counts summed. The condition reads only ``order_no``,
+    so every device of a matching (owner, order number) matches, and no other does.
+
+    None where it does not apply: another database, no organizations, or a search with any other
+    term (TYPE, SERIAL #) or an ORDER # prefix; the caller then counts the devices."""
+    from devices.models import OwnerOrderCount
+    from devices.search import TRIGRAM_PLAN, is_substring_term, planned, search_q
+
+    order = search.get("order", "")
+    if not counts_maintained() or not org_ids or not is_substring_term(order):
+        return None
+    if set(search) - {"order", "owner"}:
+        return None
+    ids = _named(org_ids, search["owner"]) if "owner" in search else list(org_ids)
+    if not ids:
+        return 0
+    owners = column_in('"devices_ownerordercount"."owner_id"', ids)
+    matching = OwnerOrderCount.objects.filter(owners, search_q({"order": order}), n__gt=0)
+    with planned(TRIGRAM_PLAN):  # the trigram index, whatever the estimate of the LIKE
+        total = matching.aggregate(total=Sum("n"))["total"]
+    return int(total or 0)
+
+
+def _named(org_ids: Iterable[int], term: str) -> list[int]:
+    """Those of these organizations whose name contains ``term`` (the TRANSFERRED TO search)."""
+    from accounts.models import Organization
+
+    named = Organization.objects.filter(pk__in=list(org_ids), name__icontains=term)
+    return list(named.values_list("pk", flat=True))
 
 
 def _owned_counts(org_ids: list[int]) -> QuerySet[Any]:
@@ -101,3 +141,19 @@ def cached_search_count(org_ids: Iterable[int], search: dict[str, str]) -> tuple
 def keep_search_count(key: str, total: int) -> None:
     if key:
         cache.set(key, total, SEARCH_COUNT_SECONDS)
+
+
+def substring_page_total(org_ids: list[int], search: dict[str, str]) -> tuple[int | None, str]:
+    """What the My devices page knows of a substring search's count before its rows are read:
+    (the count or None, the cache key a large count is then kept under, or "").
+
+    An ORDER # search is counted from the per-(owner, order number) counts; when it matches at
+    most ``SMALL_RESULT`` devices the page still reads it whole in the one trigram scan that
+    counts it (None: the paginator counts), a larger one's page walks the sort index. Any other
+    substring search comes from the minute's cache, or None."""
+    from devices.paging import SMALL_RESULT
+
+    counted = order_search_count(org_ids, search)
+    if counted is None:
+        return cached_search_count(org_ids, search)
+    return (counted if counted > SMALL_RESULT else None), ""

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.selectors import is_super_user
 from devices import paging
-from devices.counts import cached_search_count, keep_search_count
+from devices.counts import keep_search_count, substring_page_total
 from devices.filters import DeviceFilter
 from devices.forms import PasteSerialsForm
 from devices.search import SEARCH_FIELDS, clean_search, has_substring_term, scope_for_search
@@ -63,8 +63,8 @@ def device_list(request: HttpRequest) -> HttpResponse:
     substring = connection.vendor == "postgresql" and has_substring_term(search)
     total = None if substring else count_devices(queryset, search, owner_ids)
     count_key = ""
-    if substring and owner_ids:  # a large result's count is kept a minute (devices.counts)
-        total, count_key = cached_search_count(owner_ids, search)
+    if substring and owner_ids:  # from the order counts, or kept a minute (devices.counts)
+        total, count_key = substring_page_total(owner_ids, search)
     super_user = is_super_user(request.user)
     table = DeviceTable(
         queryset,
