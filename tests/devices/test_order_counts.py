@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import io
 import random
+import re
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from audit.context import AuditContext
-from devices import paging
+from devices import counts, paging
 from devices.counts import order_search_count, recount
 from devices.models import Device, OwnerOrderCount
 from devices.search import search_q
@@ -148,14 +150,16 @@ def _random_searches(rng: random.Random, count: int) -> list[dict[str, str]]:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("small_result", [3, 2000])
+@pytest.mark.parametrize(("small_result", "read_all_up_to"), [(3, 20_000), (3, 8), (2000, 20_000)])
 def test_generated_order_searches_count_and_list_what_the_plain_query_does(
-    postgres, client_for, super_user_x, org_x, org_y, monkeypatch, small_result
+    postgres, client_for, super_user_x, org_x, org_y, monkeypatch, small_result, read_all_up_to
 ):
-    # SMALL_RESULT 3: most results are "large" (count from the order counts, pages walk the sort
-    # index); 2000: all are read whole by the trigram scan after the order counts said so.
+    # Each way of paging an ORDER # search counted from the order counts: (3, 20,000) most
+    # results are read whole by their order numbers; (3, 8) those over 8 walk the sort index;
+    # (2000, 20,000) all are read whole by the trigram scan after the order counts said so.
     monkeypatch.setattr(paging, "SMALL_RESULT", small_result)
-    rng = random.Random(small_result)
+    monkeypatch.setattr(counts, "READ_ALL_UP_TO", read_all_up_to)
+    rng = random.Random(small_result + read_all_up_to)
     other = OrganizationFactory(name="Distributor Z")
     _random_devices(rng, [org_x, org_y, other], 400)
     client = client_for(super_user_x)
@@ -179,10 +183,12 @@ def test_generated_order_searches_count_and_list_what_the_plain_query_does(
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("read_all_up_to", [20_000, 10])
 def test_next_pages_of_a_large_order_search_are_the_plain_querys(
-    postgres, client_for, super_user_x, org_x, monkeypatch
+    postgres, client_for, super_user_x, org_x, monkeypatch, read_all_up_to
 ):
     monkeypatch.setattr(paging, "SMALL_RESULT", 3)
+    monkeypatch.setattr(counts, "READ_ALL_UP_TO", read_all_up_to)
     for i in range(30):
         DeviceFactory(owner=org_x, order_no=f"5{i % 4}501")
     DeviceFactory.create_batch(5, owner=org_x, order_no="7777777")
@@ -209,3 +215,26 @@ def test_a_customer_sees_the_count_of_their_own_devices_not_the_owners(
         ReadRight.objects.create(device=device, grantee=customer, granted_by=super_user_x)
     client = client_for(customer)
     assert client.get(URL, {"order": "501"}).context["total"] == 2
+
+
+@pytest.mark.django_db
+def test_a_mid_size_order_search_reads_its_matches_by_order_number_not_along_the_sort_index(
+    postgres, client_for, super_user_x, org_x, monkeypatch
+):
+    monkeypatch.setattr(paging, "SMALL_RESULT", 5)
+    for i in range(30):
+        DeviceFactory(owner=org_x, order_no=f"5{i % 3}501")
+    with CaptureQueriesContext(connection) as captured:
+        response = client_for(super_user_x).get(URL, {"order": "501", "sort": "-order_no"})
+    assert response.context["total"] == 30
+    queries = [q["sql"] for q in captured.captured_queries]
+    page = [i for i, sql in enumerate(queries) if '"order_no" = ANY(' in sql and "LIMIT" in sql]
+    assert len(page) == 1
+    with connection.cursor() as cursor:
+        cursor.execute("SAVEPOINT plan_check")
+        cursor.execute(queries[page[0] - 1])  # the SET LOCAL it ran with
+        cursor.execute(f"EXPLAIN {queries[page[0]]}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute("ROLLBACK TO SAVEPOINT plan_check")
+    assert "Bitmap Heap Scan on devices_device" in plan
+    assert not re.search(r"(?<!Bitmap )Index (Only )?Scan", plan), plan  # no walk
