@@ -23,10 +23,12 @@ END $$;
 CREATE OR REPLACE FUNCTION devices_order_count_del() RETURNS trigger LANGUAGE plpgsql
   SET search_path FROM CURRENT AS $$
 BEGIN
-    UPDATE devices_ownerordercount c SET n = c.n - d.k
-    FROM (SELECT owner_id, order_no, count(*) AS k FROM devices_old_rows
-          WHERE owner_id IS NOT NULL GROUP BY owner_id, order_no) d
-    WHERE c.owner_id = d.owner_id AND c.order_no = d.order_no;
+    -- An upsert, not UPDATE ... FROM: a transition table has no statistics, and the join to a
+    -- count table of millions of rows was planned as a scan of all of them.
+    INSERT INTO devices_ownerordercount (owner_id, order_no, n)
+    SELECT owner_id, order_no, -count(*) FROM devices_old_rows
+    WHERE owner_id IS NOT NULL GROUP BY owner_id, order_no
+    ON CONFLICT (owner_id, order_no) DO UPDATE SET n = devices_ownerordercount.n + EXCLUDED.n;
     DELETE FROM devices_ownerordercount WHERE n <= 0;
     RETURN NULL;
 END $$;
