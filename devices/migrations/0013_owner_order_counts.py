@@ -59,7 +59,9 @@ END $$;
 CREATE OR REPLACE FUNCTION devices_order_count_truncate() RETURNS trigger LANGUAGE plpgsql
   SET search_path FROM CURRENT AS $$
 BEGIN
-    TRUNCATE devices_ownerordercount;
+    -- DELETE, not TRUNCATE: a TRUNCATE of both tables in one statement (Django's flush) would
+    -- truncate the count table while that statement uses it, which PostgreSQL refuses.
+    DELETE FROM devices_ownerordercount;
     RETURN NULL;
 END $$;
 
