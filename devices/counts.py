@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import QuerySet, Sum
+from django.db.models import QuerySet
 
 from kamkeys.prepared import PreparedQuery
 from kamkeys.sqlarrays import column_in
@@ -77,8 +77,12 @@ def order_search_count(org_ids: list[int], search: Mapping[str, str]) -> int | N
     return None if found is None else found[1]
 
 
-def _order_matches(org_ids: list[int], search: Mapping[str, str]) -> tuple[list[int], int] | None:
-    """(the organizations left after TRANSFERRED TO, the count) as ``order_search_count``."""
+def _order_matches(
+    org_ids: list[int], search: Mapping[str, str]
+) -> tuple[list[int], int, list[str] | None] | None:
+    """(the organizations left after TRANSFERRED TO, the count, and the matching order numbers
+    when the count is at most ``READ_ALL_UP_TO``) as ``order_search_count``: one statement, so
+    the count and the order numbers are of one snapshot."""
     from devices.search import TRIGRAM_PLAN, is_substring_term, planned
 
     order = search.get("order", "")
@@ -88,10 +92,16 @@ def _order_matches(org_ids: list[int], search: Mapping[str, str]) -> tuple[list[
         return None
     ids = _named(org_ids, search["owner"]) if "owner" in search else list(org_ids)
     if not ids:
-        return ids, 0
-    with planned(TRIGRAM_PLAN):  # the trigram index, whatever the estimate of the LIKE
-        total = _order_counts(ids, order).aggregate(total=Sum("n"))["total"]
-    return ids, int(total or 0)
+        return ids, 0, []
+    inner, params = _order_counts(ids, order).values_list("n", "order_no").query.sql_with_params()
+    with planned(TRIGRAM_PLAN), connection.cursor() as cursor:  # the trigram index, always
+        cursor.execute(
+            "SELECT sum(m0), CASE WHEN sum(m0) <= %s THEN array_agg(m1) END "  # noqa: S608
+            f"FROM ({inner}) AS m (m0, m1)",
+            (READ_ALL_UP_TO, *params),
+        )
+        total, orders = cursor.fetchone()
+    return ids, int(total or 0), orders
 
 
 def _order_counts(ids: list[int], order: str) -> QuerySet[Any]:
@@ -179,17 +189,15 @@ def substring_page_total(org_ids: list[int], search: dict[str, str]) -> PageTota
     a larger one's page walks the sort index. Any other substring search comes from the
     minute's cache, or None."""
     from devices.paging import SMALL_RESULT
-    from devices.search import TRIGRAM_PLAN, owned_by, planned
+    from devices.search import owned_by
 
     found = _order_matches(org_ids, search)
     if found is None:
         return PageTotal(*cached_search_count(org_ids, search), None)
-    ids, total = found
+    ids, total, orders = found
     if total <= SMALL_RESULT:
         return PageTotal(None, "", None)
-    if total > READ_ALL_UP_TO:
+    if orders is None:  # more than READ_ALL_UP_TO
         return PageTotal(total, "", None)
-    with planned(TRIGRAM_PLAN):
-        orders = list(_order_counts(ids, search["order"]).values_list("order_no", flat=True))
     by_order = column_in('"devices_device"."order_no"', orders, "text")
     return PageTotal(total, "", owned_by(ids).filter(by_order))
