@@ -226,6 +226,20 @@ def run(runs: int, skip_download: bool, seed: int) -> dict[str, Any]:
         ("page size 500", get({"per_page": 500})),
         ("search ORDER # substring '0123'", get({"order": "0123"})),
         ("search ORDER # prefix '50123*'", get({"order": "50123*"})),
+        # Matches cluster by order number: '5032' is 10,200 devices, 10,000 of them in orders
+        # 5032000-5032999, so a walk of the order index from the other end reads 250,000 entries.
+        (
+            "search ORDER # substring '5032' sorted by ORDER # descending",
+            get({"order": "5032", "sort": "-order_no"}),
+        ),
+        (
+            "search ORDER # substring '501' sorted by ORDER # descending",
+            get({"order": "501", "sort": "-order_no"}),
+        ),
+        (
+            "search ORDER # substring '5032' sorted by TYPE",
+            get({"order": "5032", "sort": "device_type"}),
+        ),
         ("search SERIAL # substring '1468'", get({"serial": "1468"})),
         ("search SERIAL # two digits '63' (matches the beginning)", get({"serial": "63"})),
         ("search SERIAL # prefix '630*'", get({"serial": "630*"})),

@@ -163,6 +163,29 @@ class OwnerTypeCount(models.Model):
         return f"organization {self.owner_id}: {self.n} × {self.device_type}"
 
 
+class OwnerOrderCount(models.Model):
+    """How many devices each organization owns with each order number, kept exact by PostgreSQL
+    statement triggers on devices_device (migration 0013); a row whose count falls to 0 is
+    deleted. Many devices share an order number, so an ORDER # substring search finds the
+    matching numbers among an owner's few distinct ones (a trigram index on this table) and sums
+    their counts, instead of reading every matching device (``devices.counts.order_search_count``).
+    Not used on SQLite."""
+
+    owner_id = models.BigIntegerField()
+    order_no = models.CharField(max_length=40)
+    n = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner_id", "order_no"], name="devices_ownerordercount_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"organization {self.owner_id}: {self.n} × order {self.order_no}"
+
+
 class DeviceSelection(models.Model):
     """The "My devices" selection of one login session, in its own small row.
 

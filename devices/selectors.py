@@ -94,15 +94,20 @@ def _substring_count(owner_ids: list[int], search: dict[str, str]) -> int | None
     cache entry the page reads (``devices.counts``). The selected count beside every page of a
     "Select all in this search" selection comes from here: without this it ran unplanned, an
     integer ``owner_id IN (1)`` the trigram index cannot take (224 ms for '273' at 5,000,000).
-    None on another database (no trigram index: the caller counts the queryset)."""
+    An ORDER # search (alone or with TRANSFERRED TO) is summed from the per-(owner, order
+    number) counts instead (``devices.counts.order_search_count``). None on another database
+    (no trigram index: the caller counts the queryset)."""
     from django.db import connection
 
-    from devices.counts import cached_search_count, keep_search_count
+    from devices.counts import cached_search_count, keep_search_count, order_search_count
     from devices.paging import SMALL_RESULT
     from devices.search import TRIGRAM_PLAN, owned_by, planned, search_q
 
     if connection.vendor != "postgresql":
         return None
+    total = order_search_count(owner_ids, search)  # an ORDER # search: from the order counts
+    if total is not None:
+        return total
     total, key = cached_search_count(owner_ids, search)
     if total is not None:
         return total

@@ -244,7 +244,8 @@ class DevicePaginator(Paginator):
     ``total=None`` with ``substring=True`` (an ORDER # / SERIAL # substring search, PostgreSQL):
     the paginator counts itself, with one trigram scan that also returns the first
     ``SMALL_RESULT`` ids in order. A result that small is paged from that list; a larger one
-    walks the sort index (it fills a page after a few thousand entries)."""
+    walks the sort index (it fills a page after a few thousand entries), unless ``read_all``:
+    then each page is a top-N sort of every match, read with bitmap scans."""
 
     def __init__(
         self,
@@ -255,6 +256,7 @@ class DevicePaginator(Paginator):
         single_owner: bool = False,
         owned_by: list[int] | None = None,
         substring: bool = False,
+        read_all: bool = False,
         after: str | None = None,
         before: str | None = None,
     ) -> None:
@@ -265,6 +267,9 @@ class DevicePaginator(Paginator):
         # elsewhere): its first page is one compiled query.
         self._owned_by = owned_by
         self._substring = substring
+        # Each page is a top-N of every match (bitmap scans), not a walk of the sort index: an
+        # ORDER # search of a mid size, written by its order numbers (devices.counts).
+        self._read_all = read_all
         self._after = after
         self._before = before
         self._matches: list[int] | None = None
@@ -290,6 +295,8 @@ class DevicePaginator(Paginator):
         number = self.validate_number(number)
         rows: BoundRows = self.object_list
         plan = ORDERED_PLAN if self._substring and self._matches is None else None
+        if self._read_all:
+            plan = TRIGRAM_PLAN
         with planned(plan):
             ids = self._keyset_page() if self._keyed else None
             if ids is not None:

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.selectors import is_super_user
 from devices import paging
-from devices.counts import cached_search_count, keep_search_count
+from devices.counts import keep_search_count, substring_page_total
 from devices.filters import DeviceFilter
 from devices.forms import PasteSerialsForm
 from devices.search import SEARCH_FIELDS, clean_search, has_substring_term, scope_for_search
@@ -62,9 +62,11 @@ def device_list(request: HttpRequest) -> HttpResponse:
     # scan that reads a small result's rows (devices.tables.DevicePaginator).
     substring = connection.vendor == "postgresql" and has_substring_term(search)
     total = None if substring else count_devices(queryset, search, owner_ids)
-    count_key = ""
-    if substring and owner_ids:  # a large result's count is kept a minute (devices.counts)
-        total, count_key = cached_search_count(owner_ids, search)
+    count_key, read_all = "", False
+    if substring and owner_ids:  # from the order counts, or kept a minute (devices.counts)
+        total, count_key, matches = substring_page_total(owner_ids, search)
+        if matches is not None:  # the same devices, by their order numbers, read whole
+            queryset, read_all = matches, True
     super_user = is_super_user(request.user)
     table = DeviceTable(
         queryset,
@@ -77,6 +79,7 @@ def device_list(request: HttpRequest) -> HttpResponse:
         "single_owner": owner_ids is not None and len(owner_ids) == 1,
         "owned_by": None if search else owner_ids,
         "substring": substring,
+        "read_all": read_all,
     }
     total = _paginate(request, table, per_page, paginate, count_key)
     page_ids = [row.record.pk for row in table.page.object_list]

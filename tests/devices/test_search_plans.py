@@ -93,11 +93,22 @@ def test_a_substring_search_is_counted_from_bitmaps_never_by_walking_the_owners_
     assert response.context["total"] == 40
     assert len(response.context["table"].page.object_list) == 25
     plans = _plans_of_device_queries(captured.captured_queries)
-    counting = [plan for plan in plans if "WindowAgg" in plan or '"Aggregate"' in plan]
+    counting = [
+        plan
+        for plan in plans
+        if ("WindowAgg" in plan or '"Aggregate"' in plan) and '"devices_device"' in plan
+    ]
     assert len(counting) == 1, "one query counts the matches and reads the small result"
     scans = _scan_nodes(counting[0])
     assert ("Bitmap Heap Scan", "devices_device") in scans
     assert not any(node in {"Seq Scan", "Index Scan", "Index Only Scan"} for node, _ in scans)
+    # ORDER #: the order counts are asked first (40 devices: the small result is then read
+    # whole, as above), from bitmaps too.
+    order_counts = [plan for plan in plans if '"devices_ownerordercount"' in plan]
+    assert len(order_counts) == (1 if field == "order" else 0)
+    for plan in order_counts:
+        nodes = {node for node, _ in _scan_nodes(plan)}
+        assert "Bitmap Heap Scan" in nodes and not nodes & {"Seq Scan", "Index Scan"}
 
 
 @pytest.mark.django_db
