@@ -1,4 +1,5 @@
-"""The owner trigram indexes (0012) keep at most 256 kB of not-yet-merged entries.
+"""The owner trigram indexes (0012, and 0013's on the order counts) keep at most 256 kB of
+not-yet-merged entries.
 
 GIN collects new entries in a pending list (4 MB by default) and merges them later; every
 search reads that list whole, and the planner charges every page of it to the index. After a
@@ -10,7 +11,11 @@ only; the lists already there are merged now."""
 
 from django.db import migrations
 
-INDEXES = ("devices_owner_serial_lc_trgm", "devices_owner_order_lc_trgm")
+INDEXES = (
+    "devices_owner_serial_lc_trgm",
+    "devices_owner_order_lc_trgm",
+    "devices_ownerorder_lc_trgm",
+)
 PENDING_LIST_KB = 256
 
 
@@ -32,6 +37,6 @@ def backwards(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("devices", "0012_owner_trigram_indexes")]
+    dependencies = [("devices", "0013_owner_order_counts")]
 
     operations = [migrations.RunPython(forwards, backwards)]
