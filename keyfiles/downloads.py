@@ -28,7 +28,7 @@ from audit.context import AuditContext
 from audit.models import Action
 from devices.access import Operator, downloadable_devices
 from devices.models import Device
-from keyfiles.archive_sink import FLUSH_BYTES, ChunkSink, MemberWriter
+from keyfiles.archive_sink import FLUSH_BYTES, ChunkSink
 from keyfiles.kem import iter_kem_document, meter_element
 from keyfiles.keystream import iter_plain_keys, selected_ids
 from keyfiles.meter_types import ascii_text, kem_name, wmbusmeters_driver
@@ -333,11 +333,10 @@ def _zip_chunks(
         json_text.write("[")
         with archive.open("keys.csv", "w") as member:
             yield sink.drain()  # the archive's first bytes: the browser's download starts now
-            with MemberWriter(member) as writer:
-                yield from _keys_csv(writer, sink, plain_keys, json_text, tally, meter_files, limit)
+            yield from _keys_csv(member, sink, plain_keys, json_text, tally, meter_files, limit)
         json_text.write("\n]\n")
-        with archive.open("keys.json", "w") as member, MemberWriter(member) as writer:
-            yield from _copy_member(writer, sink, json_text.read_back(FLUSH_BYTES))
+        with archive.open("keys.json", "w") as member:
+            yield from _copy_member(member, sink, json_text.read_back(FLUSH_BYTES))
         write_meter_files = 0 < tally.meters <= limit
         yield from _small_members(
             archive, sink, ((f"wmbusmeters/{serial}", text) for serial, text in meter_files)
