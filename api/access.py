@@ -30,7 +30,7 @@ from devices.access import (
 from devices.models import Device
 from devices.search import scope_for_search
 from keyfiles.downloads import Download, build_download
-from keyfiles.keystream import iter_plain_keys
+from keyfiles.keystream import plain_keys_of
 from readrights.services import (
     AssignResult,
     NotManageable,
@@ -156,7 +156,7 @@ def download_file(
 def plain_keys(ids: Sequence[int]) -> Iterator[tuple[dict[str, Any], dict[str, bytes]]]:
     """The download's key stream (device values, plain keys) of these devices, in id order. The
     ids were read inside the token user's scope in this same request."""
-    return iter_plain_keys(Device.objects.none(), ids=ids)
+    return plain_keys_of(ids)
 
 
 def assign(

@@ -41,9 +41,6 @@ class DeviceSet:
             self.queryset = _with_ids(self.ids)
         return self.queryset
 
-    def sorted_ids(self) -> Sequence[int]:
-        return self.ids
-
 
 # The serials of a request to the ids of the scope's devices that carry them, in one statement:
 # the ids come back packed in one bytea (kamkeys.sqlarrays.packed_ids_sql, no Python object per
@@ -187,7 +184,7 @@ def in_parts(user: Any, scope: QuerySet[Device], data: dict[str, Any], *, first:
     those of the rest, looked up only when the caller asks for the second part; a search is
     one part."""
     if "serials" not in data:
-        return Parts(iter([(resolve(user, scope, data).sorted_ids(), [])]), [], several=False)
+        return Parts(iter([(resolve(user, scope, data).ids, [])]), [], several=False)
     valid, invalid = split_serials(data["serials"])
 
     def parts() -> Iterator[Part]:

@@ -169,7 +169,7 @@ class KeysView(APIView):
                 devicesets.release_serials(request.data, data)
                 if not data["skip_unknown"]:
                     devicesets.refuse_unknown(device_set)
-                ids = device_set.sorted_ids()
+                ids = device_set.ids
                 if not ids:
                     raise Problem(400, "No device to write into a file.", title="Nothing to write")
                 assert fmt in FORMAT_CODES
@@ -258,7 +258,7 @@ class RevokeReadRightsView(APIView):
         revoked = access.revoke_for_emails(
             addresses, device_set.devices, context=access.audit_context(request._request)
         )
-        return Response({"device_count": len(device_set.sorted_ids()), "revoked": revoked})
+        return Response({"device_count": len(device_set.ids), "revoked": revoked})
 
 
 @extend_schema(

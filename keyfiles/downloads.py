@@ -30,7 +30,7 @@ from devices.access import Operator, downloadable_devices
 from devices.models import Device
 from keyfiles.archive_sink import FLUSH_BYTES, ChunkSink
 from keyfiles.kem import iter_kem_document, meter_element
-from keyfiles.keystream import iter_plain_keys, selected_ids
+from keyfiles.keystream import plain_keys_of, selected_ids
 from keyfiles.meter_types import ascii_text, kem_name, wmbusmeters_driver
 from keyfiles.passwords import validate_file_password
 from keyvault.crypto import SealedScratch
@@ -49,8 +49,6 @@ CSV_HEADER = ["serial", "type", "order_no", "key_name", "key_hex"]
 JSON_SCRATCH_MEMORY = 8 << 20
 HEAD_DEVICES = 1000  # unwrapped before the download is audited and its response starts
 PlainKeys = Iterable[tuple[dict[str, Any], dict[str, bytes]]]
-# iter_plain_keys reads the devices by the ids it is given, never through a queryset.
-_NO_QUERYSET = Device.objects.none()
 
 
 @dataclass
@@ -421,7 +419,7 @@ def build_download(
     # stops a small download before any response starts and before it is recorded as
     # disclosed. The rest stream while the file is written.
     head_ids, rest_ids = device_ids[:HEAD_DEVICES], device_ids[HEAD_DEVICES:]
-    head = list(iter_plain_keys(_NO_QUERYSET, ids=head_ids))
+    head = list(plain_keys_of(head_ids))
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     audit.record(
         action,
@@ -431,7 +429,7 @@ def build_download(
         count=len(device_ids),
         detail={**(audit_detail or {}), "format": fmt},
     )
-    plain_keys = itertools.chain(head, iter_plain_keys(_NO_QUERYSET, ids=rest_ids))
+    plain_keys = itertools.chain(head, plain_keys_of(rest_ids))
     if fmt == "zip":
         filename = f"kamkeys-keys-{stamp}.zip"
         chunks = _zip_chunks(plain_keys, password, translation.get_language())

@@ -22,7 +22,7 @@ from keyvault.models import DeviceKey
 from keyvault.services import DEFAULT_BATCH_SIZE, unwrap_stream, wrapped_keys_of
 
 # The device columns a file writer gets, from Device._meta: all but the device code hash and
-# the creation and change times. iter_plain_keys yields them as a dict.
+# the creation and change times. plain_keys_of yields them as a dict.
 DEVICE_FIELDS = Device.columns(exclude=("device_code_hash", "created_at", "changed_at"))
 _SERIAL_AT = DEVICE_FIELDS.index("serial")
 
@@ -134,18 +134,24 @@ def iter_plain_keys(
     *,
     ids: Sequence[int] | None = None,
 ) -> Iterator[tuple[dict[str, Any], dict[str, bytes]]]:
-    """Yield (device values, {key name: plain bytes}) for every device of the queryset, in
-    primary-key order. Memory stays constant however large the selection: rows arrive as a
-    stream (PostgreSQL) or per batch, and are unwrapped ``batch_size`` devices at a time. A
-    device without stored keys yields an empty dict. A key that fails to unwrap stops the
-    stream with KeyUnwrapError (audited); its bytes are never yielded.
-
-    ``ids``: the selection's device ids in ascending order, when the caller already has them
-    (the download records them for the audit); devices removed meanwhile are skipped. While
-    this generator is suspended mid-stream the database connection is busy: finish or close
-    it before running other queries."""
+    """``plain_keys_of`` every device of the queryset (or of ``ids``, the selection's device
+    ids in ascending order, when the caller already has them)."""
     if ids is None:
         ids = list(devices_qs.order_by("pk").values_list("pk", flat=True))
+    return plain_keys_of(ids, batch_size)
+
+
+def plain_keys_of(
+    ids: Sequence[int], batch_size: int = DEFAULT_BATCH_SIZE
+) -> Iterator[tuple[dict[str, Any], dict[str, bytes]]]:
+    """Yield (device values, {key name: plain bytes}) for the devices with these ids (ascending;
+    read inside the actor's scope by the caller), in primary-key order; devices removed
+    meanwhile are skipped. Memory stays constant however large the selection: rows arrive as a
+    stream (PostgreSQL) or per batch, and are unwrapped ``batch_size`` devices at a time. A
+    device without stored keys yields an empty dict. A key that fails to unwrap stops the
+    stream with KeyUnwrapError (audited); its bytes are never yielded. While this generator is
+    suspended mid-stream the database connection is busy: finish or close it before running
+    other queries."""
     if not ids:
         return
     if connection.vendor == "postgresql":
