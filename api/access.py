@@ -153,8 +153,8 @@ def download_file(
     )
 
 
-def plain_keys(ids: Sequence[int]) -> Iterator[tuple[dict[str, Any], dict[str, bytes]]]:
-    """The download's key stream (device values, plain keys) of these devices, in id order. The
+def plain_keys(ids: Sequence[int]) -> Iterator[tuple[Any, dict[str, bytes]]]:
+    """The download's key stream (DeviceRow, plain keys) of these devices, in id order. The
     ids were read inside the token user's scope in this same request."""
     return plain_keys_of(ids)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
-from operator import itemgetter
+from operator import attrgetter
 from typing import Any
 
 from api import access
@@ -50,7 +50,7 @@ def _string(value: str) -> str:
     return f'"{value}"' if value.isalnum() and value.isascii() else json.dumps(value)
 
 
-_shared_values = itemgetter(*(column for _name, column in _SHARED))
+_shared_values = attrgetter(*(column for _name, column in _SHARED))
 
 
 @lru_cache(maxsize=256)
@@ -58,14 +58,15 @@ def _key_name(name: str) -> str:
     return json.dumps(name, ensure_ascii=False)
 
 
-def _device_json(device: dict[str, Any], keys: dict[str, bytes]) -> str:
+def _device_json(device: Any, keys: dict[str, bytes]) -> str:
+    """One device (a keystream.DeviceRow) with its keys."""
     shared = _shared_members(_shared_values(device))
     key_members = ", ".join(
         [f'{_key_name(name)}: "{key.hex().upper()}"' for name, key in keys.items()]
     )
     return (
-        f'{{"serial": {_string(device["serial"])}, {shared}, '
-        f'"order_no": {_string(device["order_no"])}, "keys": {{{key_members}}}}}'
+        f'{{"serial": {_string(device.serial)}, {shared}, '
+        f'"order_no": {_string(device.order_no)}, "keys": {{{key_members}}}}}'
     )
 
 
@@ -77,7 +78,7 @@ class _Document:
         self.size = len(preamble)
         self.count = 0
 
-    def add(self, devices: Iterable[tuple[dict[str, Any], dict[str, bytes]]]) -> Iterator[bytes]:
+    def add(self, devices: Iterable[tuple[Any, dict[str, bytes]]]) -> Iterator[bytes]:
         parts = self.parts
         for device, keys in devices:
             piece = ("\n " if not self.count else ",\n ") + _device_json(device, keys)
@@ -113,7 +114,7 @@ def _record(token: Any, ids: Sequence[int], part: int | None, context: AuditCont
 
 def _chunks(
     token: Any,
-    head: list[tuple[dict[str, Any], dict[str, bytes]]],
+    head: list[tuple[Any, dict[str, bytes]]],
     first: Part,
     later: Iterator[Part],
     *,

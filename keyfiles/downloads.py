@@ -15,6 +15,7 @@ import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import attrgetter
 from typing import Any
 
 import pyzipper
@@ -48,7 +49,7 @@ CSV_HEADER = ["serial", "type", "order_no", "key_name", "key_hex"]
 # keys.json waits in memory up to this size, then in a temporary file: sealed either way.
 JSON_SCRATCH_MEMORY = 8 << 20
 HEAD_DEVICES = 1000  # unwrapped before the download is audited and its response starts
-PlainKeys = Iterable[tuple[dict[str, Any], dict[str, bytes]]]
+PlainKeys = Iterable[tuple[Any, dict[str, bytes]]]  # (keystream.DeviceRow, plain keys)
 
 
 @dataclass
@@ -167,10 +168,23 @@ def _quoted_csv_cell(value: str) -> str:
     return value
 
 
+# (keys.json member, device column): the members a type's devices share, in document order.
+_JSON_SHARED = (
+    ("manufacturer", "manufacturer"),
+    ("kind", "kind"),
+    ("type", "device_type"),
+    ("type_no", "type_no"),
+    ("config_no", "config_no"),
+    ("consumption_type", "consumption_type"),
+)
+_json_shared_values = attrgetter(*(column for _member, column in _JSON_SHARED))
+
+
 @lru_cache(maxsize=4096)
-def _json_fields(values: tuple[tuple[str, Any], ...]) -> str:
+def _json_fields(values: tuple[Any, ...]) -> str:
     return ", ".join(
-        f"{json.dumps(name)}: {json.dumps(value, ensure_ascii=False)}" for name, value in values
+        f"{json.dumps(member)}: {json.dumps(value, ensure_ascii=False)}"
+        for (member, _column), value in zip(_JSON_SHARED, values, strict=True)
     )
 
 
@@ -179,26 +193,18 @@ def _json_string(value: str) -> str:
     return f'"{value}"' if value.isalnum() else json.dumps(value, ensure_ascii=False)
 
 
-def _json_device_fields(device: dict[str, Any]) -> str:
-    """The JSON members of a device but its serial and keys: those of one type are built once
-    (the order number nearly always differs from one device to the next of a type)."""
-    shared = _json_fields(
-        (
-            ("manufacturer", device["manufacturer"]),
-            ("kind", device["kind"]),
-            ("type", device["device_type"]),
-            ("type_no", device["type_no"]),
-            ("config_no", device["config_no"]),
-            ("consumption_type", device["consumption_type"]),
-        )
-    )
-    return f'{shared}, "order_no": {_json_string(device["order_no"])}'
+def _json_device_fields(device: Any) -> str:
+    """The JSON members of a device (a keystream.DeviceRow) but its serial and keys: those of
+    one type are built once (the order number nearly always differs from one device to the
+    next of a type)."""
+    shared = _json_fields(_json_shared_values(device))
+    return f'{shared}, "order_no": {_json_string(device.order_no)}'
 
 
-def _meter_file(device: dict[str, Any], dek: bytes) -> str:
-    serial = ascii_text(device["serial"])
-    name = f"{kem_name(device.get('device_type') or '')}_{serial}"
-    driver = wmbusmeters_driver(device.get("device_type") or "")
+def _meter_file(device: Any, dek: bytes) -> str:
+    serial = ascii_text(device.serial)
+    name = f"{kem_name(device.device_type or '')}_{serial}"
+    driver = wmbusmeters_driver(device.device_type or "")
     return f"name={name}\ndriver={driver}\nid={serial}\nkey={dek.hex().upper()}\n"
 
 
@@ -220,9 +226,9 @@ class _Rows:
         self.name_cells: dict[str, tuple[str, str]] = {}  # a handful of names: CSV and JSON
         self.written = 0  # JSON objects so far: every one after the first starts with a comma
 
-    def of(self, device: dict[str, Any], plain: dict[str, bytes]) -> tuple[list[str], str]:
-        serial_csv = _csv_cell(device["serial"])
-        row_middle = _quoted_csv_cell(device["device_type"]) + "," + _csv_cell(device["order_no"])
+    def of(self, device: Any, plain: dict[str, bytes]) -> tuple[list[str], str]:
+        serial_csv = _csv_cell(device.serial)
+        row_middle = _quoted_csv_cell(device.device_type) + "," + _csv_cell(device.order_no)
         csv_lines = []
         key_json = []
         for name, key in plain.items():
@@ -235,7 +241,7 @@ class _Rows:
             key_json.append(f'{cells[1]}: "{key_hex}"')
         json_object = (
             f"{',' if self.written else ''}\n "
-            f'{{"serial": {_json_string(device["serial"])}, {_json_device_fields(device)}, '
+            f'{{"serial": {_json_string(device.serial)}, {_json_device_fields(device)}, '
             f'"keys": {{{", ".join(key_json)}}}}}'
         )
         self.written += 1
@@ -264,7 +270,7 @@ def _keys_csv(
     pending = 0
     for device, plain in plain_keys:
         tally.devices += 1
-        is_meter = device["kind"] == Device.Kind.METER
+        is_meter = device.kind == Device.Kind.METER
         tally.meters += is_meter
         if is_meter and tally.meters > limit and meter_files:
             meter_files.clear()  # too many meters for a file each: none is written
@@ -276,7 +282,7 @@ def _keys_csv(
         json_parts.append(json_object)
         tally.keys += len(lines)
         if is_meter and tally.meters <= limit and "DEK" in plain:
-            meter_files.append((device["serial"], _meter_file(device, plain["DEK"])))
+            meter_files.append((device.serial, _meter_file(device, plain["DEK"])))
         pending += 1
         if pending >= ROWS_PER_WRITE:
             member.write("".join(csv_lines).encode("utf-8"))

@@ -94,20 +94,16 @@ def _tail(manufacturer: str, config_no: str, type_no: str) -> str:
     )
 
 
-def meter_element(device: dict[str, Any], dek: bytes) -> str:
-    """One <Meter> element; every child present (MeterName, ConsumptionType, MeterNo, SerialNo,
-    VendorId, ConfigNo, TypeNo, DEK), all but ConfigNo and TypeNo non-empty. The parts shared
-    by every meter of a type are built once."""
-    serial = _value(device["serial"])
-    meter_no = serial if serial.isalnum() else _value(device["serial"], no_colon=True) or serial
+def meter_element(device: Any, dek: bytes) -> str:
+    """One <Meter> element of a device (a keystream.DeviceRow); every child present (MeterName,
+    ConsumptionType, MeterNo, SerialNo, VendorId, ConfigNo, TypeNo, DEK), all but ConfigNo and
+    TypeNo non-empty. The parts shared by every meter of a type are built once."""
+    serial = _value(device.serial)
+    meter_no = serial if serial.isalnum() else _value(device.serial, no_colon=True) or serial
     return (
-        _head(device.get("device_type") or "", device.get("consumption_type") or "")
+        _head(device.device_type or "", device.consumption_type or "")
         + f"<MeterNo>{meter_no}</MeterNo><SerialNo>{serial}</SerialNo>"
-        + _tail(
-            device.get("manufacturer") or "",
-            device.get("config_no") or "",
-            device.get("type_no") or "",
-        )
+        + _tail(device.manufacturer or "", device.config_no or "", device.type_no or "")
         + f"<DEK>{dek.hex().upper()}</DEK></Meter>"
     )
 

@@ -8,7 +8,9 @@ go to ``keyvault.services.unwrap_stream``, the only code here that sees a KEK. E
 from __future__ import annotations
 
 from array import array
+from collections import namedtuple
 from collections.abc import Iterator, Sequence
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -22,9 +24,15 @@ from keyvault.models import DeviceKey
 from keyvault.services import DEFAULT_BATCH_SIZE, unwrap_stream, wrapped_keys_of
 
 # The device columns a file writer gets, from Device._meta: all but the device code hash and
-# the creation and change times. plain_keys_of yields them as a dict.
+# the creation and change times. plain_keys_of yields them as a DeviceRow.
 DEVICE_FIELDS = Device.columns(exclude=("device_code_hash", "created_at", "changed_at"))
 _SERIAL_AT = DEVICE_FIELDS.index("serial")
+
+# A streamed device's columns by name (row.serial, row.device_type, ...): a tuple, so making
+# one from the query's row costs a tenth of a dict of its columns (~2.5 µs a device on this
+# machine, a tenth of a million-key export).
+DeviceRow = namedtuple("DeviceRow", DEVICE_FIELDS)  # type: ignore[misc]
+_device_row = partial(tuple.__new__, DeviceRow)
 
 _STREAM_SQL = (  # noqa: S608 (table and column names from the models)
     "SELECT {fields}, k.name, k.kek_version, k.wrapped FROM {devices} d "
@@ -133,7 +141,7 @@ def iter_plain_keys(
     batch_size: int = DEFAULT_BATCH_SIZE,
     *,
     ids: Sequence[int] | None = None,
-) -> Iterator[tuple[dict[str, Any], dict[str, bytes]]]:
+) -> Iterator[tuple[Any, dict[str, bytes]]]:
     """``plain_keys_of`` every device of the queryset (or of ``ids``, the selection's device
     ids in ascending order, when the caller already has them)."""
     if ids is None:
@@ -143,8 +151,8 @@ def iter_plain_keys(
 
 def plain_keys_of(
     ids: Sequence[int], batch_size: int = DEFAULT_BATCH_SIZE
-) -> Iterator[tuple[dict[str, Any], dict[str, bytes]]]:
-    """Yield (device values, {key name: plain bytes}) for the devices with these ids (ascending;
+) -> Iterator[tuple[Any, dict[str, bytes]]]:
+    """Yield (DeviceRow, {key name: plain bytes}) for the devices with these ids (ascending;
     read inside the actor's scope by the caller), in primary-key order; devices removed
     meanwhile are skipped. Memory stays constant however large the selection: rows arrive as a
     stream (PostgreSQL) or per batch, and are unwrapped ``batch_size`` devices at a time. A
@@ -158,11 +166,11 @@ def plain_keys_of(
         batches = _postgresql_batches(ids, batch_size)
     else:
         batches = _portable_batches(ids, batch_size)
-    fields = DEVICE_FIELDS
-    stream = unwrap_stream(batches, serial_at=_SERIAL_AT, key_at=len(fields))
+    width = len(DEVICE_FIELDS)
+    make_row = _device_row
+    stream = unwrap_stream(batches, serial_at=_SERIAL_AT, key_at=width)
     try:
-        # zip() stops after the device columns: the key columns are left out.
         for row, keys in stream:
-            yield dict(zip(fields, row, strict=False)), keys
+            yield make_row(row[:width]), keys  # the key columns are left out
     finally:
         stream.close()  # closes the query's stream too, at once

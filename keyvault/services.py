@@ -234,7 +234,7 @@ def _unwrap_batch(
             raise _BatchUnwrapError(
                 last_id, name, version, error, "integrity check failed"
             ) from None
-    return [(row, _ordered(keys)) for row, keys in devices]
+    return [(row, keys if len(keys) < 2 else _ordered(keys)) for row, keys in devices]
 
 
 class _BatchUnwrapError(Exception):

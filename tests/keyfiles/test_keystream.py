@@ -24,7 +24,7 @@ def test_the_plain_key_stream_covers_every_device_across_batches():
     store_device_keys_bulk([(device, {"DEK": expected[device.serial]}) for device in devices])
     keyless = DeviceFactory()
     selection = Device.objects.filter(pk__in=[d.pk for d in devices] + [keyless.pk])
-    seen = {row["serial"]: keys for row, keys in iter_plain_keys(selection, batch_size=3)}
+    seen = {row.serial: keys for row, keys in iter_plain_keys(selection, batch_size=3)}
     assert seen.pop(keyless.serial) == {}
     assert seen == {serial: {"DEK": key} for serial, key in expected.items()}
 
@@ -37,7 +37,7 @@ def test_the_plain_key_stream_stops_at_a_tampered_key_and_never_yields_it():
     yielded = []
     with pytest.raises(KeyUnwrapError):
         for row, _keys in iter_plain_keys(Device.objects.all(), batch_size=10):
-            yielded.append(row["serial"])
+            yielded.append(row.serial)
     assert yielded == []  # a batch is unwrapped whole before any of it is handed out
     assert AuditEvent.objects.filter(action="unwrap_failed").count() == 1
 
@@ -51,7 +51,7 @@ def test_a_tampered_key_deep_in_a_large_stream_is_audited_and_the_connection_sta
     yielded = []
     with pytest.raises(KeyUnwrapError):
         for row, _keys in iter_plain_keys(Device.objects.all(), batch_size=2):
-            yielded.append(row["id"])
+            yielded.append(row.id)
     assert victim.pk not in yielded and len(yielded) == 6
     failure = AuditEvent.objects.get(action="unwrap_failed")
     assert failure.object_ids == [victim.pk]
@@ -64,7 +64,7 @@ def test_a_stream_cut_into_several_queries_yields_every_device_once_in_order(mon
     five = {name: os.urandom(16) for name in ("DEK", "GPK1")}
     store_device_keys_bulk([(device, five) for device in devices])
     seen = list(iter_plain_keys(Device.objects.all(), batch_size=2))
-    assert [row["id"] for row, _keys in seen] == sorted(d.pk for d in devices)
+    assert [row.id for row, _keys in seen] == sorted(d.pk for d in devices)
     assert all(keys == five for _row, keys in seen)
 
 
@@ -93,7 +93,7 @@ def test_a_device_whose_keys_straddle_a_batch_boundary_keeps_all_its_keys():
     five = {name: os.urandom(16) for name in ("DEK", "GPK1", "GPK2", "GPK3", "GPK4")}
     store_device_keys_bulk([(device, five) for device in devices])
     seen = list(iter_plain_keys(Device.objects.all(), batch_size=7))
-    assert [row["serial"] for row, _keys in seen] == sorted(d.serial for d in devices)
+    assert [row.serial for row, _keys in seen] == sorted(d.serial for d in devices)
     assert all(keys == five for _row, keys in seen)
 
 
@@ -104,7 +104,7 @@ def test_the_stream_by_known_ids_skips_devices_removed_meanwhile():
     ids = sorted(device.pk for device in devices)
     Device.objects.filter(pk__in=ids[1:3]).delete()  # a whole batch of two disappears
     seen = list(iter_plain_keys(Device.objects.all(), batch_size=2, ids=ids))
-    assert [row["id"] for row, _keys in seen] == [ids[0], ids[3], ids[4]]
+    assert [row.id for row, _keys in seen] == [ids[0], ids[3], ids[4]]
     assert all(keys == {"DEK": DEK} for _row, keys in seen)
 
 
