@@ -7,6 +7,10 @@ searches, sorts and key downloads. Prints JSON: requests, p50/p95 per kind and o
 
     .venv/bin/python bench/load.py --clients 50 --seconds 60 --devices 100000
 
+``--mix floor``: the same clients ask only for a small logged-in page with no device query
+(page_profile.py's framework floor): the requests per second the stack itself serves on this
+machine, the ceiling the portal mix is read against.
+
 Only 127.0.0.0/8 is ever contacted. The database is dropped afterwards unless --keep; --reuse
 starts from a kept one of the same size (seeding 100,000 devices takes minutes).
 
@@ -144,6 +148,13 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8911)
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument(
+        "--mix",
+        choices=["portal", "floor"],
+        default="portal",
+        help="portal: pages, searches, sorts and ZIP downloads; floor: only a small logged-in "
+        "page with no device query (the stack's own ceiling on this machine, same clients)",
+    )
+    parser.add_argument(
         "--reuse",
         action="store_true",
         help="use the database a --keep run left, if it holds as many devices and clients",
@@ -245,7 +256,7 @@ def main() -> None:
         threads = [
             threading.Thread(
                 target=client_loop,
-                args=(i, args.port, secrets_by_client[i], args.devices, window, rec),
+                args=(i, args.port, secrets_by_client[i], args.devices, window, rec, args.mix),
             )
             for i in range(args.clients)
         ]
@@ -289,6 +300,7 @@ def main() -> None:
     everything = [s for values in rec.samples.values() for s in values]
     report = {
         "clients": args.clients,
+        "mix": args.mix,
         "seconds": args.seconds,
         "devices": args.devices,
         "gunicorn_workers": args.workers,

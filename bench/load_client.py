@@ -151,9 +151,22 @@ class Window:
         self.ready.wait()
 
 
+FLOOR_PATH = "/devices/selection/paste/"  # page_profile.py's framework floor: no device query
+
+
 def client_loop(
-    index: int, port: int, secret: str, n_devices: int, window: Window, rec: Recorder
+    index: int,
+    port: int,
+    secret: str,
+    n_devices: int,
+    window: Window,
+    rec: Recorder,
+    mix: str = "portal",
 ) -> None:
+    """One client: log in, wait for the window, then request the mix until it closes. The
+    "portal" mix is My devices' pages, searches, sorts and downloads; "floor" asks only for a
+    small logged-in page with no device query, so the same clients measure what the stack
+    itself (gunicorn, Django, sessions, the database connection) serves on this machine."""
     client = Client(port, f"127.0.0.{10 + index}")
     rng = random.Random(index)
     try:
@@ -181,6 +194,10 @@ def client_loop(
 
     table = b'id="search-count"'
 
+    if mix == "floor":
+        while time.monotonic() < deadline:
+            timed("floor", "GET", FLOOR_PATH, marker=b'name="serials"')
+        return
     while time.monotonic() < deadline:
         roll = rng.random()
         if roll < 0.45:
