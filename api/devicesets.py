@@ -43,7 +43,7 @@ class DeviceSet:
 
 
 # The serials of a request to the ids of the scope's devices that carry them, in one statement:
-# the ids come back packed in one bytea (kamkeys.sqlarrays.packed_ids_sql, no Python object per
+# the ids come back packed in one value (kamkeys.sqlarrays.packed_ids_sql, no Python object per
 # row, like keyfiles.keystream.selected_ids). The scope is the access module's queryset, compiled by
 # the ORM; the serials are one text[] parameter, which PostgreSQL plans as a constant: a few
 # serials are probed in the (owner, serial) index, many are looked up in a hash table of them as

@@ -111,9 +111,8 @@ def selected_ids(devices_qs: QuerySet[Device]) -> array[int]:
     # The SQL is the ORM's.
     packed = f"SELECT {packed_ids_sql('d.id')} FROM ({sql}) AS d (id)"  # noqa: S608
     connection.ensure_connection()
-    # In binary, which Django's client-side-binding cursors cannot ask for: as text the bytea
-    # arrives hex-escaped, twice its size, and is decoded into a third copy (a million ids:
-    # 46 MB at the peak; in binary 24).
+    # In binary, which Django's client-side-binding cursors cannot ask for: as text the value
+    # would arrive hex-escaped, twice its size, and be decoded into a third copy.
     with psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(packed, params, binary=True)
         row = cursor.fetchone()

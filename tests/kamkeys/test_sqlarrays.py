@@ -26,3 +26,31 @@ def test_text_values_with_quotes_commas_and_backslashes_match_only_themselves():
     found = Device.objects.filter(column_in("serial", ['a"b,c\\d', "a", "{}"], "text"))
     assert list(found.values_list("pk", flat=True)) == [odd.pk]
     assert plain.pk not in found.values_list("pk", flat=True)
+
+
+def test_packed_ids_come_back_distinct_ascending_and_whole_past_32_bits(postgres):
+    """The packed form the downloads and the API read their selections in: every id exactly,
+    also those whose high half is not zero, once each and in order; no rows is empty."""
+    import psycopg
+    from django.db import connection
+
+    from kamkeys.sqlarrays import packed_ids_sql, unpack_ids
+
+    ids = [7, 2**32 + 5, 3, 2**40 - 1, 7, 2**31, 1]
+    query = f"SELECT {packed_ids_sql('v.id')} FROM unnest(%s::bigint[]) AS v (id)"  # noqa: S608
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(query, [ids], binary=True)
+        (packed,) = cursor.fetchone()
+        cursor.execute(query, [[]], binary=True)
+        (nothing,) = cursor.fetchone()
+    assert list(unpack_ids(packed)) == sorted(set(ids))
+    assert list(unpack_ids(nothing)) == []
+
+
+def test_a_packed_value_that_is_not_a_flat_bigint_array_is_refused():
+    from kamkeys.sqlarrays import unpack_ids
+
+    with_nulls = (1).to_bytes(4, "big") + (1).to_bytes(4, "big") + (20).to_bytes(4, "big")
+    with pytest.raises(ValueError):
+        unpack_ids(with_nulls + (1).to_bytes(4, "big") + (1).to_bytes(4, "big") + b"\xff" * 4)
