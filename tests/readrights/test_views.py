@@ -182,6 +182,22 @@ def test_a_forged_post_with_foreign_or_deleted_device_ids_assigns_nothing_and_re
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("page", ["readrights:assign", "readrights:serial_list"])
+@pytest.mark.parametrize("device_id", ["9223372036854775808", "-9223372036854775809", "9" * 40])
+def test_a_forged_device_id_beyond_any_database_id_is_not_found_rather_than_a_server_error(
+    client_for, super_user_x, customer, devices_x, page, device_id
+):
+    client = client_for(super_user_x)
+    select(client, devices_x[:1])
+    response = client.post(
+        reverse(page),
+        {"emails": customer.email, "action": "confirm", "device_count": "1", "device": device_id},
+    )
+    assert response.status_code == 404
+    assert nothing_written()
+
+
+@pytest.mark.django_db
 def test_revoking_for_the_selected_devices_or_all_ends_access_at_once(
     client_for, super_user_x, customer, devices_x, django_capture_on_commit_callbacks
 ):
