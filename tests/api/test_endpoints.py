@@ -96,6 +96,20 @@ def test_a_damaged_cursor_or_page_size_is_a_400_problem(super_user_x, keyed_x, a
     _problem(api.get("/api/v1/devices/", {"page_size": "many"}), 400)
 
 
+@pytest.mark.parametrize("path", ["/api/v1/devices/", "/api/v1/audit/disclosures/"])
+@pytest.mark.parametrize("position", ["abc", "1.5", "", "NaN", "1e400", "\x00", "-1"])
+def test_a_well_encoded_cursor_with_a_forged_position_is_a_400_problem(
+    super_user_x, keyed_x, api_for, path, position
+):
+    """A cursor is base64 of a query string anyone can write: its position must be an id."""
+    import base64
+
+    cursor = base64.b64encode(f"p={position}".encode()).decode()
+    api = api_for(super_user_x, ["devices:read"])
+    body = _problem(api.get(path, {"cursor": cursor}), 400)
+    assert "cursor" in body["detail"]
+
+
 def test_changed_since_lists_transferred_devices_and_new_read_rights(
     super_user_x, customer, keyed_x, org_y, api_for
 ):
