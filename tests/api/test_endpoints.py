@@ -168,6 +168,30 @@ def test_keys_as_json_report_unknown_and_malformed_serials_by_name(
     assert body["invalid_serials"] == ["12-34"]
 
 
+@pytest.mark.parametrize(
+    ("path", "extra"),
+    [
+        ("/api/v1/keys/", {}),
+        ("/api/v1/keys/", {"format": "zip", "password": ZIP_PASSWORD}),
+        ("/api/v1/read-rights/assign/", {"emails": ["ops@utility.example"]}),
+        ("/api/v1/read-rights/revoke/", {"emails": ["ops@utility.example"]}),
+    ],
+)
+def test_a_serial_with_a_lone_surrogate_escape_is_a_400_problem_not_a_broken_document(
+    super_user_x, keyed_x, api_for, path, extra
+):
+    """JSON may escape half a character ("\\ud800"): no text can hold it, so it was echoed into
+    the document's invalid_serials after the keys had gone, and the stream broke off."""
+    api = api_for(super_user_x)
+    body = json.dumps({"serials": [keyed_x[0].serial], **extra})
+    body = body.replace('"]', '", "1234\\ud800"]', 1)
+    response = api.client.post(path, body, content_type="application/json", headers=api.headers)
+    problem = _problem(response, 400)
+    assert "serials" in problem["errors"]
+    assert not AuditEvent.objects.filter(action=Action.DOWNLOAD).exists()
+    assert not ReadRight.objects.exists() and not Invitation.objects.exists()
+
+
 def test_a_serial_two_manufacturers_share_does_not_hide_an_unknown_one(
     super_user_x, keyed_x, api_for
 ):
