@@ -354,6 +354,16 @@ def test_a_body_that_is_not_json_is_a_400_problem(super_user_x, make_token):
     _problem(response, 400)
 
 
+@pytest.mark.parametrize("path", ["/api/v1/keys/", "/api/v1/read-rights/assign/"])
+def test_a_body_over_the_size_limit_is_a_413_problem_not_an_html_page(
+    super_user_x, api_for, settings, path
+):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    api = api_for(super_user_x)
+    body = _problem(api.post(path, {"serials": ["63012345"] * 200}), 413)
+    assert "1,000 bytes" in body["detail"]
+
+
 def test_read_rights_are_assigned_and_revoked_with_the_pages_emails(
     super_user_x, customer, keyed_x, api_for
 ):
