@@ -328,6 +328,37 @@ def test_an_invited_customer_sets_a_password_is_logged_in_and_sees_the_devices(
 
 
 @pytest.mark.django_db
+def test_accepting_an_invitation_twice_at_once_says_the_first_went_through(
+    client, super_user_x, devices_x, django_capture_on_commit_callbacks, monkeypatch
+):
+    """A double click on the invitation's button sends the form twice. The first request
+    accepts and logs in, which ends the session the second one read: the browser shows the
+    second answer, which said "The request could not be understood"."""
+    from django.contrib.sessions.models import Session
+    from django.core import mail
+
+    with django_capture_on_commit_callbacks(execute=True):
+        grant(super_user_x, devices_x[:1], "newbie@utility.dk")
+    client.get(reverse("readrights:invitation", args=[invitation_token(mail.outbox[0])]))
+    accept_once = services.accept_invitation
+
+    def first_click_wins(**kwargs):  # noqa: ANN003, ANN202
+        accept_once(**kwargs)  # the first request: accepted, and then logged in, which ...
+        Session.objects.all().delete()  # ... ended the session both requests share
+        return accept_once(**kwargs)  # this second request finds the invitation used
+
+    monkeypatch.setattr(services, "accept_invitation", first_click_wins)
+    response = client.post(
+        reverse("readrights:accept"),
+        {"name": "Nina", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
+    )
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "sent twice" in page and "could not be understood" not in page
+    assert User.objects.filter(email="newbie@utility.dk").exists()
+
+
+@pytest.mark.django_db
 def test_a_tampered_or_missing_invitation_link_shows_a_clear_page(client):
     response = client.get(reverse("readrights:invitation", args=["eyJpIjoxfQ:abc:def"]))
     assert response.status_code == 400
