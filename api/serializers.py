@@ -259,6 +259,13 @@ class AssignResponseSerializer(serializers.Serializer):
     granted = serializers.DictField(child=serializers.IntegerField())
     already = serializers.DictField(child=serializers.IntegerField())
     invited = serializers.DictField(child=serializers.IntegerField())
+    already_invited = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text=(
+            "Addresses invited before to all of these devices: no email was sent and the "
+            "invitation link sent before still works."
+        ),
+    )
 
 
 class RevokeResponseSerializer(serializers.Serializer):

@@ -69,10 +69,12 @@ def _invite(
     expires_at: datetime | None,
     message: str,
     context: AuditContext,
-) -> int:
+) -> tuple[int, bool]:
     """Create (or extend) the pending invitation of each owning organization and send a fresh
-    link. Returns the number of devices the invitation(s) now cover."""
-    total = 0
+    link when it is new, gained devices or its link expired; an assignment that adds nothing
+    mails nothing and the link already sent keeps working (a repeated sync, a double click).
+    Returns the number of devices the invitation(s) now cover, and whether a link was sent."""
+    total, sent = 0, False
     for org_id in owner_ids:
         invitation, created = _pending_invitation(
             email=email,
@@ -88,7 +90,11 @@ def _invite(
                 _sql(INSERT_INVITATION_DEVICES).replace("{devices}", sub_sql),
                 (invitation.pk, *sub_params, invitation.pk),
             )
-        _send_invitation(invitation, message=message or invitation.message)
+            added = max(cursor.rowcount, 0)
+        emailed = created or added > 0 or invitation.expires_at <= timezone.now()
+        if emailed:
+            _send_invitation(invitation, message=message or invitation.message)
+            sent = True
         ids = list(org_devices.order_by().values_list("pk", flat=True))
         total += invitation.devices.count()
         record(
@@ -97,9 +103,9 @@ def _invite(
             object_type="device",
             object_ids=ids,
             count=len(ids),
-            detail={"invitation": invitation.pk, "email": email, "new": created},
+            detail={"invitation": invitation.pk, "email": email, "new": created, "sent": emailed},
         )
-    return total
+    return total, sent
 
 
 def _pending_invitation(

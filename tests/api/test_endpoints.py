@@ -389,6 +389,21 @@ def test_read_rights_are_assigned_and_revoked_with_the_pages_emails(
     assert ReadRight.objects.filter(grantee=customer, revoked_at__isnull=True).count() == 1
 
 
+def test_repeating_an_assignment_mails_neither_a_customer_nor_an_invitee_again(
+    super_user_x, customer, keyed_x, api_for
+):
+    """A sync that sends the same assignment every night: the answers say so, and nobody is
+    emailed a second time (an invitee's link from the first email keeps working)."""
+    api = api_for(super_user_x, ["readrights:write"])
+    body = {"serials": [keyed_x[0].serial], "emails": [customer.email, "new@utility.example"]}
+    api.post("/api/v1/read-rights/assign/", body)
+    again = api.post("/api/v1/read-rights/assign/", body).json()
+    assert again["granted"] == {customer.email: 0} and again["already"] == {customer.email: 1}
+    assert again["invited"] == {} and again["already_invited"] == {"new@utility.example": 1}
+    mailed = OutboundEmail.objects.exclude(template__startswith="api_token")
+    assert sorted(mailed.values_list("to", flat=True)) == [customer.email, "new@utility.example"]
+
+
 def test_revoking_an_invited_address_takes_the_devices_out_of_its_invitation(
     super_user_x, keyed_x, api_for, django_capture_on_commit_callbacks, mailoutbox
 ):

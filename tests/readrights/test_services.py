@@ -183,6 +183,28 @@ def test_reinviting_the_same_address_extends_the_pending_invitation(
 
 
 @pytest.mark.django_db
+def test_assigning_the_same_devices_again_to_an_invited_address_keeps_its_link_and_mails_nothing(
+    super_user_x, devices_x, outbox
+):
+    """A head-end syncing read rights repeats the same assignment (the API's answers are
+    idempotent): each repeat emailed the invitee again and replaced the link they had, so the
+    first email said "not valid" and the inbox filled, as for a known customer it does not."""
+    with outbox():
+        services.assign_read_rights(
+            devices_qs=qs(devices_x[:2]), emails_in=["new@utility.dk"], context=web(super_user_x)
+        )
+        again = services.assign_read_rights(
+            devices_qs=qs(devices_x[:2]), emails_in=["new@utility.dk"], context=web(super_user_x)
+        )
+    [message] = outbox.to("new@utility.dk")
+    assert again.invited == {} and again.already_invited == {"new@utility.dk": 2}
+    accepted = services.accept_invitation(
+        token=invitation_token(message), name="", password=NEW_PASSWORD, context=web()
+    )
+    assert accepted.device_count == 2
+
+
+@pytest.mark.django_db
 def test_an_expired_invitation_link_is_refused(super_user_x, devices_x, outbox):
     with outbox():
         services.assign_read_rights(

@@ -119,6 +119,12 @@ def test_assigning_goes_through_a_confirm_page_before_anything_is_written(
     assert ReadRight.objects.filter(grantee=customer, expires_at__isnull=False).count() == 2
     assert Invitation.objects.get().email == "newbie@utility.dk"
     assert sorted(m.to[0] for m in mail.outbox) == sorted([customer.email, "newbie@utility.dk"])
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(ASSIGN, {**data, "action": "confirm", "device_count": "2"})
+    summary = client.get(reverse("readrights:assign_done")).content.decode()
+    assert "newbie@utility.dk: already invited to all of them" in summary
+    assert "no email sent, the link sent before still works" in summary
+    assert len(mail.outbox) == 2
 
 
 @pytest.mark.django_db
