@@ -33,6 +33,9 @@ from readrights.services.bulk import (
 )
 from readrights.services.common import InvitationInvalid, NotManageable, ReadRightsError
 
+# The shortest time between two emails of one invitation by Resend.
+RESEND_AFTER = timedelta(minutes=1)
+
 
 def _link(token: str) -> str:
     return public_page_url("readrights:invitation", token)
@@ -258,6 +261,17 @@ def resend_invitation(invitation: Invitation, *, context: AuditContext) -> Invit
         if invitation.revoked_at is not None:
             raise ReadRightsError(
                 gettext("This invitation was cancelled. Assign the devices again.")
+            )
+        if invitation.last_sent_at and timezone.now() - invitation.last_sent_at < RESEND_AFTER:
+            # A double click sent two emails and killed the first one's link; and nothing
+            # limited how often one address could be mailed.
+            raise ReadRightsError(
+                gettext(
+                    "The invitation to %(email)s was sent less than a minute ago, so it was not "
+                    "sent again: the link in that email works. Try again in a minute if it "
+                    "does not arrive."
+                )
+                % {"email": invitation.email}
             )
         _send_invitation(invitation, message=invitation.message)
         record(

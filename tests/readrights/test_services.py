@@ -146,6 +146,7 @@ def test_resending_an_invitation_makes_the_older_link_useless(super_user_x, devi
             devices_qs=qs(devices_x[:1]), emails_in=["new@utility.dk"], context=web(super_user_x)
         )
     old = invitation_token(outbox.to("new@utility.dk")[0])
+    Invitation.objects.update(last_sent_at=timezone.now() - timedelta(minutes=2))
     invitation = Invitation.objects.get(email="new@utility.dk")
     with outbox():
         services.resend_invitation(invitation, context=web(super_user_x))
@@ -159,6 +160,26 @@ def test_resending_an_invitation_makes_the_older_link_useless(super_user_x, devi
         ).device_count
         == 1
     )
+
+
+@pytest.mark.django_db
+def test_a_resend_within_a_minute_of_the_last_email_sends_nothing_and_keeps_the_link(
+    super_user_x, devices_x, outbox
+):
+    """A double click on Resend sent two emails, and the first one's link was dead on arrival;
+    nor was there any limit on how often one address could be mailed."""
+    with outbox():
+        services.assign_read_rights(
+            devices_qs=qs(devices_x[:1]), emails_in=["new@utility.dk"], context=web(super_user_x)
+        )
+    invitation = Invitation.objects.get(email="new@utility.dk")
+    with outbox(), pytest.raises(services.ReadRightsError, match="less than a minute ago"):
+        services.resend_invitation(invitation, context=web(super_user_x))
+    [message] = outbox.to("new@utility.dk")
+    accepted = services.accept_invitation(
+        token=invitation_token(message), name="", password=NEW_PASSWORD, context=web()
+    )
+    assert accepted.device_count == 1
 
 
 @pytest.mark.django_db

@@ -286,6 +286,11 @@ def test_resending_and_cancelling_an_invitation_from_user_administration(
     client = client_for(super_user_x)
     with django_capture_on_commit_callbacks(execute=True):
         assert client.post(resend, {"next": "user_admin"})["Location"] == USERS
+    assert "less than a minute ago" in client.get(USERS).content.decode()
+    assert len(mail.outbox) == 1
+    Invitation.objects.update(last_sent_at=timezone.now() - timedelta(minutes=2))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(resend, {"next": "user_admin"})["Location"] == USERS
     second = invitation_token(mail.outbox[-1])
     assert first != second
     assert client.post(cancel).status_code == 302
