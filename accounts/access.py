@@ -13,8 +13,10 @@ import time
 from collections.abc import Callable, Iterable
 from functools import wraps
 from typing import Any
+from urllib.parse import urlencode
 
 from allauth.account import app_settings as account_settings
+from allauth.account.adapter import get_adapter as get_account_adapter
 from allauth.account.decorators import reauthentication_required
 from allauth.account.internal.flows.login import get_authentication_records
 from allauth.core.exceptions import ReauthenticationRequired
@@ -23,7 +25,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect
 from django.utils.translation import gettext, gettext_lazy
@@ -72,9 +74,31 @@ def key_action(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpRespo
             return redirect("mfa_index")
         if recently_authenticated(request):
             return view(request, *args, **kwargs)
+        if request.method == "POST" and NOT_REPLAYED.intersection(request.POST):
+            return _reauthenticate_then_reopen(request)
         return reauthentication_required(view)(request, *args, **kwargs)
 
     return login_required(guarded)
+
+
+# allauth replays a POST after the re-authentication it asked for, and until then keeps the
+# whole POST in the session, that is in the database. A form with one of these fields (the file
+# password of Download file) is not kept: the page opens again and the user types it again.
+NOT_REPLAYED = frozenset({"password", "password_repeat"})
+
+
+def _reauthenticate_then_reopen(request: HttpRequest) -> HttpResponseBase:
+    methods = get_account_adapter().get_reauthentication_methods(request.user)
+    if not methods:
+        raise PermissionDenied
+    messages.info(
+        request,
+        gettext(
+            "Please confirm it is you. Then enter the file password again: it is not kept "
+            "while you confirm."
+        ),
+    )
+    return HttpResponseRedirect(f"{methods[0]['url']}?{urlencode({'next': request.path})}")
 
 
 def super_user_action(

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -21,6 +23,7 @@ _BY_STATUS: dict[int, tuple[str, str]] = {
     405: ("method-not-allowed", "Method not allowed"),
     406: ("not-acceptable", "Not acceptable"),
     409: ("conflict", "Conflict"),
+    413: ("content-too-large", "Request body too large"),
     415: ("unsupported-media-type", "Unsupported media type"),
     429: ("rate-limited", "Too many requests"),
 }
@@ -57,6 +60,10 @@ def _detail_text(detail: Any) -> str:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler (status, WWW-Authenticate, Retry-After), with the body as a problem."""
+    if isinstance(exc, RequestDataTooBig):  # Django's, raised as DRF reads the body
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        detail = f"The request body is over {limit:,} bytes; send fewer serial numbers at once."
+        return Response(problem_body(413, detail), status=413, content_type=CONTENT_TYPE)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

@@ -42,6 +42,13 @@ class SerialListField(serializers.Field):
         # Loops of C, not of Python: 100,000 serials in a few milliseconds.
         if set(map(type, data)) != {str}:
             raise serializers.ValidationError("Every serial number must be a string.")
+        try:  # half a character ("\\ud800" in the JSON) can be neither looked up nor reported
+            "".join(data).encode("utf-8")
+        except UnicodeEncodeError:
+            raise serializers.ValidationError(
+                "A serial number contains an unpaired surrogate escape (\\ud800-\\udfff), which "
+                "is not a character."
+            ) from None
         serials = list(map(str.strip, data))
         if max(map(len, serials)) > MAX_SERIAL_CHARS:
             serials = [serial[:MAX_SERIAL_CHARS] for serial in serials]
@@ -252,6 +259,13 @@ class AssignResponseSerializer(serializers.Serializer):
     granted = serializers.DictField(child=serializers.IntegerField())
     already = serializers.DictField(child=serializers.IntegerField())
     invited = serializers.DictField(child=serializers.IntegerField())
+    already_invited = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text=(
+            "Addresses invited before to all of these devices: no email was sent and the "
+            "invitation link sent before still works."
+        ),
+    )
 
 
 class RevokeResponseSerializer(serializers.Serializer):

@@ -43,6 +43,7 @@ from readrights.services import clean_emails, expiry_from_date
 
 PROBLEM = OpenApiResponse(OpenApiTypes.OBJECT, description="application/problem+json (RFC 9457)")
 COMMON_ERRORS = {400: PROBLEM, 401: PROBLEM, 403: PROBLEM, 429: PROBLEM}
+DAMAGED_CURSOR = "The cursor is damaged; start again without it."
 
 
 class IdCursorPagination(CursorPagination):
@@ -56,9 +57,17 @@ class IdCursorPagination(CursorPagination):
 
     def decode_cursor(self, request: Request) -> Any:
         try:
-            return super().decode_cursor(request)
+            cursor = super().decode_cursor(request)
         except exceptions.NotFound:
-            raise Problem(400, "The cursor is damaged; start again without it.") from None
+            raise Problem(400, DAMAGED_CURSOR) from None
+        # The position is the last id seen, but a cursor is only base64 of a query string anyone
+        # can write: anything but an id made the id comparison raise (a 500).
+        position = cursor.position if cursor is not None else None
+        if position is not None and not (
+            position.isascii() and position.isdigit() and int(position) < 2**63
+        ):
+            raise Problem(400, DAMAGED_CURSOR)
+        return cursor
 
 
 class NewestFirstPagination(IdCursorPagination):

@@ -9,7 +9,8 @@ from django.utils import formats
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
-SERIAL_RE = re.compile(r"^\d{8}$")
+# ASCII digits: Python's \d also matches the digits of other scripts, which no meter label has.
+SERIAL_RE = re.compile(r"^[0-9]{8}$")
 MAX_PASTED_SERIALS = 10_000
 _SEPARATORS = re.compile(r"[\s,;]+")
 
@@ -40,7 +41,7 @@ class RegisterDeviceForm(forms.Form):
 
     def clean_code(self) -> str:
         code = "".join(self.cleaned_data["code"].split())
-        if not re.fullmatch(r"\d{2}", code):
+        if not re.fullmatch(r"[0-9]{2}", code):
             raise forms.ValidationError(_("The device code is exactly 2 digits, e.g. 07."))
         return code
 

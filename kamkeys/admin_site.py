@@ -14,7 +14,7 @@ from typing import Any, TypeVar, cast
 
 from django.contrib import admin, messages
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -22,6 +22,13 @@ from django.urls import reverse
 from accounts.access import needs_mfa_setup
 
 _View = TypeVar("_View", bound=Callable[..., HttpResponseBase])
+
+
+def _holds_nul(request: HttpRequest) -> bool:
+    return any(
+        "\x00" in name or any("\x00" in value for value in values)
+        for name, values in request.GET.lists()
+    )
 
 
 class KamkeysAdminSite(admin.AdminSite):
@@ -44,6 +51,14 @@ class KamkeysAdminSite(admin.AdminSite):
         def second_factor_first(
             request: HttpRequest, *args: Any, **kwargs: Any
         ) -> HttpResponseBase:
+            if _holds_nul(request):
+                # PostgreSQL refuses text holding NUL, and the admin hands list filter values to
+                # the database as they come: a 500 otherwise.
+                return HttpResponseBadRequest(
+                    "The address holds a NUL character (%00), which no search or filter can "
+                    "match. Remove it and try again.",
+                    content_type="text/plain; charset=utf-8",
+                )
             logout = reverse("admin:logout", current_app=self.name)
             if request.path != logout and needs_mfa_setup(request.user):
                 messages.warning(

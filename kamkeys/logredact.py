@@ -68,7 +68,9 @@ _URL_IN_TEXT = re.compile(rf"\bhttps?://[^/{_END}]+(/[^{_END}]*)?")
 def redact_path(path: str) -> str:
     """``path`` without its query string, and with the secret of a token path replaced."""
     path = path.split("?", 1)[0].split("#", 1)[0]
-    decoded = unquote(path)
+    # Doubled slashes too: "//read-rights/invitation/<token>/" is logged as sent (and served as
+    # the invitation by the development server, which merges them; nginx's $uri merges them).
+    decoded = re.sub("/{2,}", "/", unquote(path))
     if API_TOKEN_PREFIX in decoded:
         return _API_TOKEN.sub(f"{API_TOKEN_PREFIX}{REDACTED}", decoded)
     for token_path, regex in _COMPILED:

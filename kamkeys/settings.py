@@ -93,7 +93,10 @@ try:
             "default": {
                 "ENGINE": "django.db.backends.sqlite3",
                 "NAME": VAR_DIR / "kamkeys.sqlite3",
-                "OPTIONS": {"timeout": 20},
+                # IMMEDIATE: a transaction takes the write lock when it begins, so a second
+                # one (a form sent twice) waits up to the timeout for it; a deferred one that
+                # read first failed at once with "database is locked" (a 500).
+                "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
             }
         }
 

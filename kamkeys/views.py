@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from django.contrib.sessions.exceptions import SessionInterrupted
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
@@ -32,7 +33,10 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return render(request, "errors/400.html", status=400)
+    # SessionInterrupted: another request of the session (the first of a double click on a form
+    # that logs in, or a logout in another tab) ended it while this one ran. Not bad input.
+    interrupted = isinstance(exception, SessionInterrupted)
+    return render(request, "errors/400.html", {"interrupted": interrupted}, status=400)
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -10,8 +10,10 @@ ciphertext (no IV prepended); PKCS#7 padding; the plaintext is one line of UTF-8
 from __future__ import annotations
 
 import base64
+import lzma
 import re
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -168,8 +170,26 @@ def _open_kem_member(handle: IO[bytes]) -> tuple[zipfile.ZipFile | None, IO[byte
         if len(members) != 1:
             archive.close()
             raise KemError("the zip must hold exactly one .kem file")
-        return archive, archive.open(members[0])
+        try:
+            return archive, archive.open(members[0])
+        except (RuntimeError, NotImplementedError, zipfile.BadZipFile):
+            archive.close()  # a password on the zip itself, or a compression zipfile lacks
+            raise KemError(
+                "the .kem file in the zip is encrypted or compressed in a way that cannot be "
+                "read: zip it again without a zip password"
+            ) from None
     return None, handle
+
+
+# What reading a damaged zip member raises: a bad CRC, corrupt compressed data, a short member.
+_DAMAGED_MEMBER = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError)
+
+
+def _read(stream: IO[bytes], size: int) -> bytes:
+    try:
+        return stream.read(size)
+    except _DAMAGED_MEMBER:
+        raise KemError("the file is a damaged zip archive") from None
 
 
 def _cipher_base64(stream: IO[bytes], chunk: int = 1 << 16) -> Iterator[bytes]:
@@ -177,7 +197,7 @@ def _cipher_base64(stream: IO[bytes], chunk: int = 1 << 16) -> Iterator[bytes]:
     open_tag, close_tag = b"<CipherValue>", b"</CipherValue>"
     buffer = b""
     while True:  # find the open tag
-        data = stream.read(chunk)
+        data = _read(stream, chunk)
         if not data:
             raise KemError("no <CipherValue> found: this is not a KEM file")
         buffer += data
@@ -196,7 +216,7 @@ def _cipher_base64(stream: IO[bytes], chunk: int = 1 << 16) -> Iterator[bytes]:
         keep = len(close_tag)
         yield re.sub(rb"\s+", b"", buffer[:-keep])
         buffer = buffer[-keep:]
-        data = stream.read(chunk)
+        data = _read(stream, chunk)
         if not data:
             raise KemError("the KEM file ends inside <CipherValue>")
         buffer += data
@@ -222,7 +242,10 @@ def _decrypt_stream(b64_pieces: Iterator[bytes], password: str) -> Iterator[byte
             yield plain
     if rest:
         raise KemError("the CipherValue is not valid base64")
-    plain = held + decryptor.finalize()
+    try:
+        plain = held + decryptor.finalize()
+    except ValueError:  # cryptography: data left over that is not a whole block
+        plain = b""
     if len(plain) % 16 or not plain:
         raise KemError("the CipherValue is not whole AES blocks: the file is damaged")
     yield plain.rstrip(bytes(range(0, 32)))

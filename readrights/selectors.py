@@ -40,9 +40,12 @@ def devices_by_ids(user: Any, ids: Iterable[str]) -> QuerySet[Device]:
     wanted: set[int] = set()
     for raw in ids:
         try:
-            wanted.add(int(raw))
+            pk = int(raw)
         except (TypeError, ValueError):
             raise Http404("No such devices") from None
+        if not 0 < pk < 2**63:  # beyond a database id: SQLite raised OverflowError (a 500)
+            raise Http404("No such devices")
+        wanted.add(pk)
     if not wanted:
         raise Http404("No such devices")
     found = manageable_devices(user).filter(pk__in=wanted)

@@ -39,6 +39,8 @@ class AssignResult:
     granted: dict[str, int] = field(default_factory=dict)  # existing customer → new rights
     already: dict[str, int] = field(default_factory=dict)  # existing customer → already held
     invited: dict[str, int] = field(default_factory=dict)  # unknown email → devices in invitation
+    # Invited before to all of these devices: no email, the link sent before still works.
+    already_invited: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -46,6 +48,7 @@ class AssignResult:
             "granted": self.granted,
             "already": self.already,
             "invited": self.invited,
+            "already_invited": self.already_invited,
         }
 
 
@@ -87,7 +90,7 @@ def assign_read_rights(
                 result.granted[email], result.already[email] = grant.to_customer(users[email])
         for email in addresses:
             if email not in users:
-                result.invited[email] = _invite(
+                count, sent = _invite(
                     email=email,
                     owner_ids=owner_ids,
                     devices=grant.devices,
@@ -95,6 +98,7 @@ def assign_read_rights(
                     message=message,
                     context=context,
                 )
+                (result.invited if sent else result.already_invited)[email] = count
     return result
 
 

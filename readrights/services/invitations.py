@@ -33,6 +33,9 @@ from readrights.services.bulk import (
 )
 from readrights.services.common import InvitationInvalid, NotManageable, ReadRightsError
 
+# The shortest time between two emails of one invitation by Resend.
+RESEND_AFTER = timedelta(minutes=1)
+
 
 def _link(token: str) -> str:
     return public_page_url("readrights:invitation", token)
@@ -69,10 +72,12 @@ def _invite(
     expires_at: datetime | None,
     message: str,
     context: AuditContext,
-) -> int:
+) -> tuple[int, bool]:
     """Create (or extend) the pending invitation of each owning organization and send a fresh
-    link. Returns the number of devices the invitation(s) now cover."""
-    total = 0
+    link when it is new, gained devices or its link expired; an assignment that adds nothing
+    mails nothing and the link already sent keeps working (a repeated sync, a double click).
+    Returns the number of devices the invitation(s) now cover, and whether a link was sent."""
+    total, sent = 0, False
     for org_id in owner_ids:
         invitation, created = _pending_invitation(
             email=email,
@@ -88,7 +93,11 @@ def _invite(
                 _sql(INSERT_INVITATION_DEVICES).replace("{devices}", sub_sql),
                 (invitation.pk, *sub_params, invitation.pk),
             )
-        _send_invitation(invitation, message=message or invitation.message)
+            added = max(cursor.rowcount, 0)
+        emailed = created or added > 0 or invitation.expires_at <= timezone.now()
+        if emailed:
+            _send_invitation(invitation, message=message or invitation.message)
+            sent = True
         ids = list(org_devices.order_by().values_list("pk", flat=True))
         total += invitation.devices.count()
         record(
@@ -97,9 +106,9 @@ def _invite(
             object_type="device",
             object_ids=ids,
             count=len(ids),
-            detail={"invitation": invitation.pk, "email": email, "new": created},
+            detail={"invitation": invitation.pk, "email": email, "new": created, "sent": emailed},
         )
-    return total
+    return total, sent
 
 
 def _pending_invitation(
@@ -252,6 +261,17 @@ def resend_invitation(invitation: Invitation, *, context: AuditContext) -> Invit
         if invitation.revoked_at is not None:
             raise ReadRightsError(
                 gettext("This invitation was cancelled. Assign the devices again.")
+            )
+        if invitation.last_sent_at and timezone.now() - invitation.last_sent_at < RESEND_AFTER:
+            # A double click sent two emails and killed the first one's link; and nothing
+            # limited how often one address could be mailed.
+            raise ReadRightsError(
+                gettext(
+                    "The invitation to %(email)s was sent less than a minute ago, so it was not "
+                    "sent again: the link in that email works. Try again in a minute if it "
+                    "does not arrive."
+                )
+                % {"email": invitation.email}
             )
         _send_invitation(invitation, message=invitation.message)
         record(

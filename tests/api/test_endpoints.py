@@ -96,6 +96,20 @@ def test_a_damaged_cursor_or_page_size_is_a_400_problem(super_user_x, keyed_x, a
     _problem(api.get("/api/v1/devices/", {"page_size": "many"}), 400)
 
 
+@pytest.mark.parametrize("path", ["/api/v1/devices/", "/api/v1/audit/disclosures/"])
+@pytest.mark.parametrize("position", ["abc", "1.5", "", "NaN", "1e400", "\x00", "-1"])
+def test_a_well_encoded_cursor_with_a_forged_position_is_a_400_problem(
+    super_user_x, keyed_x, api_for, path, position
+):
+    """A cursor is base64 of a query string anyone can write: its position must be an id."""
+    import base64
+
+    cursor = base64.b64encode(f"p={position}".encode()).decode()
+    api = api_for(super_user_x, ["devices:read"])
+    body = _problem(api.get(path, {"cursor": cursor}), 400)
+    assert "cursor" in body["detail"]
+
+
 def test_changed_since_lists_transferred_devices_and_new_read_rights(
     super_user_x, customer, keyed_x, org_y, api_for
 ):
@@ -152,6 +166,30 @@ def test_keys_as_json_report_unknown_and_malformed_serials_by_name(
     ]
     assert body["unknown_serials"] == [keyed_y[0].serial, "99999999"]
     assert body["invalid_serials"] == ["12-34"]
+
+
+@pytest.mark.parametrize(
+    ("path", "extra"),
+    [
+        ("/api/v1/keys/", {}),
+        ("/api/v1/keys/", {"format": "zip", "password": ZIP_PASSWORD}),
+        ("/api/v1/read-rights/assign/", {"emails": ["ops@utility.example"]}),
+        ("/api/v1/read-rights/revoke/", {"emails": ["ops@utility.example"]}),
+    ],
+)
+def test_a_serial_with_a_lone_surrogate_escape_is_a_400_problem_not_a_broken_document(
+    super_user_x, keyed_x, api_for, path, extra
+):
+    """JSON may escape half a character ("\\ud800"): no text can hold it, so it was echoed into
+    the document's invalid_serials after the keys had gone, and the stream broke off."""
+    api = api_for(super_user_x)
+    body = json.dumps({"serials": [keyed_x[0].serial], **extra})
+    body = body.replace('"]', '", "1234\\ud800"]', 1)
+    response = api.client.post(path, body, content_type="application/json", headers=api.headers)
+    problem = _problem(response, 400)
+    assert "serials" in problem["errors"]
+    assert not AuditEvent.objects.filter(action=Action.DOWNLOAD).exists()
+    assert not ReadRight.objects.exists() and not Invitation.objects.exists()
 
 
 def test_a_serial_two_manufacturers_share_does_not_hide_an_unknown_one(
@@ -316,6 +354,16 @@ def test_a_body_that_is_not_json_is_a_400_problem(super_user_x, make_token):
     _problem(response, 400)
 
 
+@pytest.mark.parametrize("path", ["/api/v1/keys/", "/api/v1/read-rights/assign/"])
+def test_a_body_over_the_size_limit_is_a_413_problem_not_an_html_page(
+    super_user_x, api_for, settings, path
+):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    api = api_for(super_user_x)
+    body = _problem(api.post(path, {"serials": ["63012345"] * 200}), 413)
+    assert "1,000 bytes" in body["detail"]
+
+
 def test_read_rights_are_assigned_and_revoked_with_the_pages_emails(
     super_user_x, customer, keyed_x, api_for
 ):
@@ -339,6 +387,21 @@ def test_read_rights_are_assigned_and_revoked_with_the_pages_emails(
     )
     assert response.json()["revoked"] == {customer.email: 1}
     assert ReadRight.objects.filter(grantee=customer, revoked_at__isnull=True).count() == 1
+
+
+def test_repeating_an_assignment_mails_neither_a_customer_nor_an_invitee_again(
+    super_user_x, customer, keyed_x, api_for
+):
+    """A sync that sends the same assignment every night: the answers say so, and nobody is
+    emailed a second time (an invitee's link from the first email keeps working)."""
+    api = api_for(super_user_x, ["readrights:write"])
+    body = {"serials": [keyed_x[0].serial], "emails": [customer.email, "new@utility.example"]}
+    api.post("/api/v1/read-rights/assign/", body)
+    again = api.post("/api/v1/read-rights/assign/", body).json()
+    assert again["granted"] == {customer.email: 0} and again["already"] == {customer.email: 1}
+    assert again["invited"] == {} and again["already_invited"] == {"new@utility.example": 1}
+    mailed = OutboundEmail.objects.exclude(template__startswith="api_token")
+    assert sorted(mailed.values_list("to", flat=True)) == [customer.email, "new@utility.example"]
 
 
 def test_revoking_an_invited_address_takes_the_devices_out_of_its_invitation(

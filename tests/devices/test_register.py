@@ -71,6 +71,11 @@ def test_wrong_code_and_unknown_serial_get_the_same_answer(client_for, customer,
         ("63001468", "4", "exactly 2 digits"),
         ("63001468", "4x", "exactly 2 digits"),
         ("", "", "This field is required"),
+        # Digits of other scripts are digits to Python's \d, but no meter label has them: they
+        # were looked up, counted as a failed attempt and answered "do not match".
+        ("\u0666\u0663\u0660\u0660\u0661\u0664\u0666\u0668", "42", "exactly 8 digits"),
+        ("\uff16\uff13001468", "42", "exactly 8 digits"),
+        ("63001468", "\u0664\u0662", "exactly 2 digits"),
     ],
 )
 def test_malformed_serial_or_code_is_explained(client_for, customer, meter, serial, code, error):

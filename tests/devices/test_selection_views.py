@@ -142,6 +142,18 @@ def test_pasted_serials_select_visible_devices_and_list_the_rest_alike(
 
 
 @pytest.mark.django_db
+def test_a_pasted_serial_in_digits_of_another_script_is_not_a_serial_number(
+    client_for, super_user_x, org_x
+):
+    DeviceFactory(owner=org_x, serial="63001468")
+    arabic_indic = "\u0666\u0663\u0660\u0660\u0661\u0664\u0666\u0668"  # 63001468
+    response = client_for(super_user_x).post(PASTE, {"serials": arabic_indic})
+    content = response.content.decode()
+    assert "This entry is not an 8-digit serial number" in content
+    assert "could not be selected" not in content
+
+
+@pytest.mark.django_db
 def test_a_clean_paste_goes_back_to_the_list(client_for, super_user_x, org_x):
     DeviceFactory(owner=org_x, serial="63001468")
     response = client_for(super_user_x).post(PASTE, {"serials": "63001468"})

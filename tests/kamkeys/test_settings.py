@@ -105,3 +105,48 @@ def test_embedded_default_creates_its_database_under_var(tmp_path):
     out = result.stdout.strip().splitlines()[-1]
     assert "sqlite3 True" in out
     assert "localhost" in out and "*" not in out
+
+
+CONCURRENT_WRITERS = """
+import threading
+from django.db import connection, transaction
+
+with connection.cursor() as cursor:
+    cursor.execute("CREATE TABLE submission (n integer)")
+    cursor.execute("INSERT INTO submission VALUES (0)")
+both_read = threading.Barrier(2)
+errors = []
+
+def submit():  # what a form's service does: read in a transaction, then write
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT n FROM submission")
+            try:
+                both_read.wait(2)
+            except threading.BrokenBarrierError:
+                pass  # the other waits for this transaction: the point of the test
+            cursor.execute("UPDATE submission SET n = n + 1")
+    except Exception as exc:
+        errors.append(repr(exc))
+    finally:
+        connection.close()
+
+threads = [threading.Thread(target=submit) for _ in range(2)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+with connection.cursor() as cursor:
+    cursor.execute("SELECT n FROM submission")
+    print(errors, cursor.fetchone()[0])
+"""
+
+
+def test_a_form_sent_twice_at_once_on_the_embedded_default_waits_instead_of_failing(tmp_path):
+    """A double click on Complete registration, Register device or an invitation's form sends
+    the same write twice at once. SQLite refused the second transaction ("database is locked",
+    a 500) instead of letting it wait for the first."""
+    result = run_manage(
+        {"KAMKEYS_VAR_DIR": str(tmp_path / "var")}, "shell", "-c", CONCURRENT_WRITERS
+    )
+    assert result.stdout.strip().splitlines()[-1] == "[] 2", result.stdout + result.stderr

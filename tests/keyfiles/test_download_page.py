@@ -141,6 +141,34 @@ def test_a_stale_login_must_reauthenticate_first(client_for, super_user_x, keyed
 
 
 @pytest.mark.django_db
+def test_a_stale_login_sending_the_form_is_asked_to_reauthenticate_without_storing_the_password(
+    client_for, super_user_x, keyed_x
+):
+    """allauth keeps a POST it will replay after the re-authentication in the session, that is
+    in the database until the user is done: the file password was stored there."""
+    from urllib.parse import quote_plus
+
+    from django.contrib.sessions.models import Session
+
+    client = client_for(super_user_x)
+    session = client.session
+    for record in session["account_authentication_methods"]:
+        record["at"] = time.time() - 3600
+    session.save()
+    _select(client, keyed_x[:1])
+    response = client.post(
+        URL, {"format": "zip", "password": PASSWORD, "password_repeat": PASSWORD}
+    )
+    assert response.status_code == 302
+    assert "reauthenticate" in response["Location"] and "download" in response["Location"]
+    for stored in Session.objects.all():
+        decoded = repr(stored.get_decoded())
+        assert PASSWORD not in decoded and quote_plus(PASSWORD) not in decoded
+    page = client.get(response["Location"]).content.decode()
+    assert "file password again" in page
+
+
+@pytest.mark.django_db
 def test_anonymous_visitor_cannot_download(client):
     response = client.post(URL, {"format": "zip", "password": PASSWORD})
     assert response.status_code == 302

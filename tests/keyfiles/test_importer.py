@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import io
 import os
+import zipfile
 from pathlib import Path
 
 import pytest
+import pyzipper
 from django.core.management import CommandError, call_command
 from django.db.models import Q
 
@@ -167,6 +169,60 @@ def test_a_kem_file_with_the_wrong_password_is_reported_and_nothing_is_written(o
     Device.objects.all().delete()
     report = run_import(org_x, kem, "kem", "Wrong-password1")
     assert "password is wrong" in str(report.problems[0])
+    assert nothing_written()
+
+
+def _rezipped(kem_zip: bytes, compression: int, **kwargs: object) -> bytes:
+    """The .kem member of a KEM export in a zip of another kind."""
+    with zipfile.ZipFile(io.BytesIO(kem_zip)) as archive:
+        member = archive.infolist()[0]
+        data = archive.read(member)
+    out = io.BytesIO()
+    opener = pyzipper.AESZipFile if kwargs else zipfile.ZipFile
+    with opener(out, "w", compression=compression, **kwargs) as archive:
+        if kwargs:
+            archive.setpassword(b"zip-password")
+        archive.writestr(member.filename, data)
+    return out.getvalue()
+
+
+def _flip_inside(data: bytes, marker: bytes) -> bytes:
+    """One byte changed 20 bytes after ``marker`` (in a member's data)."""
+    damaged = bytearray(data)
+    damaged[data.index(marker) + len(marker) + 20] ^= 0x55
+    return bytes(damaged)
+
+
+def _damaged_kem(kind: str, kem_zip: bytes) -> bytes:
+    if kind == "encrypted zip member":
+        return _rezipped(kem_zip, zipfile.ZIP_DEFLATED, encryption=pyzipper.WZ_AES)
+    if kind == "damaged deflate data":
+        deflated = _rezipped(kem_zip, zipfile.ZIP_DEFLATED)
+        name = zipfile.ZipFile(io.BytesIO(deflated)).infolist()[0].filename.encode()
+        return _flip_inside(deflated, name)
+    if kind == "wrong CRC":
+        return _flip_inside(_rezipped(kem_zip, zipfile.ZIP_STORED), b"<CipherValue>")
+    assert kind == "cipher text not whole blocks"
+    return b"<CipherValue>AAAA</CipherValue>"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "encrypted zip member",
+        "damaged deflate data",
+        "wrong CRC",
+        "cipher text not whole blocks",
+    ],
+)
+def test_a_damaged_kem_upload_is_reported_as_damaged_and_nothing_is_written(org_x, kind):
+    run_import(org_x, csv_bytes(factory_rows(2)))
+    kem_zip = b"".join(operator_download("kem", "Right-password1").chunks)
+    Device.objects.all().delete()
+    report = run_import(org_x, _damaged_kem(kind, kem_zip), "kem", "Right-password1")
+    assert not report.ok
+    assert "damaged" in str(report.problems[0]) or "encrypted" in str(report.problems[0])
     assert nothing_written()
 
 

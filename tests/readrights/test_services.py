@@ -146,6 +146,7 @@ def test_resending_an_invitation_makes_the_older_link_useless(super_user_x, devi
             devices_qs=qs(devices_x[:1]), emails_in=["new@utility.dk"], context=web(super_user_x)
         )
     old = invitation_token(outbox.to("new@utility.dk")[0])
+    Invitation.objects.update(last_sent_at=timezone.now() - timedelta(minutes=2))
     invitation = Invitation.objects.get(email="new@utility.dk")
     with outbox():
         services.resend_invitation(invitation, context=web(super_user_x))
@@ -159,6 +160,26 @@ def test_resending_an_invitation_makes_the_older_link_useless(super_user_x, devi
         ).device_count
         == 1
     )
+
+
+@pytest.mark.django_db
+def test_a_resend_within_a_minute_of_the_last_email_sends_nothing_and_keeps_the_link(
+    super_user_x, devices_x, outbox
+):
+    """A double click on Resend sent two emails, and the first one's link was dead on arrival;
+    nor was there any limit on how often one address could be mailed."""
+    with outbox():
+        services.assign_read_rights(
+            devices_qs=qs(devices_x[:1]), emails_in=["new@utility.dk"], context=web(super_user_x)
+        )
+    invitation = Invitation.objects.get(email="new@utility.dk")
+    with outbox(), pytest.raises(services.ReadRightsError, match="less than a minute ago"):
+        services.resend_invitation(invitation, context=web(super_user_x))
+    [message] = outbox.to("new@utility.dk")
+    accepted = services.accept_invitation(
+        token=invitation_token(message), name="", password=NEW_PASSWORD, context=web()
+    )
+    assert accepted.device_count == 1
 
 
 @pytest.mark.django_db
@@ -180,6 +201,28 @@ def test_reinviting_the_same_address_extends_the_pending_invitation(
         ).device_count
         == 3
     )
+
+
+@pytest.mark.django_db
+def test_assigning_the_same_devices_again_to_an_invited_address_keeps_its_link_and_mails_nothing(
+    super_user_x, devices_x, outbox
+):
+    """A head-end syncing read rights repeats the same assignment (the API's answers are
+    idempotent): each repeat emailed the invitee again and replaced the link they had, so the
+    first email said "not valid" and the inbox filled, as for a known customer it does not."""
+    with outbox():
+        services.assign_read_rights(
+            devices_qs=qs(devices_x[:2]), emails_in=["new@utility.dk"], context=web(super_user_x)
+        )
+        again = services.assign_read_rights(
+            devices_qs=qs(devices_x[:2]), emails_in=["new@utility.dk"], context=web(super_user_x)
+        )
+    [message] = outbox.to("new@utility.dk")
+    assert again.invited == {} and again.already_invited == {"new@utility.dk": 2}
+    accepted = services.accept_invitation(
+        token=invitation_token(message), name="", password=NEW_PASSWORD, context=web()
+    )
+    assert accepted.device_count == 2
 
 
 @pytest.mark.django_db

@@ -119,6 +119,12 @@ def test_assigning_goes_through_a_confirm_page_before_anything_is_written(
     assert ReadRight.objects.filter(grantee=customer, expires_at__isnull=False).count() == 2
     assert Invitation.objects.get().email == "newbie@utility.dk"
     assert sorted(m.to[0] for m in mail.outbox) == sorted([customer.email, "newbie@utility.dk"])
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(ASSIGN, {**data, "action": "confirm", "device_count": "2"})
+    summary = client.get(reverse("readrights:assign_done")).content.decode()
+    assert "newbie@utility.dk: already invited to all of them" in summary
+    assert "no email sent, the link sent before still works" in summary
+    assert len(mail.outbox) == 2
 
 
 @pytest.mark.django_db
@@ -178,6 +184,22 @@ def test_a_forged_post_with_foreign_or_deleted_device_ids_assigns_nothing_and_re
         )
         assert response.status_code == 404
         assert devices_y[0].serial not in response.content.decode()
+    assert nothing_written()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("page", ["readrights:assign", "readrights:serial_list"])
+@pytest.mark.parametrize("device_id", ["9223372036854775808", "-9223372036854775809", "9" * 40])
+def test_a_forged_device_id_beyond_any_database_id_is_not_found_rather_than_a_server_error(
+    client_for, super_user_x, customer, devices_x, page, device_id
+):
+    client = client_for(super_user_x)
+    select(client, devices_x[:1])
+    response = client.post(
+        reverse(page),
+        {"emails": customer.email, "action": "confirm", "device_count": "1", "device": device_id},
+    )
+    assert response.status_code == 404
     assert nothing_written()
 
 
@@ -264,6 +286,11 @@ def test_resending_and_cancelling_an_invitation_from_user_administration(
     client = client_for(super_user_x)
     with django_capture_on_commit_callbacks(execute=True):
         assert client.post(resend, {"next": "user_admin"})["Location"] == USERS
+    assert "less than a minute ago" in client.get(USERS).content.decode()
+    assert len(mail.outbox) == 1
+    Invitation.objects.update(last_sent_at=timezone.now() - timedelta(minutes=2))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(resend, {"next": "user_admin"})["Location"] == USERS
     second = invitation_token(mail.outbox[-1])
     assert first != second
     assert client.post(cancel).status_code == 302
@@ -309,6 +336,37 @@ def test_an_invited_customer_sets_a_password_is_logged_in_and_sees_the_devices(
     again = client.get(link)
     assert again.status_code == 410
     assert "already accepted" in again.content.decode()
+
+
+@pytest.mark.django_db
+def test_accepting_an_invitation_twice_at_once_says_the_first_went_through(
+    client, super_user_x, devices_x, django_capture_on_commit_callbacks, monkeypatch
+):
+    """A double click on the invitation's button sends the form twice. The first request
+    accepts and logs in, which ends the session the second one read: the browser shows the
+    second answer, which said "The request could not be understood"."""
+    from django.contrib.sessions.models import Session
+    from django.core import mail
+
+    with django_capture_on_commit_callbacks(execute=True):
+        grant(super_user_x, devices_x[:1], "newbie@utility.dk")
+    client.get(reverse("readrights:invitation", args=[invitation_token(mail.outbox[0])]))
+    accept_once = services.accept_invitation
+
+    def first_click_wins(**kwargs):  # noqa: ANN003, ANN202
+        accept_once(**kwargs)  # the first request: accepted, and then logged in, which ...
+        Session.objects.all().delete()  # ... ended the session both requests share
+        return accept_once(**kwargs)  # this second request finds the invitation used
+
+    monkeypatch.setattr(services, "accept_invitation", first_click_wins)
+    response = client.post(
+        reverse("readrights:accept"),
+        {"name": "Nina", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
+    )
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "sent twice" in page and "could not be understood" not in page
+    assert User.objects.filter(email="newbie@utility.dk").exists()
 
 
 @pytest.mark.django_db
