@@ -3,6 +3,7 @@ status, and for bad input the problems field by field or serial by serial."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.conf import settings
@@ -11,6 +12,11 @@ from django.http import HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
+
+from kamkeys.outage import RETRY_AFTER_SECONDS, is_outage
+
+request_logger = logging.getLogger("django.request")
 
 CONTENT_TYPE = "application/problem+json"
 TYPE_BASE = "tag:kamkeys,2026:problem:"
@@ -26,6 +32,8 @@ _BY_STATUS: dict[int, tuple[str, str]] = {
     413: ("content-too-large", "Request body too large"),
     415: ("unsupported-media-type", "Unsupported media type"),
     429: ("rate-limited", "Too many requests"),
+    500: ("server-error", "Server error"),
+    503: ("unavailable", "Service unavailable"),
 }
 
 
@@ -66,7 +74,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response(problem_body(413, detail), status=413, content_type=CONTENT_TYPE)
     response = drf_exception_handler(exc, context)
     if response is None:
-        return None
+        return _unexpected(exc, context)
     code = response.status_code
     if isinstance(exc, Problem):
         body = problem_body(code, str(exc.detail), title=exc.title, **exc.extra)
@@ -98,6 +106,36 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     response.data = body
     response.content_type = CONTENT_TYPE
     return response
+
+
+def _unexpected(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """An exception no view meant: a machine client still gets a problem, not the portal's HTML
+    error page (with DEBUG, Django's own page with the traceback). The error is logged as
+    Django logs a 500; an outage of PostgreSQL or Redis is a 503 with Retry-After."""
+    if settings.DEBUG:
+        return None
+    set_rollback()
+    if is_outage(exc):
+        response = Response(
+            problem_body(503, "The service is briefly unavailable. Try again shortly."),
+            status=503,
+            content_type=CONTENT_TYPE,
+        )
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+    request = context.get("request")
+    django_request = getattr(request, "_request", request)
+    request_logger.error(
+        "Internal Server Error: %s",
+        getattr(django_request, "path", ""),
+        exc_info=exc,
+        extra={"status_code": 500, "request": django_request},
+    )
+    return Response(
+        problem_body(500, "Something went wrong on our side; it has been logged. Try again later."),
+        status=500,
+        content_type=CONTENT_TYPE,
+    )
 
 
 def problem_response(request: HttpRequest, status_code: int, detail: str) -> JsonResponse:

@@ -566,3 +566,37 @@ def test_the_json_api_answers_in_english_whatever_the_browser_asks(customer, mak
     assert refused.status_code == 400 and refused["Content-Language"] == "en"
     assert "Some of the request's values are missing or wrong" in refused.json()["detail"]
     assert "Datetime has wrong format" in str(refused.json()["errors"])
+
+
+def test_an_unexpected_error_is_a_problem_500_that_reveals_nothing_and_is_logged(
+    super_user_x, keyed_x, api_for, monkeypatch, caplog
+):
+    from api import access
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret internals of the failure")
+
+    monkeypatch.setattr(access, "visible_for_search", broken)
+    response = api_for(super_user_x).get("/api/v1/devices/")
+    assert response.status_code == 500
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["title"] == "Server error"
+    assert b"secret internals" not in response.content
+    assert any("Internal Server Error: /api/v1/devices/" in r.getMessage() for r in caplog.records)
+
+
+def test_a_database_outage_under_the_api_is_a_problem_503_with_retry_after(
+    super_user_x, keyed_x, api_for, monkeypatch
+):
+    from django.db import OperationalError
+
+    from api import access
+
+    def down(*args, **kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(access, "visible_for_search", down)
+    response = api_for(super_user_x).get("/api/v1/devices/")
+    assert response.status_code == 503
+    assert response["Content-Type"] == "application/problem+json"
+    assert int(response["Retry-After"]) > 0
