@@ -178,3 +178,21 @@ def test_every_aria_describedby_on_the_login_page_names_an_element_that_exists(c
     assert described, "the password box should point at its help text"
     assert [i for i in described if f'id="{i}"' not in page] == []
     assert "Forgot your password?" in page
+
+
+def test_password_reset_mails_to_one_address_are_limited_whatever_the_sender(send, customer):
+    """Nobody can use "Forgot your password?" to flood someone's inbox: as with registration,
+    three mails to one address per ten minutes, from however many networks."""
+    from tests.accounts.conftest import mails_to
+
+    statuses = [
+        send(
+            Client(REMOTE_ADDR=f"203.0.113.{number}").post,
+            reverse("account_reset_password"),
+            {"email": customer.email},
+        ).status_code
+        for number in range(1, 7)
+    ]
+    assert len(mails_to(customer.email)) == 3
+    assert statuses[:3] == [302, 302, 302]
+    assert set(statuses[3:]) == {429}
