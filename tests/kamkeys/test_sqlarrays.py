@@ -28,7 +28,7 @@ def test_text_values_with_quotes_commas_and_backslashes_match_only_themselves():
     assert plain.pk not in found.values_list("pk", flat=True)
 
 
-def test_packed_ids_come_back_distinct_ascending_and_whole_past_32_bits(postgres):
+def test_packed_ids_come_back_distinct_ascending_and_whole_below_and_past_32_bits(postgres):
     """The packed form the downloads and the API read their selections in: every id exactly,
     also those whose high half is not zero, once each and in order; no rows is empty."""
     import psycopg
@@ -36,16 +36,19 @@ def test_packed_ids_come_back_distinct_ascending_and_whole_past_32_bits(postgres
 
     from kamkeys.sqlarrays import packed_ids_sql, unpack_ids
 
-    ids = [7, 2**32 + 5, 3, 2**40 - 1, 7, 2**31, 1]
+    large = [7, 2**32 + 5, 3, 2**40 - 1, 7, 2**31, 1]  # sent as int8[]
+    small = [7, 2**31 - 1, 3, 65_536, 7, 1]  # every id below 2^31: sent as int4[]
     query = f"SELECT {packed_ids_sql('v.id')} FROM unnest(%s::bigint[]) AS v (id)"  # noqa: S608
     connection.ensure_connection()
     with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(query, [ids], binary=True)
-        (packed,) = cursor.fetchone()
-        cursor.execute(query, [[]], binary=True)
-        (nothing,) = cursor.fetchone()
-    assert list(unpack_ids(packed)) == sorted(set(ids))
-    assert list(unpack_ids(nothing)) == []
+        answers = []
+        for ids in (large, small, []):
+            cursor.execute(query, [ids], binary=True)
+            answers.append(cursor.fetchone()[0])
+    assert list(unpack_ids(answers[0])) == sorted(set(large))
+    assert list(unpack_ids(answers[1])) == sorted(set(small))
+    assert len(answers[1]) == 20 + 8 * len(set(small))  # 8 bytes an id below 2^31, not 12
+    assert list(unpack_ids(answers[2])) == []
 
 
 def test_a_packed_value_that_is_not_a_flat_bigint_array_is_refused():
