@@ -241,6 +241,8 @@ MIDDLEWARE = [
     # A logged-in user's stored choice wins over the browser's (accounts.middleware).
     "accounts.middleware.UserLanguageMiddleware",
     "kamkeys.middleware.SuperUserIdleTimeoutMiddleware",
+    # Before any view or CSRF check reads request.POST (kamkeys.middleware).
+    "kamkeys.middleware.FormEncodingMiddleware",
 ]
 
 if PRODUCTION:  # the embedded default serves static files through runserver
