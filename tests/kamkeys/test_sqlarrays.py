@@ -57,3 +57,21 @@ def test_a_packed_value_that_is_not_a_flat_bigint_array_is_refused():
     with_nulls = (1).to_bytes(4, "big") + (1).to_bytes(4, "big") + (20).to_bytes(4, "big")
     with pytest.raises(ValueError):
         unpack_ids(with_nulls + (1).to_bytes(4, "big") + (1).to_bytes(4, "big") + b"\xff" * 4)
+
+
+@pytest.mark.parametrize(
+    ("element_type", "item", "ids"),
+    [(23, ">ii", [1, 5, 2**31 - 1]), (20, ">iq", [1, 2**32, 2**40 + 3])],
+)
+def test_packed_ids_in_postgresql_binary_form_unpack_to_every_id(element_type, item, ids):
+    """The same decoding without a server: the binary int4[] and int8[] PostgreSQL sends."""
+    import struct
+
+    from kamkeys.sqlarrays import unpack_ids
+
+    size = struct.calcsize(item) - 4
+    header = struct.pack(">iiiii", 1, 0, element_type, len(ids), 1)
+    body = header + b"".join(struct.pack(item, size, value) for value in ids)
+    unpacked = unpack_ids(body)
+    assert list(unpacked) == ids
+    unpacked.append(7)  # an ordinary array afterwards: no view of it is left open
