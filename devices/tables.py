@@ -56,6 +56,18 @@ class SelectColumn(tables.Column):
         )
 
 
+SORT_KEYS = frozenset({"order_no", "serial", "device_type", "owner"})
+
+
+def clean_sort(value: str | None) -> str:
+    """The sort asked for when it names a sortable column ("-" first for descending), else by
+    serial: other text never reaches django-tables2, which reads dots in it as attribute paths
+    (``?sort=../../etc/passwd``)."""
+    if value and value.removeprefix("-") in SORT_KEYS:
+        return value
+    return "serial"
+
+
 class DeviceTable(tables.Table):
     select = SelectColumn()
     order_no = tables.Column(verbose_name=_("Order #"), order_by=("order_no", "serial"))

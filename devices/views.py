@@ -35,7 +35,7 @@ from devices.selection import (
 )
 from devices.selectors import count_devices, reader_counts
 from devices.table_html import table_html
-from devices.tables import PAGE_SIZES, DevicePaginator, DeviceTable
+from devices.tables import PAGE_SIZES, DevicePaginator, DeviceTable, clean_sort
 
 MAX_IDS_PER_POST = 1000
 SHOW_UNMATCHED = 200
@@ -70,7 +70,7 @@ def device_list(request: HttpRequest) -> HttpResponse:
     super_user = is_super_user(request.user)
     table = DeviceTable(
         queryset,
-        order_by=request.GET.get("sort") or "serial",
+        order_by=clean_sort(request.GET.get("sort")),
         show_readers=super_user,
     )
     per_page = _per_page(request)
@@ -102,7 +102,7 @@ def device_list(request: HttpRequest) -> HttpResponse:
         "page_all_selected": bool(page_ids) and len(table.selected_ids) == len(page_ids),
         "per_page": per_page,
         "page_sizes": PAGE_SIZES,
-        "sort": request.GET.get("sort", ""),
+        "sort": clean_sort(request.GET["sort"]) if request.GET.get("sort") else "",
         "current_url": request.get_full_path(),
         "readrights_url": reverse("readrights:edit"),
         "is_super_user": super_user,
