@@ -9,25 +9,27 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
-from operator import attrgetter
 from typing import Any
 
 from api import access
 from audit import services as audit
 from audit.context import AuditContext
 from audit.models import Action
+from keyfiles.keystream import json_members
 
 HEAD_DEVICES = 1000  # unwrapped before the disclosure is audited and the response starts
 FLUSH_CHARS = 1 << 16
 # (JSON member, device column): the members but serial, order_no and keys, in document order.
-_SHARED = (
-    ("manufacturer", "manufacturer"),
-    ("kind", "kind"),
-    ("type", "device_type"),
-    ("type_no", "type_no"),
-    ("config_no", "config_no"),
-    ("consumption_type", "consumption_type"),
-    ("production_year", "production_year"),
+_shared_members = json_members(
+    (
+        ("manufacturer", "manufacturer"),
+        ("kind", "kind"),
+        ("type", "device_type"),
+        ("type_no", "type_no"),
+        ("config_no", "config_no"),
+        ("consumption_type", "consumption_type"),
+        ("production_year", "production_year"),
+    )
 )
 
 
@@ -36,21 +38,9 @@ def audit_detail(token: Any) -> dict[str, Any]:
     return {"token_id": token.pk, "token_name": token.name}
 
 
-@lru_cache(maxsize=4096)
-def _shared_members(values: tuple[Any, ...]) -> str:
-    """The members devices of one type share, encoded once (types repeat from row to row)."""
-    return ", ".join(
-        f"{json.dumps(name)}: {json.dumps(value, ensure_ascii=False)}"
-        for (name, _column), value in zip(_SHARED, values, strict=True)
-    )
-
-
 def _string(value: str) -> str:
     """A JSON string; letters and digits alone (serials, most order numbers) need no escaping."""
     return f'"{value}"' if value.isalnum() and value.isascii() else json.dumps(value)
-
-
-_shared_values = attrgetter(*(column for _name, column in _SHARED))
 
 
 @lru_cache(maxsize=256)
@@ -60,7 +50,7 @@ def _key_name(name: str) -> str:
 
 def _device_json(device: Any, keys: dict[str, bytes]) -> str:
     """One device (a keystream.DeviceRow) with its keys."""
-    shared = _shared_members(_shared_values(device))
+    shared = _shared_members(device)
     key_members = ", ".join(
         [f'{_key_name(name)}: "{key.hex().upper()}"' for name, key in keys.items()]
     )

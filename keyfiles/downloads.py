@@ -15,7 +15,6 @@ import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from operator import attrgetter
 from typing import Any
 
 import pyzipper
@@ -31,7 +30,7 @@ from devices.access import Operator, downloadable_devices
 from devices.models import Device
 from keyfiles.archive_sink import FLUSH_BYTES, ChunkSink
 from keyfiles.kem import iter_kem_document, meter_element
-from keyfiles.keystream import plain_keys_of, selected_ids
+from keyfiles.keystream import json_members, plain_keys_of, selected_ids
 from keyfiles.meter_types import ascii_text, kem_name, wmbusmeters_driver
 from keyfiles.passwords import validate_file_password
 from keyvault.crypto import SealedScratch
@@ -169,23 +168,16 @@ def _quoted_csv_cell(value: str) -> str:
 
 
 # (keys.json member, device column): the members a type's devices share, in document order.
-_JSON_SHARED = (
-    ("manufacturer", "manufacturer"),
-    ("kind", "kind"),
-    ("type", "device_type"),
-    ("type_no", "type_no"),
-    ("config_no", "config_no"),
-    ("consumption_type", "consumption_type"),
-)
-_json_shared_values = attrgetter(*(column for _member, column in _JSON_SHARED))
-
-
-@lru_cache(maxsize=4096)
-def _json_fields(values: tuple[Any, ...]) -> str:
-    return ", ".join(
-        f"{json.dumps(member)}: {json.dumps(value, ensure_ascii=False)}"
-        for (member, _column), value in zip(_JSON_SHARED, values, strict=True)
+_json_shared = json_members(
+    (
+        ("manufacturer", "manufacturer"),
+        ("kind", "kind"),
+        ("type", "device_type"),
+        ("type_no", "type_no"),
+        ("config_no", "config_no"),
+        ("consumption_type", "consumption_type"),
     )
+)
 
 
 def _json_string(value: str) -> str:
@@ -197,7 +189,7 @@ def _json_device_fields(device: Any) -> str:
     """The JSON members of a device (a keystream.DeviceRow) but its serial and keys: those of
     one type are built once (the order number nearly always differs from one device to the
     next of a type)."""
-    shared = _json_fields(_json_shared_values(device))
+    shared = _json_shared(device)
     return f'{shared}, "order_no": {_json_string(device.order_no)}'
 
 

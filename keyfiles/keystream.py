@@ -7,10 +7,12 @@ go to ``keyvault.services.unwrap_stream``, the only code here that sees a KEK. E
 
 from __future__ import annotations
 
+import json
 from array import array
 from collections import namedtuple
-from collections.abc import Iterator, Sequence
-from functools import partial
+from collections.abc import Callable, Iterator, Sequence
+from functools import lru_cache, partial
+from operator import attrgetter
 from typing import Any
 
 import psycopg
@@ -33,6 +35,23 @@ _SERIAL_AT = DEVICE_FIELDS.index("serial")
 # machine, a tenth of a million-key export).
 DeviceRow = namedtuple("DeviceRow", DEVICE_FIELDS)  # type: ignore[misc]
 _device_row = partial(tuple.__new__, DeviceRow)
+
+
+def json_members(members: Sequence[tuple[str, str]]) -> Callable[[Any], str]:
+    """For the JSON writers (keys.json, the API's keys): a function giving a DeviceRow's
+    ``"member": value, ...`` for these (JSON member, device column) pairs, in order. Devices of
+    one type share these values, so each combination is encoded once."""
+    values_of = attrgetter(*(column for _member, column in members))
+
+    @lru_cache(maxsize=4096)
+    def encoded(values: tuple[Any, ...]) -> str:
+        return ", ".join(
+            f"{json.dumps(member)}: {json.dumps(value, ensure_ascii=False)}"
+            for (member, _column), value in zip(members, values, strict=True)
+        )
+
+    return lambda row: encoded(values_of(row))
+
 
 _STREAM_SQL = (  # noqa: S608 (table and column names from the models)
     "SELECT {fields}, k.name, k.kek_version, k.wrapped FROM {devices} d "
