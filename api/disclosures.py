@@ -20,13 +20,14 @@ MAX_SERIALS_PER_EVENT = 1000
 
 
 def _touches_organizations(org_ids: list[int]) -> RawSQL:
-    """Some device id of the event is owned by one of ``org_ids`` (object_ids is a JSON list)."""
+    """Some device id of the event is owned by one of ``org_ids`` (object_ids is a JSON list;
+    PostgreSQL's ``json`` type, audit.fields.WrittenJSONField)."""
     events = connection.ops.quote_name(AuditEvent._meta.db_table)
     devices = connection.ops.quote_name(Device._meta.db_table)
     owners = ", ".join(str(int(pk)) for pk in org_ids)
     if connection.vendor == "postgresql":
         sql = (
-            f"EXISTS (SELECT 1 FROM jsonb_array_elements_text({events}.object_ids) AS e(v) "  # noqa: S608
+            f"EXISTS (SELECT 1 FROM json_array_elements_text({events}.object_ids) AS e(v) "  # noqa: S608
             f"JOIN {devices} d ON d.id = e.v::bigint WHERE d.owner_id IN ({owners}))"
         )
     else:

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import models
 
 from audit.context import Channel
+from audit.fields import WrittenJSONField
 
 
 class Action(models.TextChoices):
@@ -65,7 +66,7 @@ class AuditEvent(models.Model):
     )
     outcome = models.CharField(max_length=20, default="ok")
     object_type = models.CharField(max_length=40, blank=True)
-    object_ids = models.JSONField(default=list, blank=True)
+    object_ids = WrittenJSONField(default=list, blank=True)
     count = models.PositiveIntegerField(default=0)
     detail = models.JSONField(default=dict, blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
