@@ -123,12 +123,16 @@ def selected_ids(devices_qs: QuerySet[Device]) -> array[int]:
     if connection.vendor != "postgresql":
         ids.extend(sorted(set(devices_qs.order_by().values_list("pk", flat=True))))
         return ids
+    query = devices_qs.order_by().values_list("pk").query
     try:
-        sql, params = devices_qs.order_by().values_list("pk").query.sql_with_params()
+        sql, params = query.sql_with_params()
     except EmptyResultSet:  # a condition that can match nothing (an empty selection)
         return ids
+    # Only a join can name a device twice (a customer's read rights); conditions written as
+    # subqueries cannot. One table alone: its primary keys need no DISTINCT.
+    joined = len(query.alias_map) > 1
     # The SQL is the ORM's.
-    packed = f"SELECT {packed_ids_sql('d.id')} FROM ({sql}) AS d (id)"  # noqa: S608
+    packed = f"SELECT {packed_ids_sql('d.id', distinct=joined)} FROM ({sql}) AS d (id)"  # noqa: S608
     connection.ensure_connection()
     # In binary, which Django's client-side-binding cursors cannot ask for: as text the value
     # would arrive hex-escaped, twice its size, and be decoded into a third copy.
