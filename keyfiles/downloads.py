@@ -32,7 +32,7 @@ from keyfiles.archive_sink import FLUSH_BYTES, ChunkSink
 from keyfiles.kem import iter_kem_document, meter_element
 from keyfiles.keystream import json_members, plain_keys_of, selected_ids
 from keyfiles.meter_types import ascii_text, kem_name, wmbusmeters_driver
-from keyfiles.passwords import validate_file_password
+from keyfiles.passwords import CheckedFilePassword, checked_file_password
 from keyvault.crypto import SealedScratch
 
 FORMATS = [
@@ -384,14 +384,15 @@ def build_download(
     *,
     which: Q | None = None,
     fmt: str,
-    password: str,
+    password: str | CheckedFilePassword,
     context: AuditContext,
     operator: Operator | None = None,
     action: str = Action.DOWNLOAD,
     audit_detail: dict[str, Any] | None = None,
     checked_ids: Sequence[int] | None = None,
 ) -> Download:
-    """Check the password for the format, audit the disclosure, and return the file stream of
+    """Check the password for the format (unless the form already did: a
+    ``CheckedFilePassword`` of this format), audit the disclosure, and return the file stream of
     ``downloadable_devices(context.actor)`` (all devices for ``operator=OPERATOR``, commands
     only) narrowed by the condition ``which``: the caller can never widen it.
 
@@ -405,7 +406,7 @@ def build_download(
     "unwrap_failed"). A failure among the first HEAD_DEVICES devices (every selection of up
     to that size) stops before anything is recorded as disclosed. ``audit_detail`` adds to the
     event's detail (the API names its channel and token)."""
-    validate_file_password(fmt, password)
+    password_text = checked_file_password(fmt, password)
     if checked_ids is not None:
         device_ids = checked_ids
     else:
@@ -430,10 +431,10 @@ def build_download(
     plain_keys = itertools.chain(head, plain_keys_of(rest_ids))
     if fmt == "zip":
         filename = f"kamkeys-keys-{stamp}.zip"
-        chunks = _zip_chunks(plain_keys, password, translation.get_language())
+        chunks = _zip_chunks(plain_keys, password_text, translation.get_language())
     else:
         filename = f"kamkeys-keys-{stamp}-kem.zip"
-        chunks = _kem_chunks(plain_keys, password, f"kamkeys-keys-{stamp}.kem")
+        chunks = _kem_chunks(plain_keys, password_text, f"kamkeys-keys-{stamp}.kem")
     return Download(
         filename=filename, content_type="application/zip", chunks=chunks, count=len(device_ids)
     )

@@ -87,7 +87,10 @@ class DownloadForm(forms.Form):
         repeat = cleaned.get("password_repeat")
         if fmt and password is not None:
             try:
-                validate_file_password(fmt, password, user_inputs=self._user_inputs())
+                # build_download takes it as it is: judged once.
+                cleaned["checked_password"] = validate_file_password(
+                    fmt, password, user_inputs=self._user_inputs()
+                )
             except ValidationError as exc:
                 self.add_error("password", exc)
         if password is not None and repeat is not None and password != repeat:

@@ -14,6 +14,7 @@ passwords Django's CommonPasswordValidator lists.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from django.contrib.auth.password_validation import CommonPasswordValidator
@@ -104,7 +105,19 @@ def kem_password_problems(password: str) -> list[str]:
     return problems
 
 
-def validate_file_password(fmt: str, password: str, *, user_inputs: Iterable[str] = ()) -> None:
+@dataclass(frozen=True)
+class CheckedFilePassword:
+    """A file password that passed ``validate_file_password`` for ``fmt``: the download form
+    judges it (with the user's name and email as hints), and ``build_download`` does not judge
+    it again (zxcvbn is ~8 ms of a download's first byte). Made only by that function."""
+
+    fmt: str
+    text: str = field(repr=False)
+
+
+def validate_file_password(
+    fmt: str, password: str, *, user_inputs: Iterable[str] = ()
+) -> CheckedFilePassword:
     """Raise ValidationError listing every rule the password breaks for this file format."""
     if fmt == "zip":
         problems = zip_password_problems(password, user_inputs)
@@ -114,3 +127,13 @@ def validate_file_password(fmt: str, password: str, *, user_inputs: Iterable[str
         raise ValidationError("Choose a file format.", code="format")
     if problems:
         raise ValidationError([ValidationError(text, code="file_password") for text in problems])
+    return CheckedFilePassword(fmt, password)
+
+
+def checked_file_password(fmt: str, password: str | CheckedFilePassword) -> str:
+    """The password's text, judged for ``fmt`` unless it already was."""
+    if isinstance(password, CheckedFilePassword):
+        if password.fmt == fmt:
+            return password.text
+        password = password.text
+    return validate_file_password(fmt, password).text

@@ -64,7 +64,7 @@ def _download(request: HttpRequest, *, count: int) -> HttpResponseBase:
                 result = build_download(
                     which=selection_condition(request),
                     fmt=form.cleaned_data["format"],
-                    password=form.cleaned_data["password"],
+                    password=form.cleaned_data["checked_password"],
                     context=AuditContext.from_request(request),
                 )
             except ValidationError as exc:

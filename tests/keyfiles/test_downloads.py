@@ -26,7 +26,7 @@ from keyfiles.forms import DownloadForm
 from keyfiles.passwords import validate_file_password
 from keyvault.services import store_device_keys
 from readrights.models import ReadRight
-from tests.factories import DeviceFactory, web
+from tests.factories import DeviceFactory, login, store_selection, web
 from tests.keyvault.conftest import csv_bytes, factory_rows
 
 ZIP_PASSWORD = "violet tractor umbrella 42"
@@ -384,3 +384,40 @@ def test_a_download_leaves_out_devices_its_user_may_not_download_even_when_the_c
     keys_csv = read_zip(b"".join(everything.chunks), ZIP_PASSWORD)["keys.csv"].decode()
     assert keys[foreign_y].hex().upper() not in keys_csv
     assert everything.count == 2
+
+
+def test_a_password_checked_for_kem_is_judged_again_for_a_zip(org_x, super_user_x):
+    """The form's judgement is trusted only for the format it judged: a KEM password (8 to 16
+    characters) is far too weak for the ZIP, whose key is derived from it."""
+    DeviceFactory(owner=org_x)
+    checked_for_kem = validate_file_password("kem", "Mtr-9xQz")  # 8 characters
+    with pytest.raises(ValidationError, match="at least 12 characters"):
+        build_download(which=Q(), fmt="zip", password=checked_for_kem, context=web(super_user_x))
+    assert not AuditEvent.objects.filter(action="download").exists()
+    assert "Mtr-9xQz" not in repr(checked_for_kem)
+
+
+def test_the_download_page_judges_the_file_password_once(client, org_x, super_user_x, monkeypatch):
+    """zxcvbn was asked twice per ZIP download (the form, then build_download): ~8 ms of the
+    first byte."""
+    from kamkeys import password_strength
+
+    judged: list[str] = []
+    judge = password_strength.password_strength
+
+    def counted(password, user_inputs=()):  # noqa: ANN001, ANN202
+        judged.append("once")
+        return judge(password, user_inputs)
+
+    monkeypatch.setattr("keyfiles.passwords.password_strength", counted)
+    device = DeviceFactory(owner=org_x)
+    store_device_keys(device, {"DEK": bytes(16)})
+    login(client, super_user_x)
+    store_selection(client, super_user_x, [device.pk])
+    response = client.post(
+        "/devices/download/",
+        {"format": "zip", "password": ZIP_PASSWORD, "password_repeat": ZIP_PASSWORD},
+    )
+    assert response.status_code == 200
+    assert len(read_zip(b"".join(response.streaming_content), ZIP_PASSWORD)) >= 2
+    assert judged == ["once"]
