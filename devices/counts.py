@@ -20,15 +20,19 @@ from django.db.models import QuerySet
 from kamkeys.prepared import PreparedQuery
 from kamkeys.sqlarrays import column_in
 
+# The rows are written in (owner, value) order, so each owner's rows sit on neighbouring pages:
+# an ORDER # substring count reads the matching rows of one owner (docs/database.md, "Order
+# number counts"), and where those were spread over the whole table ('501' on the bench: 10,280
+# rows on 8,610 pages) it took 47 ms, on 177 pages 12 ms.
 RECOUNT_SQL = """
 DELETE FROM devices_ownertypecount;
 INSERT INTO devices_ownertypecount (owner_id, device_type, n)
 SELECT owner_id, device_type, count(*) FROM devices_device
-WHERE owner_id IS NOT NULL GROUP BY owner_id, device_type;
+WHERE owner_id IS NOT NULL GROUP BY owner_id, device_type ORDER BY owner_id, device_type;
 DELETE FROM devices_ownerordercount;
 INSERT INTO devices_ownerordercount (owner_id, order_no, n)
 SELECT owner_id, order_no, count(*) FROM devices_device
-WHERE owner_id IS NOT NULL GROUP BY owner_id, order_no;
+WHERE owner_id IS NOT NULL GROUP BY owner_id, order_no ORDER BY owner_id, order_no;
 """
 
 
