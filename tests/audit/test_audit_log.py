@@ -66,3 +66,25 @@ def test_the_audit_log_belongs_to_the_audit_app_and_keyvault_keeps_only_keys():
     assert {model.__name__ for model in apps.get_app_config("keyvault").get_models()} == {
         "DeviceKey"
     }
+
+
+@pytest.mark.django_db
+def test_the_log_answers_who_was_given_a_devices_keys_by_its_ids(super_user_x):
+    """The device ids are stored as json text on PostgreSQL (written faster than jsonb before a
+    download's first byte); filtering on them still works as on any JSONField."""
+    download = audit.record(
+        Action.DOWNLOAD, context=web(super_user_x), object_type="device", object_ids=[7, 42, 99]
+    )
+    audit.record(Action.DOWNLOAD, context=web(super_user_x), object_ids=[8])
+    events = AuditEvent.objects.filter(action=Action.DOWNLOAD)
+    assert events.get(object_ids=[7, 42, 99]) == download
+    assert list(events.filter(object_ids__in=[[7, 42, 99], [1]])) == [download]
+    assert AuditEvent.objects.get(pk=download.pk).object_ids == [7, 42, 99]
+    if connection.vendor == "postgresql":  # SQLite has no JSON containment
+        assert list(events.filter(object_ids__contains=[42])) == [download]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_typeof(object_ids)::text FROM keyvault_auditevent WHERE id = %s",
+                [download.pk],
+            )
+            assert cursor.fetchone() == ("json",)
