@@ -56,8 +56,9 @@ class DeviceSet:
 # (SET LOCAL): no parallel workers (each would build that hash table again, on the core this
 # process needs), and work_mem for the aggregates' two sorts of 100,000 values, which at the
 # default 4 MB spilled to temporary files (+60-100 ms before a file's first byte).
+# {ids}: packed_ids_sql, with DISTINCT only when the scope's query joins (a customer's rights).
 _FIND_SQL = (
-    f"SELECT {packed_ids_sql('d.id')}, count(DISTINCT d.serial) "  # noqa: S608
+    "SELECT {ids}, count(DISTINCT d.serial) "
     "FROM ({scope}) AS d(id, serial) WHERE d.serial = ANY(%s::text[])"
 )
 # Only when some serial matched nothing: which (the serials found, comma-separated).
@@ -108,10 +109,13 @@ def find_serials(scope: QuerySet[Device], serials: list[str]) -> tuple[array[int
             found.add(serial)
         ids = array("q", sorted(set(ids)))
         return ids, [serial for serial in serials if serial not in found]
+    query = scope.order_by().values_list("pk", "serial").query
     try:
-        sql, params = scope.order_by().values_list("pk", "serial").query.sql_with_params()
+        sql, params = query.sql_with_params()
     except EmptyResultSet:  # a scope that can match nothing (no visible device at all)
         return ids, list(serials)
+    # Only a join can name a device twice (keyfiles.keystream.selected_ids).
+    packed_sql = packed_ids_sql("d.id", distinct=len(query.alias_map) > 1)
     # Well-formed serials (split_serials) hold no quote or backslash to escape. The literal goes
     # as a bound parameter (server-side binding), not spliced into the statement's text as
     # Django's cursor would: no escaped copies of its megabyte at the request's peak memory.
@@ -122,7 +126,9 @@ def find_serials(scope: QuerySet[Device], serials: list[str]) -> tuple[array[int
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_FIND_PLAN_SQL)
         with psycopg.Cursor(cursor.connection) as bound:
-            bound.execute(_FIND_SQL.format(scope=sql), [*params, literal], binary=True)
+            bound.execute(
+                _FIND_SQL.format(ids=packed_sql, scope=sql), [*params, literal], binary=True
+            )
             packed, matched = bound.fetchone() or (None, 0)
             if matched < len(serials):
                 bound.execute(_FOUND_SQL.format(scope=sql), [*params, literal], binary=True)
