@@ -41,8 +41,8 @@ def create_token(
     expires_at: datetime | None = None,
     context: AuditContext,
 ) -> CreatedToken:
-    """Make a token for ``user``. A Super User's key scopes need a second factor (checked here)
-    and a recent re-authentication (the page's guard, api.account_views)."""
+    """Make a token for ``user``. Key scopes need a recent re-authentication (the page's guard,
+    api.account_views, for everybody) and a Super User's a second factor (checked here)."""
     now = timezone.now()
     name = " ".join((name or "").split())
     if not name:

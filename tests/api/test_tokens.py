@@ -94,6 +94,25 @@ def test_a_super_user_reauthenticates_before_making_a_keys_token(client, super_u
     assert _create(client, scopes=["devices:read"]).status_code == 201
 
 
+def _age_the_login(client) -> None:  # noqa: ANN001
+    session = client.session
+    for record in session["account_authentication_methods"]:
+        record["at"] = time.time() - 3600
+    session.save()
+
+
+def test_a_customer_with_a_stale_login_reauthenticates_before_making_a_keys_token(client, customer):
+    """Attack: a customer's session hours old (left open, or stolen) cannot download keys without
+    confirming the password, but it made a keys:read token at once (201, a year's access
+    through the API). Now the token page asks for the password first, as Download file does."""
+    login(client, customer)
+    _age_the_login(client)
+    response = _create(client, scopes=["keys:read"])
+    assert response.status_code == 302 and "/reauthenticate/" in response["Location"]
+    assert not ApiToken.objects.exists()
+    assert _create(client, scopes=["devices:read"]).status_code == 201
+
+
 def test_a_super_user_without_two_factor_cannot_make_a_keys_token(client, org_x):
     from tests.factories import make_super_user
 
