@@ -150,6 +150,28 @@ def test_a_serial_stored_with_different_keys_is_an_error_and_nothing_is_written(
 
 
 @pytest.mark.django_db
+def test_a_serial_another_organization_holds_with_the_same_keys_is_an_error_not_a_skip(
+    org_x, org_y
+):
+    """Attack: a file for X repeating devices Y already holds (same keys). The report said
+    "Imported 1 device(s) … for X; skipped 2 already stored with the same keys", so staff
+    believed X had them; they stayed Y's, and X's Super Users never saw them. Now the rows are
+    reported, naming no organization, and nothing is imported."""
+    rows = factory_rows(3)
+    run_import(org_y, csv_bytes(rows[:2]))
+    report = run_import(org_x, csv_bytes(rows))
+    assert not report.ok and report.imported == 0
+    assert [str(p) for p in report.problems] == [
+        f"line {line}: serial {row['serial']} is stored for another organization; an import "
+        "does not move devices (transfer it in the admin if it changed hands)"
+        for line, row in ((2, rows[0]), (3, rows[1]))
+    ]
+    assert report.summary().startswith("Nothing was imported: 2 problem(s) in 3 row(s)")
+    assert set(Device.objects.values_list("owner__name", flat=True)) == {org_y.name}
+    assert Device.objects.count() == 2
+
+
+@pytest.mark.django_db
 def test_a_kem_password_sixteen_bytes_too_long_is_reported_and_nothing_is_written(org_x, tmp_path):
     run_import(org_x, csv_bytes(factory_rows(2)))
     download = operator_download("kem", "Sixteen-chars-OK")
