@@ -25,6 +25,7 @@ from accounts.models import AccessRequest, Membership, User
 from accounts.selectors import is_super_user
 from audit.models import AuditEvent
 from devices.access import visible_devices
+from devices.models import Device
 from tests.factories import (
     DEFAULT_PASSWORD,
     DeviceFactory,
@@ -512,6 +513,45 @@ def test_staff_cannot_delete_a_super_user_and_their_memberships_without_a_trace(
     assert User.objects.filter(pk=boss.pk).exists()
     assert is_super_user(boss)
     assert "delete_selected" not in client.get(USERS).content.decode()
+
+
+def test_staff_cannot_delete_read_rights_registrations_organizations_or_invitations(
+    client_for, staff_user, super_user_x, customer, org_x, org_y
+):
+    """Attack: the admin's Delete (and "Delete selected …") on a read right, a
+    self-registration, an invitation or an organization. The customer's access ended, or an
+    organization went with every Super User membership and pending invitation it had, with no
+    audit event and nobody told; deleting an ended registration even let its customer
+    register the device again with the code. Revoking (audited) is the way; now Delete is
+    refused (403) and offered nowhere."""
+    from devices.models import DeviceRegistration
+    from readrights import services as readrights
+    from readrights.models import Invitation, ReadRight
+
+    device = DeviceFactory(owner=org_x)
+    devices = Device.objects.filter(pk=device.pk)
+    readrights.assign_read_rights(
+        devices_qs=devices, emails_in=[customer.email], context=web(super_user_x)
+    )
+    readrights.assign_read_rights(
+        devices_qs=devices, emails_in=["new@utility.example"], context=web(super_user_x)
+    )
+    registration = DeviceRegistration.objects.create(user=customer, device=device)
+    empty = OrganizationFactory(name="No devices yet")
+    make_super_user(empty)
+    client = client_for(staff_user)
+    objects = {
+        "/admin/readrights/readright/": ReadRight.objects.get(),
+        "/admin/devices/deviceregistration/": registration,
+        "/admin/readrights/invitation/": Invitation.objects.get(),
+        "/admin/accounts/organization/": empty,
+    }
+    for url, obj in objects.items():
+        assert client.post(f"{url}{obj.pk}/delete/", {"post": "yes"}).status_code == 403, url
+        client.post(url, {"action": "delete_selected", "_selected_action": [obj.pk], "post": "yes"})
+        assert type(obj).objects.filter(pk=obj.pk).exists(), url
+        assert "delete_selected" not in client.get(url).content.decode(), url
+    assert is_super_user(Membership.objects.get(organization=empty).user)
 
 
 def _user_form(user: User, **status: str) -> dict[str, Any]:
