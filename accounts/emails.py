@@ -118,6 +118,36 @@ def super_user_change_notice(
     )
 
 
+def staff_change_notice(
+    to: str,
+    *,
+    user: str,
+    staff: bool | None,
+    superuser: bool | None,
+    groups_added: list[str],
+    groups_removed: list[str],
+    actor: str,
+    admin_url: str = "",
+) -> OutboundEmail:
+    """Tell the staff list and the account that someone's staff or superuser status or groups
+    changed, and who did it: staff can hand out custody of every key, so making someone staff
+    is announced as a Super User grant is. ``staff``/``superuser``: the new value, or None when
+    it did not change."""
+    return outbox.enqueue(
+        to,
+        "accounts_staff_change_notice",
+        {
+            "user": user,
+            "staff": staff,
+            "superuser": superuser,
+            "groups_added": ", ".join(groups_added),
+            "groups_removed": ", ".join(groups_removed),
+            "actor": actor,
+            "admin_url": admin_url,
+        },
+    )
+
+
 def device_transfer_notice(
     to: str,
     *,

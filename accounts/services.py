@@ -264,6 +264,67 @@ def record_role_change(
         )
 
 
+@dataclass(frozen=True)
+class StaffChange:
+    """What changed of a user's access to the administration: the new staff and superuser
+    status (None: unchanged) and the groups added and removed, by name."""
+
+    staff: bool | None = None
+    superuser: bool | None = None
+    groups_added: tuple[str, ...] = ()
+    groups_removed: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return (
+            self.staff is not None
+            or self.superuser is not None
+            or bool(self.groups_added or self.groups_removed)
+        )
+
+
+def record_staff_change(*, user: User, change: StaffChange, context: AuditContext) -> None:
+    """What every change of a user's staff or superuser status or groups does once it is saved
+    (the admin's user pages): refused when it is the actor's own account (custody_refusal),
+    audited, and emailed to the staff list and to the account. Staff grant Super User and
+    transfer devices, so making someone staff is announced as a Super User grant is. Call it
+    inside the change's transaction."""
+    if not change:
+        return
+    by = context.actor
+    enforce_custody(by, users=[user])
+    detail: dict[str, Any] = {}
+    if change.staff is not None:
+        detail["is_staff"] = [not change.staff, change.staff]
+    if change.superuser is not None:
+        detail["is_superuser"] = [not change.superuser, change.superuser]
+    if change.groups_added:
+        detail["groups_added"] = list(change.groups_added)
+    if change.groups_removed:
+        detail["groups_removed"] = list(change.groups_removed)
+    audit.record(
+        Action.STAFF_CHANGE,
+        context=context,
+        object_type="user",
+        object_ids=[user.pk],
+        count=1,
+        detail=detail,
+    )
+    admin_url = public_page_url("admin:accounts_user_change", user.pk, origin=context.origin)
+    recipients = {address.lower(): address for address in staff_recipients()}
+    recipients.setdefault(user.email.lower(), user.email)
+    for address in recipients.values():
+        emails.staff_change_notice(
+            address,
+            user=user.email,
+            staff=change.staff,
+            superuser=change.superuser,
+            groups_added=list(change.groups_added),
+            groups_removed=list(change.groups_removed),
+            actor=actor_label(by),
+            admin_url=admin_url if address.lower() != user.email.lower() or user.is_staff else "",
+        )
+
+
 def actor_label(by: Any) -> str:
     """Who made a change, as the notices name them."""
     if by is None or not getattr(by, "is_authenticated", False):

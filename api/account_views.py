@@ -38,15 +38,16 @@ def _page(request: HttpRequest, form: TokenForm, status: int = 200) -> HttpRespo
 @login_required
 @require_http_methods(["GET", "POST"])
 def token_list(request: HttpRequest) -> HttpResponseBase:
-    """The user's tokens and the form for a new one. A Super User asking for keys:read or
-    readrights:write goes through the key-action guard first (MFA, recent re-authentication);
+    """The user's tokens and the form for a new one. Anybody asking for keys:read or
+    readrights:write goes through the key-action guard first (a recent re-authentication, and
+    MFA for Super Users), as Download file does: a token is a year's access to the keys;
     allauth replays the form after the re-authentication."""
     if request.method != "POST":
         return _page(request, TokenForm())
     form = TokenForm(request.POST)
     if not form.is_valid():
         return _page(request, form, status=400)
-    if is_super_user(request.user) and KEY_SCOPES & set(form.cleaned_data["scopes"]):
+    if KEY_SCOPES & set(form.cleaned_data["scopes"]):
         return key_action(_create)(request, form=form)
     return _create(request, form=form)
 

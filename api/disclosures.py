@@ -7,45 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import connection
-from django.db.models import BooleanField, QuerySet
-from django.db.models.expressions import RawSQL
-
 from audit.models import Action, AuditEvent
 from devices.models import Device
 from kamkeys.sqlarrays import column_in
+from keyfiles.disclosures import DISCLOSURES, disclosures_of
 
-DISCLOSURES = (Action.DOWNLOAD, Action.EXPORT)
+__all__ = ["DISCLOSURES", "Disclosure", "describe", "disclosures_of"]
+
 MAX_SERIALS_PER_EVENT = 1000
-
-
-def _touches_organizations(org_ids: list[int]) -> RawSQL:
-    """Some device id of the event is owned by one of ``org_ids`` (object_ids is a JSON list;
-    PostgreSQL's ``json`` type, audit.fields.WrittenJSONField)."""
-    events = connection.ops.quote_name(AuditEvent._meta.db_table)
-    devices = connection.ops.quote_name(Device._meta.db_table)
-    owners = ", ".join(str(int(pk)) for pk in org_ids)
-    if connection.vendor == "postgresql":
-        sql = (
-            f"EXISTS (SELECT 1 FROM json_array_elements_text({events}.object_ids) AS e(v) "  # noqa: S608
-            f"JOIN {devices} d ON d.id = e.v::bigint WHERE d.owner_id IN ({owners}))"
-        )
-    else:
-        sql = (
-            f"EXISTS (SELECT 1 FROM json_each({events}.object_ids) AS e "  # noqa: S608
-            f"JOIN {devices} d ON d.id = e.value WHERE d.owner_id IN ({owners}))"
-        )
-    # Table names from the models, owner ids int()-ed above: no outside text in the SQL.
-    return RawSQL(sql, (), output_field=BooleanField())  # noqa: S611
-
-
-def disclosures_of(org_ids: list[int], since: datetime | None = None) -> QuerySet[AuditEvent]:
-    events = AuditEvent.objects.filter(action__in=DISCLOSURES, outcome="ok")
-    if since is not None:
-        events = events.filter(created_at__gte=since)
-    if not org_ids:
-        return events.none()
-    return events.filter(_touches_organizations(org_ids))
 
 
 @dataclass

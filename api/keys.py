@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
 from typing import Any
 
-from api import access
+from api import access, selectors
 from audit import services as audit
 from audit.context import AuditContext
 from audit.models import Action
@@ -112,7 +112,10 @@ def _chunks(
     context: AuditContext,
 ) -> Iterator[bytes]:
     """The document: the first part's devices, then each later part's, audited before any of
-    its keys is written; the counts and the unknown serials at the end, once all are known."""
+    its keys is written; the counts and the unknown serials at the end, once all are known.
+    Before each later part the token is asked again: once it is revoked or expired (or its
+    user deactivated) the document stops, unclosed, with what was already audited, so no key
+    of a later part leaves and no client takes the answer for complete."""
     ids, unknown = first
     document = _Document('{"format": "json", "devices": [')
     yield from document.add(head)
@@ -121,6 +124,9 @@ def _chunks(
     unknown = list(unknown)
     for number, (ids, part_unknown) in enumerate(later, start=2):
         unknown += part_unknown
+        if ids and not selectors.token_still_works(token):
+            yield document.flush()
+            return
         if ids:
             _record(token, ids, number, context)
             yield from document.add(access.plain_keys(ids))

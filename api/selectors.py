@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
 from api import tokens
 from api.models import ApiToken
@@ -30,3 +31,11 @@ def token_for_secret(secret: str) -> ApiToken | None:
     if token is None or not tokens.matches(secret, token.secret_hash):
         return None
     return token
+
+
+def token_still_works(token: ApiToken) -> bool:
+    """The token is, as of now, neither revoked nor expired, and its user still active: asked
+    again between the parts of a long answer, so a revocation stops what has not left yet."""
+    return ApiToken.objects.filter(
+        pk=token.pk, revoked_at__isnull=True, expires_at__gt=timezone.now(), user__is_active=True
+    ).exists()

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -41,8 +42,8 @@ def create_token(
     expires_at: datetime | None = None,
     context: AuditContext,
 ) -> CreatedToken:
-    """Make a token for ``user``. A Super User's key scopes need a second factor (checked here)
-    and a recent re-authentication (the page's guard, api.account_views)."""
+    """Make a token for ``user``. Key scopes need a recent re-authentication (the page's guard,
+    api.account_views, for everybody) and a Super User's a second factor (checked here)."""
     now = timezone.now()
     name = " ".join((name or "").split())
     if not name:
@@ -66,6 +67,23 @@ def create_token(
         raise TokenError(_("A token may work for at most one year."))
     new = tokens.generate()
     with transaction.atomic():
+        # One account's tokens are made one at a time (the row lock), so two requests at once
+        # cannot both slip under the limit.
+        get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+        limit = settings.KAMKEYS_API_MAX_ACTIVE_TOKENS
+        working = ApiToken.objects.filter(
+            user=user, revoked_at__isnull=True, expires_at__gt=now
+        ).count()
+        if working >= limit:
+            # A session left open could otherwise make tokens by the thousand, each to be
+            # revoked by hand.
+            raise TokenError(
+                _(
+                    "You have %(count)d working tokens, the most one account may hold. Revoke "
+                    "one you no longer use, then make the new one."
+                )
+                % {"count": working}
+            )
         token = ApiToken.objects.create(
             user=user,
             name=name,

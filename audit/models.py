@@ -31,6 +31,7 @@ class Action(models.TextChoices):
     ACCEPT = "accept", "accept"
     GRANT_SUPER_USER = "grant_super_user", "grant_super_user"
     REVOKE_SUPER_USER = "revoke_super_user", "revoke_super_user"
+    STAFF_CHANGE = "staff_change", "staff_change"  # staff or superuser status, groups
     API_TOKEN_CREATE = "api_token.create", "api_token.create"
     API_TOKEN_REVOKE = "api_token.revoke", "api_token.revoke"
 

@@ -99,3 +99,10 @@ class DeviceRegistrationAdmin(admin.ModelAdmin):
         self, request: HttpRequest, obj: DeviceRegistration | None = None
     ) -> bool:
         return False
+
+    def has_delete_permission(
+        self, request: HttpRequest, obj: DeviceRegistration | None = None
+    ) -> bool:
+        """The owner ends a registration (audited, the customer is told, the row stays and
+        blocks registering again with the code); a delete did none of that."""
+        return False

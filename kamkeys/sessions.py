@@ -9,14 +9,25 @@ one made in place (``request.session["x"].append(...)``): the data is compared a
 by the ``modified`` flag.
 
 The row is read with a query compiled once per process (``kamkeys.prepared``).
+
+The data is encrypted (Fernet, under a key derived from SECRET_KEY) as well as signed: Django
+only signs it, so anyone holding a copy of the database read it, and a session can hold what
+the database keeps only as a hash elsewhere (an invitation or activation link's token while its
+form is being filled in, allauth's password reset key). Rows written before are still read.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from django.conf import settings
 from django.contrib.sessions.backends import db
 from django.contrib.sessions.models import Session
 from django.core import signing
@@ -26,6 +37,28 @@ from django.utils import timezone
 from kamkeys.prepared import PreparedQuery
 
 TOUCH_SECONDS = 60
+SEALED_PREFIX = "gAAAAA"  # how every Fernet token starts (version byte 0x80, then the time)
+
+
+@lru_cache(maxsize=4)
+def _fernet(secret_key: str) -> Fernet:
+    key = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"kamkeys session data v1"
+    ).derive(secret_key.encode())
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def seal(signed: str) -> str:
+    """Django's signed session data, encrypted for the sessions table."""
+    return _fernet(settings.SECRET_KEY).encrypt(signed.encode()).decode()
+
+
+def unseal(stored: str) -> str:
+    """The signed session data of a row; a row written before encryption is returned as it is.
+    InvalidToken when the row was sealed under another SECRET_KEY or altered."""
+    if not stored.startswith(SEALED_PREFIX):
+        return stored
+    return _fernet(settings.SECRET_KEY).decrypt(stored.encode()).decode()
 
 
 def _live_session(session_key: str, now: datetime) -> QuerySet[Any]:
@@ -63,14 +96,27 @@ class SessionStore(db.SessionStore):
             return {}
         data, expire_date = row
         try:
-            session = signing.loads(data, salt=self.key_salt, serializer=self.serializer)
-        except signing.BadSignature:
+            signed = unseal(data)
+            session = signing.loads(signed, salt=self.key_salt, serializer=self.serializer)
+        except (signing.BadSignature, InvalidToken):
             logging.getLogger("django.security.SuspiciousSession").warning("Session data corrupted")
             return {}
         except Exception:  # noqa: BLE001 - as Django's decode(): an unreadable session is empty
             return {}
         self._stored = (self.serializer().dumps(session), expire_date)
         return session
+
+    def encode(self, session_dict: dict[str, Any]) -> str:
+        return seal(super().encode(session_dict))
+
+    def decode(self, session_data: bytes | str) -> dict[str, Any]:
+        if isinstance(session_data, bytes):
+            session_data = session_data.decode()
+        try:
+            return super().decode(unseal(session_data))
+        except InvalidToken:
+            logging.getLogger("django.security.SuspiciousSession").warning("Session data corrupted")
+            return {}
 
     def _unchanged_and_fresh(self) -> bool:
         stored = self._stored

@@ -341,6 +341,12 @@ SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# A larger upload (a factory key file for the admin's import page) is written to disk sealed,
+# never as it came (keyfiles.uploads).
+FILE_UPLOAD_HANDLERS = [
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "keyfiles.uploads.SealedFileUploadHandler",
+]
 
 # --- reverse proxies ----------------------------------------------------------------------------
 # How many proxies of ours stand in front, each appending to X-Forwarded-For (kamkeys.clientip).
@@ -501,4 +507,6 @@ SPECTACULAR_SETTINGS = {
 }
 KAMKEYS_API_TOKEN_DEFAULT_DAYS = 90
 KAMKEYS_API_TOKEN_MAX_DAYS = 365
+# Working (not revoked, not expired) tokens one account may hold.
+KAMKEYS_API_MAX_ACTIVE_TOKENS = 25
 KAMKEYS_API_MAX_SERIALS = 100_000

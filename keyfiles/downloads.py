@@ -8,9 +8,11 @@ piece by piece (constant memory; the web view wraps them in a StreamingHttpRespo
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
+import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -441,11 +443,24 @@ def build_download(
 
 
 def write_download(download: Download, path: str) -> int:
-    """Write a download to a file readable by its owner only (the CLI); returns its size."""
+    """Write a download to a file readable by its owner only (the CLI); returns its size.
+
+    The file is written beside ``path`` under a temporary name (mode 0600) and renamed over
+    it only once whole: a key failing deep in the stream, a full disk or an interrupt leaves
+    no part of the new file, and a file already at ``path`` (yesterday's export) as it was."""
     written = 0
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        for chunk in download.chunks:
-            handle.write(chunk)
-            written += len(chunk)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, part = tempfile.mkstemp(prefix=".kamkeys-export-", suffix=".part", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            for chunk in download.chunks:
+                handle.write(chunk)
+                written += len(chunk)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(part, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(part)
+        raise
     return written

@@ -221,6 +221,19 @@ def _checked_text(raw: str, name: str, problems: list[str], check: bool = True) 
     return value
 
 
+def _other_separator(columns: list[str]) -> str:
+    """How a header row read as one column separates its names, when it does so by ; or TAB
+    and holds the required names (a spreadsheet's "CSV" in a country whose decimal mark is the
+    comma); "" otherwise. Only the separator is named, never a cell."""
+    if len(columns) != 1:
+        return ""
+    for character, name in ((";", "“;”"), ("\t", "tabs")):
+        names = {part.strip() for part in columns[0].split(character)}
+        if set(REQUIRED_COLUMNS) <= names:
+            return name
+    return ""
+
+
 def _csv_rows(
     handle: IO[bytes], report: ImportReport
 ) -> Iterator[tuple[CsvLayout, int, list[str]]]:
@@ -242,6 +255,15 @@ def _csv_records(reader: Any, report: ImportReport) -> Iterator[tuple[CsvLayout,
         report.add(0, "the file is empty: expected a header row and at least one row")
         return
     columns = [name.strip().lower() for name in header]
+    separator = _other_separator(columns)
+    if separator:
+        report.add(
+            1,
+            f"wrong header: the columns are separated by {separator}, not commas. Save the file "
+            "as comma-separated CSV (in Excel: “CSV UTF-8 (Comma delimited)”) and import it "
+            "again.",
+        )
+        return
     missing = [name for name in REQUIRED_COLUMNS if name not in columns]
     unknown = [name for name in columns if name not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
     duplicated = sorted(
@@ -256,11 +278,16 @@ def _csv_records(reader: Any, report: ImportReport) -> Iterator[tuple[CsvLayout,
         # Only names that look like column names are echoed: never cell values (keys).
         named = [name for name in unknown if _COLUMN_NAME.fullmatch(name)]
         shown = ", ".join(repr(name) for name in named[:10])
-        others = len(unknown) - len(named)
-        problems.append(
-            "unknown column(s): "
-            + ", ".join(part for part in (shown, f"{others} unreadable" if others else "") if part)
+        nameless = unknown.count("")
+        others = len(unknown) - len(named) - nameless
+        parts = (
+            shown,
+            f"{nameless} without a name (a comma at the end of the header row?)"
+            if nameless
+            else "",
+            f"{others} unreadable" if others else "",
         )
+        problems.append("unknown column(s): " + ", ".join(part for part in parts if part))
     if duplicated:
         problems.append("repeated column(s): " + ", ".join(duplicated))
     if problems:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hmac
 import time
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from typing import IO
 
 from django.db import IntegrityError, connection, transaction
@@ -112,7 +113,7 @@ def _existing_devices(batch: list[ImportRow]) -> dict[tuple[str, str], Device]:
         # (validated: three capitals, eight ASCII digits): binding 10,000 parameters costs
         # more than the lookup.
         found = Device.objects.raw(
-            "SELECT id, manufacturer, serial FROM devices_device "
+            "SELECT id, manufacturer, serial, owner_id FROM devices_device "
             "WHERE manufacturer = ANY(%s::text[]) AND serial BETWEEN %s AND %s "
             "AND serial = ANY(%s::text[])",
             [
@@ -124,18 +125,38 @@ def _existing_devices(batch: list[ImportRow]) -> dict[tuple[str, str], Device]:
         )
     else:
         found = Device.objects.filter(serial__in=serials, manufacturer__in=manufacturers).only(
-            "id", "serial", "manufacturer"
+            "id", "serial", "manufacturer", "owner_id"
         )
     return {(device.manufacturer, device.serial): device for device in found}
 
 
-def _new_rows(batch: list[ImportRow], report: ImportReport) -> list[ImportRow]:
-    """The rows of a batch to store: stored serials are skipped (same keys) or reported."""
+STORED_ELSEWHERE = (
+    "is stored for another organization; an import does not move devices (transfer it in the "
+    "admin if it changed hands)"
+)
+
+
+def _new_rows(
+    batch: list[ImportRow], report: ImportReport, *, owner_id: int | None = None
+) -> list[ImportRow]:
+    """The rows of a batch to store: stored serials are skipped (same keys, same owner) or
+    reported. A serial another organization holds is a problem, whatever its keys: skipping it
+    would report as done for ``owner_id`` a device that stays someone else's (and
+    ``owner_id=None``, a check without an owner, leaves ownership out)."""
     if not batch:
         return []
     existing = _existing_devices(batch)
     if not existing:
         return batch
+    if owner_id is not None:
+        elsewhere = {key for key, device in existing.items() if device.owner_id != owner_id}
+        for row in batch:
+            if (row.manufacturer, row.serial) in elsewhere:
+                report.add(row.line, f"serial {row.serial} {STORED_ELSEWHERE}")
+        batch = [row for row in batch if (row.manufacturer, row.serial) not in elsewhere]
+        existing = {key: device for key, device in existing.items() if key not in elsewhere}
+        if not existing:
+            return batch
     try:
         stored = stored_plain_keys({device.pk: device.serial for device in existing.values()})
     except KeyUnwrapError:
@@ -165,12 +186,14 @@ def checked_batches(
     password: str | None = None,
     progress: Callable[[int], None] | None = None,
     check_stored: bool = True,
+    owner_id: int | None = None,
 ) -> Iterator[list[ImportRow]]:
     """Every problem goes into the report; yields the good rows not yet stored, a batch at a
     time. Stored serials are looked up when the batch is complete, so a caller that writes
     each batch before asking for the next sees its own rows as stored (the file's duplicates
     are caught before that, by the serial set). ``check_stored=False`` leaves that lookup to
-    the caller (the copy thread does it on PostgreSQL)."""
+    the caller (the copy thread does it on PostgreSQL). With ``owner_id``, a serial another
+    organization holds is a problem (see _new_rows)."""
     seen = _SerialSet()
     batch: list[ImportRow] = []
     for row in parsed_rows(handle, fmt, password, report):
@@ -179,12 +202,12 @@ def checked_batches(
             continue
         batch.append(row)
         if len(batch) >= WRITE_BATCH:
-            yield _new_rows(batch, report) if check_stored else batch
+            yield _new_rows(batch, report, owner_id=owner_id) if check_stored else batch
             if progress:
                 progress(len(batch))
             batch = []
     if batch:
-        yield _new_rows(batch, report) if check_stored else batch
+        yield _new_rows(batch, report, owner_id=owner_id) if check_stored else batch
         if progress:
             progress(len(batch))
     if report.rows == 0 and report.ok:
@@ -198,9 +221,15 @@ def validate_import(
     *,
     password: str | None = None,
     progress: Callable[[int], None] | None = None,
+    owner: Organization | None = None,
 ) -> None:
-    """Check a file without writing anything: every problem goes into the report."""
-    for _batch in checked_batches(handle, fmt, report, password=password, progress=progress):
+    """Check a file without writing anything: every problem goes into the report (with
+    ``owner``, also the serials another organization holds)."""
+    owner_id = owner.pk if owner is not None else None
+    batches = checked_batches(
+        handle, fmt, report, password=password, progress=progress, owner_id=owner_id
+    )
+    for _batch in batches:
         pass
 
 
@@ -278,7 +307,7 @@ def _write_checked_rows(
     second thread while the next batch is checked, elsewhere with bulk_create. Once the report
     holds a problem nothing more is written (the caller rolls back)."""
     if connection.vendor == "postgresql":
-        with CopyThread(writer, _new_rows, report) as copier:
+        with CopyThread(writer, partial(_new_rows, owner_id=writer.owner_id), report) as copier:
             batches = checked_batches(
                 handle, fmt, report, password=password, progress=on_batch, check_stored=False
             )
@@ -287,7 +316,10 @@ def _write_checked_rows(
                     copier.put(writer.prepare(batch))
         report.merge(copier.report)
         return
-    for batch in checked_batches(handle, fmt, report, password=password, progress=on_batch):
+    batches = checked_batches(
+        handle, fmt, report, password=password, progress=on_batch, owner_id=writer.owner_id
+    )
+    for batch in batches:
         if report.ok:
             writer.bulk_create(batch)
 

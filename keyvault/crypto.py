@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -154,3 +155,70 @@ class SealedScratch:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class SealedFile(io.RawIOBase):
+    """A temporary file for plain key text that arrives first and is read afterwards (a
+    factory file uploaded to the admin): written in order, then read and seeked at will (a
+    KEM zip is read from its end). Everything is encrypted (AES-256-CTR) under a random key
+    that lives only in this object, as in SealedScratch, so what reaches the disk, or stays
+    there after a crash, is ciphertext nobody can read. CTR lets any offset be decrypted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._key = os.urandom(32)
+        self._counter = int.from_bytes(os.urandom(16), "big")
+        self._encryptor = self._cipher_at(0).encryptor()
+        self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+        self._size = 0
+        self._position = 0
+
+    def _cipher_at(self, offset: int) -> Cipher[modes.CTR]:
+        counter = (self._counter + offset // 16) % (1 << 128)
+        return Cipher(algorithms.AES(self._key), modes.CTR(counter.to_bytes(16, "big")))
+
+    def readable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        """Append (the upload arrives in order): the file's end, wherever it was read."""
+        raw = bytes(data)
+        self._file.seek(self._size)
+        self._file.write(self._encryptor.update(raw))
+        self._size += len(raw)
+        self._position = self._size
+        return len(raw)
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        wanted = min(len(view), self._size - self._position)
+        if wanted <= 0:
+            return 0
+        skip = self._position % 16
+        self._file.seek(self._position - skip)
+        sealed = self._file.read(skip + wanted)
+        plain = self._cipher_at(self._position - skip).decryptor().update(sealed)[skip:]
+        view[: len(plain)] = plain
+        self._position += len(plain)
+        return len(plain)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        if base + offset < 0:
+            raise ValueError("negative seek position")
+        self._position = base + offset
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
+    def close(self) -> None:
+        if not self.closed:
+            self._file.close()
+        super().close()

@@ -75,6 +75,11 @@ class ReadRightAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: ReadRight | None = None) -> bool:
+        """Revoke instead (audited): a delete ended the customer's access with no audit event
+        and took the record of who held the device with it."""
+        return False
+
     @admin.action(description=_("Revoke the selected read rights (access ends at once)"))
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet[ReadRight]) -> None:
         """Staff end rights without the customer email a distributor's revocation sends; the
@@ -141,4 +146,8 @@ class InvitationAdmin(admin.ModelAdmin):
         return obj.n_devices
 
     def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Invitation | None = None) -> bool:
+        """The distributor cancels an invitation (audited); a delete left no trace of it."""
         return False

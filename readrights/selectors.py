@@ -16,9 +16,10 @@ from django.http import Http404, HttpRequest
 
 from accounts.models import Organization, User
 from accounts.selectors import is_super_user, super_user_organization_ids
-from audit.models import Action, AuditEvent
+from audit.models import Action
 from devices.access import active_registrations, manageable_condition, manageable_devices
 from devices.models import Device, DeviceRegistration
+from keyfiles.disclosures import disclosures_of
 from readrights.models import Invitation, ReadRight
 
 
@@ -84,7 +85,9 @@ def _organizations_by_user(user_ids: list[int]) -> dict[int, str]:
     return {uid: ", ".join(sorted(n)) for uid, n in names.items()}
 
 
-def _holders(rights: QuerySet[ReadRight], *, with_downloads: bool = False) -> list[Holder]:
+def _holders(rights: QuerySet[ReadRight], *, downloads_of: list[int] | None = None) -> list[Holder]:
+    """The customers holding ``rights``; with ``downloads_of`` (organization ids), when each
+    last downloaded keys of those organizations' devices (never of anybody else's)."""
     rows = list(
         rights.values("grantee_id", "grantee__email", "grantee__name")
         .annotate(
@@ -99,9 +102,10 @@ def _holders(rights: QuerySet[ReadRight], *, with_downloads: bool = False) -> li
     user_ids = [row["grantee_id"] for row in rows]
     orgs = _organizations_by_user(user_ids)
     downloads: dict[int, datetime] = {}
-    if with_downloads and user_ids:
+    if downloads_of and user_ids:
         downloads = dict(
-            AuditEvent.objects.filter(actor_id__in=user_ids, action=Action.DOWNLOAD)
+            disclosures_of(downloads_of, actions=(Action.DOWNLOAD,))
+            .filter(actor_id__in=user_ids)
             .values("actor_id")
             .annotate(last=Max("created_at"))
             .order_by()
@@ -132,7 +136,7 @@ def holders_of(devices: QuerySet[Device]) -> list[Holder]:
 
 def customers_of(user: Any, search: str = "") -> list[Holder]:
     """User Administration: everybody holding working rights on the user's organizations'
-    devices, with device counts and when they last downloaded keys."""
+    devices, with device counts and when they last downloaded keys of those devices."""
     if not is_super_user(user):
         return []
     rights = ReadRight.objects.live().filter(manageable_condition(user, via="device__"))
@@ -141,7 +145,7 @@ def customers_of(user: Any, search: str = "") -> list[Holder]:
         rights = rights.filter(
             Q(grantee__email__icontains=search) | Q(grantee__name__icontains=search)
         )
-    return _holders(rights, with_downloads=True)
+    return _holders(rights, downloads_of=super_user_organization_ids(user))
 
 
 def pending_invitations(

@@ -20,6 +20,12 @@ class OrganizationAdmin(admin.ModelAdmin):
     search_fields = ["name", "customer_number"]
     inlines = [MembershipInline]
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """A delete took every Super User membership and pending invitation of the
+        organization with it, unaudited and unannounced (an organization owning devices could
+        not be deleted anyway): Super User roles are revoked one by one, audited."""
+        return False
+
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
         if formset.model is Membership:
             save_memberships_audited(request, formset)

@@ -1,15 +1,19 @@
 """Users in the admin: Super User filter, creation without a password, the grant and revoke
-actions; users are deactivated, never deleted; email addresses are read-only."""
+actions; users are deactivated, never deleted; email addresses are read-only. Staff and
+superuser status and groups are custody too (staff grant Super User and transfer devices):
+changing them needs a recent sign-in, only a superuser changes superuser status, groups and
+permissions, and every change is audited and announced (accounts.services.record_staff_change)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from allauth.account import admin as allauth_admin
 from allauth.account.models import EmailAddress
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import UserChangeForm
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
@@ -42,7 +46,59 @@ class SuperUserFilter(admin.SimpleListFilter):
         return queryset
 
 
-class UserCreationForm(forms.ModelForm):
+# The fields that make a user staff or give them permissions in the admin.
+STAFF_FIELDS = ("is_staff", "is_superuser", "groups", "user_permissions")
+# Of those, what only a superuser may change (a help desk with "change user" made an
+# accomplice a superuser, holding every permission it lacked itself).
+SUPERUSER_ONLY_FIELDS = ("is_superuser", "groups", "user_permissions")
+
+
+class StaffChangeCheckedMixin(forms.ModelForm):
+    """A change of STAFF_FIELDS is checked like a Super User grant before anything is saved:
+    a recent sign-in (else allauth asks for the password and replays the form), and never
+    the acting staff member's own account."""
+
+    request: HttpRequest | None = None  # set for each request by UserAdmin.get_form
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        assert cleaned is not None  # ModelForm.clean returns cleaned_data
+        changed = [name for name in STAFF_FIELDS if name in self.changed_data]
+        if changed and self.request is not None:
+            users = [self.instance] if self.instance.pk else []
+            try:
+                access.check_custody_change(self.request, users=users)
+            except CustodyRefused as exc:
+                self.add_error(None, str(exc))
+        return cleaned
+
+
+def staff_change_of(form: forms.ModelForm) -> services.StaffChange:
+    """What a saved user form changed of STAFF_FIELDS (groups by name)."""
+    changed = form.changed_data
+
+    def flag(name: str) -> bool | None:
+        return bool(form.cleaned_data.get(name)) if name in changed else None
+
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    if "groups" in changed:
+        before = {group.name for group in form.initial.get("groups") or []}
+        after = {group.name for group in form.cleaned_data.get("groups") or []}
+        added, removed = tuple(sorted(after - before)), tuple(sorted(before - after))
+    return services.StaffChange(
+        staff=flag("is_staff"),
+        superuser=flag("is_superuser"),
+        groups_added=added,
+        groups_removed=removed,
+    )
+
+
+class CheckedUserChangeForm(StaffChangeCheckedMixin, UserChangeForm):
+    pass
+
+
+class UserCreationForm(StaffChangeCheckedMixin, forms.ModelForm):
     """Staff create a user without a password; the user sets one with "Forgot password"."""
 
     class Meta:
@@ -73,6 +129,7 @@ class UserAdmin(DjangoUserAdmin):
         ("Status", {"fields": ["is_active", "is_staff", "is_superuser", "groups"]}),
         ("Dates", {"fields": ["last_login", "date_joined"]}),
     ]
+    form = CheckedUserChangeForm
     add_form = UserCreationForm
     add_fieldsets = [(None, {"fields": ["email", "name", "is_active", "is_staff"]})]
     filter_horizontal = ["groups"]
@@ -94,7 +151,28 @@ class UserAdmin(DjangoUserAdmin):
             fields.append("email")
         if obj is not None and access.custody_refusal(request.user, users=[obj]):
             fields += ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]
+        if not request.user.is_superuser:
+            fields += [name for name in SUPERUSER_ONLY_FIELDS if name not in fields]
         return fields
+
+    def get_form(  # noqa: ANN201
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ):
+        # A new subclass of the change or creation form for each call (Django's UserAdmin
+        # picks the creation form when there is no user yet, and takes no ``change``).
+        form = cast("type[StaffChangeCheckedMixin]", super().get_form(request, obj, **kwargs))
+        form.request = request
+        return form
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        """Once the user and its groups are saved (in the admin's transaction): audit and
+        announce a change of staff or superuser status or groups."""
+        super().save_related(request, form, formsets, change)
+        services.record_staff_change(
+            user=form.instance,
+            change=staff_change_of(form),
+            context=AuditContext.from_request(request, Channel.ADMIN),
+        )
 
     def get_inlines(self, request: HttpRequest, obj: User | None) -> list:
         return [MembershipInline] if obj is not None else []  # memberships once the user exists

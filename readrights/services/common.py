@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -30,6 +31,18 @@ class InvitationInvalid(ReadRightsError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+def domain_alphabets(email: str) -> list[str]:
+    """The alphabets (Unicode script names: LATIN, CYRILLIC, GREEK, …) the letters of the
+    address's domain come from, in order of appearance."""
+    found: list[str] = []
+    for character in email.rpartition("@")[2]:
+        if character.isalpha():
+            alphabet = unicodedata.name(character, "UNKNOWN").split()[0]
+            if alphabet not in found:
+                found.append(alphabet)
+    return found
 
 
 def clean_emails(raw: str | Iterable[str], *, own_email: str = "") -> list[str]:
@@ -63,6 +76,18 @@ def clean_emails(raw: str | Iterable[str], *, own_email: str = "") -> list[str]:
             validate_email(email)
         except ValidationError:
             errors.append(gettext("“%(text)s” is not a valid email address.") % {"text": part[:80]})
+            continue
+        if len(domain_alphabets(email)) > 1:
+            # A look-alike of a customer's domain (a Cyrillic "а" in "aarhus") read the same on
+            # every page and sent the invitation, and its link, to whoever owns that domain.
+            errors.append(
+                gettext(
+                    "“%(text)s” has letters of more than one alphabet in its domain (%(which)s), "
+                    "as look-alikes of other addresses do. Check the address; a domain meant "
+                    "that way is taken in its xn-- form."
+                )
+                % {"text": part[:80], "which": ", ".join(domain_alphabets(email)).lower()}
+            )
             continue
         if own_email and email == own_email.strip().lower():
             errors.append(gettext("You cannot assign read rights to your own email address."))

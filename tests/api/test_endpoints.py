@@ -251,6 +251,36 @@ def test_many_serials_stream_in_two_parts_each_audited_before_its_keys(
     ]
 
 
+def test_a_token_revoked_while_its_keys_stream_sends_no_key_of_the_parts_still_to_come(
+    super_user_x, keyed_x, api_for, monkeypatch
+):
+    """Attack: a leaked token asks for many serials; its owner revokes it while the document
+    streams. The parts looked up after the revocation were still looked up, audited and sent
+    (100,000 serials take a while). Now the document stops before the next part: its keys
+    never leave, it is not audited, and the JSON is left unclosed so no client takes it for
+    a complete answer."""
+    import api.keys
+    import api.views
+    from api import services
+    from tests.factories import web
+
+    monkeypatch.setattr(api.views, "HEAD_DEVICES", 2)
+    monkeypatch.setattr(api.keys, "HEAD_DEVICES", 2)
+    client = api_for(super_user_x, ["keys:read"])
+    by_id = sorted(keyed_x, key=lambda d: d.pk)
+    response = client.post("/api/v1/keys/", {"serials": [d.serial for d in by_id]})
+    assert response.status_code == 200
+    token = super_user_x.api_tokens.get()
+    assert services.revoke_token(token, context=web(super_user_x))
+    text = streamed(response).decode()
+    assert by_id[0].serial in text and by_id[1].serial in text
+    assert not any(d.serial in text for d in by_id[2:])
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(text)
+    events = AuditEvent.objects.filter(action=Action.DOWNLOAD)
+    assert [e.object_ids for e in events] == [[by_id[0].pk, by_id[1].pk]]
+
+
 def test_every_api_disclosure_is_audited_with_the_token_and_channel(super_user_x, keyed_x, api_for):
     api = api_for(super_user_x, ["keys:read"])
     streamed(api.post("/api/v1/keys/", {"search": {"type": "multical"}}))

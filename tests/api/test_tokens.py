@@ -94,6 +94,42 @@ def test_a_super_user_reauthenticates_before_making_a_keys_token(client, super_u
     assert _create(client, scopes=["devices:read"]).status_code == 201
 
 
+def _age_the_login(client) -> None:  # noqa: ANN001
+    session = client.session
+    for record in session["account_authentication_methods"]:
+        record["at"] = time.time() - 3600
+    session.save()
+
+
+def test_a_customer_with_a_stale_login_reauthenticates_before_making_a_keys_token(client, customer):
+    """Attack: a customer's session hours old (left open, or stolen) cannot download keys without
+    confirming the password, but it made a keys:read token at once (201, a year's access
+    through the API). Now the token page asks for the password first, as Download file does."""
+    login(client, customer)
+    _age_the_login(client)
+    response = _create(client, scopes=["keys:read"])
+    assert response.status_code == 302 and "/reauthenticate/" in response["Location"]
+    assert not ApiToken.objects.exists()
+    assert _create(client, scopes=["devices:read"]).status_code == 201
+
+
+def test_an_account_holds_at_most_twenty_five_working_tokens(client, customer, make_token):
+    """Attack: a session left open (or a script with a stolen cookie) makes devices:read tokens
+    by the thousand, each a year long: there was no limit, every one had to be revoked by hand,
+    one click each, and each mailed the owner. Now an account holds at most 25 working tokens;
+    the next is refused, saying to revoke one first (revoked and expired ones do not count)."""
+    for number in range(25):
+        make_token(customer, ["devices:read"], name=f"head-end {number}")
+    login(client, customer)
+    emails = OutboundEmail.objects.count()
+    response = _create(client)
+    assert response.status_code == 400
+    assert "25 working tokens, the most one account may hold" in response.content.decode()
+    assert ApiToken.objects.count() == 25 and OutboundEmail.objects.count() == emails
+    ApiToken.objects.filter(pk=ApiToken.objects.first().pk).update(revoked_at=timezone.now())
+    assert _create(client).status_code == 201
+
+
 def test_a_super_user_without_two_factor_cannot_make_a_keys_token(client, org_x):
     from tests.factories import make_super_user
 

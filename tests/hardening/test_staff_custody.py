@@ -25,6 +25,7 @@ from accounts.models import AccessRequest, Membership, User
 from accounts.selectors import is_super_user
 from audit.models import AuditEvent
 from devices.access import visible_devices
+from devices.models import Device
 from tests.factories import (
     DEFAULT_PASSWORD,
     DeviceFactory,
@@ -512,3 +513,114 @@ def test_staff_cannot_delete_a_super_user_and_their_memberships_without_a_trace(
     assert User.objects.filter(pk=boss.pk).exists()
     assert is_super_user(boss)
     assert "delete_selected" not in client.get(USERS).content.decode()
+
+
+def test_staff_cannot_delete_read_rights_registrations_organizations_or_invitations(
+    client_for, staff_user, super_user_x, customer, org_x, org_y
+):
+    """Attack: the admin's Delete (and "Delete selected …") on a read right, a
+    self-registration, an invitation or an organization. The customer's access ended, or an
+    organization went with every Super User membership and pending invitation it had, with no
+    audit event and nobody told; deleting an ended registration even let its customer
+    register the device again with the code. Revoking (audited) is the way; now Delete is
+    refused (403) and offered nowhere."""
+    from devices.models import DeviceRegistration
+    from readrights import services as readrights
+    from readrights.models import Invitation, ReadRight
+
+    device = DeviceFactory(owner=org_x)
+    devices = Device.objects.filter(pk=device.pk)
+    readrights.assign_read_rights(
+        devices_qs=devices, emails_in=[customer.email], context=web(super_user_x)
+    )
+    readrights.assign_read_rights(
+        devices_qs=devices, emails_in=["new@utility.example"], context=web(super_user_x)
+    )
+    registration = DeviceRegistration.objects.create(user=customer, device=device)
+    empty = OrganizationFactory(name="No devices yet")
+    make_super_user(empty)
+    client = client_for(staff_user)
+    objects = {
+        "/admin/readrights/readright/": ReadRight.objects.get(),
+        "/admin/devices/deviceregistration/": registration,
+        "/admin/readrights/invitation/": Invitation.objects.get(),
+        "/admin/accounts/organization/": empty,
+    }
+    for url, obj in objects.items():
+        assert client.post(f"{url}{obj.pk}/delete/", {"post": "yes"}).status_code == 403, url
+        client.post(url, {"action": "delete_selected", "_selected_action": [obj.pk], "post": "yes"})
+        assert type(obj).objects.filter(pk=obj.pk).exists(), url
+        assert "delete_selected" not in client.get(url).content.decode(), url
+    assert is_super_user(Membership.objects.get(organization=empty).user)
+
+
+def _user_form(user: User, **status: str) -> dict[str, Any]:
+    """The admin's change form of ``user`` as it stands, with ``status`` fields ticked."""
+    return {
+        "email": user.email,
+        "name": user.name,
+        **({"is_active": "on"} if user.is_active else {}),
+        **status,
+        "memberships-TOTAL_FORMS": "0",
+        "memberships-INITIAL_FORMS": "0",
+        "memberships-MIN_NUM_FORMS": "0",
+        "memberships-MAX_NUM_FORMS": "1000",
+    }
+
+
+def test_making_someone_staff_needs_a_recent_sign_in_and_is_audited_and_announced(
+    client_for, sent, staff_user, outsider
+):
+    """Attack: staff can grant Super User, transfer devices and import keys, so making someone
+    staff (or a Django superuser) hands out more than a Super User grant. A staff session of
+    any age ticked "Staff status" and "Superuser status" on an accomplice's account (or the
+    staff member's own second one): saved at once, with no audit event and nobody told. Now it
+    asks for the password first, as a grant does, is audited, and is emailed to the staff list
+    and to the account."""
+    url = f"{USERS}{outsider.pk}/change/"
+    data = _user_form(outsider, is_staff="on", is_superuser="on")
+    stale = age_login(client_for(staff_user)).post(url, data)
+    assert stale.status_code == 302
+    assert stale["Location"].startswith("/accounts/reauthenticate/")
+    outsider.refresh_from_db()
+    assert not outsider.is_staff and not outsider.is_superuser
+    assert sent(client_for(staff_user).post, url, data).status_code == 302
+    outsider.refresh_from_db()
+    assert outsider.is_staff and outsider.is_superuser
+    event = AuditEvent.objects.get(action="staff_change")
+    assert event.actor == staff_user and event.object_ids == [outsider.pk]
+    assert event.detail["is_staff"] == [False, True]
+    assert event.detail["is_superuser"] == [False, True]
+    for address in [STAFF_LIST, staff_user.email, outsider.email]:
+        (notice,) = mails_to(address)
+        assert f"Staff access of {outsider.email} changed" in notice.subject
+        assert "They are now staff" in notice.body and staff_user.email in notice.body
+
+
+def test_only_a_superuser_makes_someone_a_superuser(client_for, outsider):
+    """A help-desk account with only the user permissions made an accomplice (or its owner's
+    second account) a Django superuser, holding every permission it lacked."""
+    helpdesk = make_staff(superuser=False, email="helpdesk@manufacturer.example")
+    helpdesk.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_user", "change_user"])
+    )
+    url = f"{USERS}{outsider.pk}/change/"
+    response = client_for(helpdesk).post(url, _user_form(outsider, is_superuser="on"))
+    assert response.status_code == 302
+    outsider.refresh_from_db()
+    assert not outsider.is_superuser
+    assert not AuditEvent.objects.filter(action="staff_change").exists()
+
+
+def test_creating_a_staff_account_is_audited_and_announced_too(client_for, sent, staff_user):
+    response = sent(
+        client_for(staff_user).post,
+        f"{USERS}add/",
+        {"email": "second@manufacturer.example", "name": "", "is_active": "on", "is_staff": "on"},
+    )
+    assert response.status_code == 302
+    created = User.objects.get(email="second@manufacturer.example")
+    assert created.is_staff
+    event = AuditEvent.objects.get(action="staff_change")
+    assert event.object_ids == [created.pk] and event.detail == {"is_staff": [False, True]}
+    assert len(mails_to(STAFF_LIST)) == 1 and len(mails_to(created.email)) == 1

@@ -161,8 +161,11 @@ def test_a_stale_login_sending_the_form_is_asked_to_reauthenticate_without_stori
     )
     assert response.status_code == 302
     assert "reauthenticate" in response["Location"] and "download" in response["Location"]
+    from kamkeys.sessions import SessionStore
+
     for stored in Session.objects.all():
-        decoded = repr(stored.get_decoded())
+        decoded = repr(SessionStore().decode(stored.session_data))
+        assert decoded != "{}"
         assert PASSWORD not in decoded and quote_plus(PASSWORD) not in decoded
     page = client.get(response["Location"]).content.decode()
     assert "file password again" in page

@@ -6,6 +6,7 @@ import base64
 import csv
 import io
 import json
+import os
 import re
 import zipfile
 from pathlib import Path
@@ -421,3 +422,44 @@ def test_the_download_page_judges_the_file_password_once(client, org_x, super_us
     assert response.status_code == 200
     assert len(read_zip(b"".join(response.streaming_content), ZIP_PASSWORD)) >= 2
     assert judged == ["once"]
+
+
+@pytest.mark.django_db
+def test_an_export_that_fails_midway_leaves_the_previous_file_whole_and_no_part_of_the_new_one(
+    tmp_path, monkeypatch
+):
+    """Attack (an operator re-exporting to yesterday's file name while one stored key is
+    damaged, or the disk fills): export_keys truncated the existing file before writing, then
+    removed it when a key deep in the stream failed, so yesterday's good file was gone; a
+    failure to write (disk full) left a truncated archive at the path. Now the file is written
+    beside the target and renamed over it only when whole."""
+    from keyvault.models import DeviceKey
+
+    monkeypatch.setattr("keyfiles.downloads.HEAD_DEVICES", 1)
+    devices = sorted(DeviceFactory.create_batch(3), key=lambda device: device.pk)
+    for device in devices:
+        store_device_keys(device, {"DEK": bytes(range(16))})
+    DeviceKey.objects.filter(device=devices[2]).update(wrapped=b"\x00" + b"\x01" * 24)
+    target = tmp_path / "out-zip.zip"
+    target.write_bytes(b"yesterday's export")
+    with pytest.raises(CommandError, match="integrity check"):
+        export(tmp_path, "zip", "granite lantern orbit 77", "--all")
+    assert target.read_bytes() == b"yesterday's export"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["out-zip.zip", "zip.pw"]
+
+    class FullDisk(io.BytesIO):
+        def write(self, data):  # noqa: ANN001, ANN202
+            raise OSError(28, "No space left on device")
+
+    real_fdopen = os.fdopen
+
+    def fdopen(fd, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        real_fdopen(fd, *args, **kwargs).close()
+        return FullDisk()
+
+    DeviceKey.objects.filter(device=devices[2]).delete()
+    monkeypatch.setattr(os, "fdopen", fdopen)
+    with pytest.raises(CommandError, match="cannot write"):
+        export(tmp_path, "zip", "granite lantern orbit 77", "--all")
+    assert target.read_bytes() == b"yesterday's export"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["out-zip.zip", "zip.pw"]

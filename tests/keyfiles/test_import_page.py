@@ -108,3 +108,32 @@ def test_the_key_admin_shows_metadata_but_never_the_wrapped_bytes(client_for, st
         for encoded in (wrapped.hex(), wrapped.hex().upper(), base64.b64encode(wrapped).decode()):
             assert encoded not in body
     assert client.get(reverse("admin:keyvault_devicekey_add")).status_code == 403
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("fmt", ["csv", "kem"])
+def test_an_upload_too_big_for_memory_imports_from_its_sealed_file(
+    client_for, staff_user, org_x, settings, fmt
+):
+    """Above FILE_UPLOAD_MAX_MEMORY_SIZE the upload is read back from a sealed temporary file
+    (keyfiles.uploads): a CSV from its start, a KEM zip from its end."""
+    from tests.keyfiles.test_importer import operator_download, run_import
+
+    rows = factory_rows(4)
+    data = csv_bytes(rows)
+    if fmt == "kem":
+        run_import(org_x, data)
+        data = b"".join(operator_download("kem", "Right-password1").chunks)
+        Device.objects.all().delete()
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 0
+    response = upload(
+        client_for(staff_user),
+        org_x,
+        data,
+        fmt=fmt,
+        password="Right-password1" if fmt == "kem" else "",
+        name=f"keys.{'zip' if fmt == 'kem' else 'csv'}",
+    )
+    assert response.status_code == 200, response.content.decode()[-2000:]
+    assert "Imported 4 device(s)" in response.content.decode()
+    assert sorted(Device.objects.values_list("serial", flat=True)) == [r["serial"] for r in rows]

@@ -138,6 +138,34 @@ def test_bad_input_gets_a_row_report_and_nothing_is_written(org_x, case, data, e
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(("separator", "shown"), [(b";", "“;”"), (b"\t", "tabs")])
+def test_a_file_separated_by_semicolons_or_tabs_is_told_so(org_x, separator, shown):
+    """Attack (or a Danish Excel's "CSV"): the columns separated by ; or TAB. The report said
+    "missing column(s): serial, device_code, type, dek; unknown column(s): 1 unreadable",
+    naming neither the cause nor the cure. Now it says how the columns are separated and how
+    to save the file; nothing is imported."""
+    data = csv_bytes(factory_rows(2)).replace(b",", separator)
+    report = run_import(org_x, data)
+    assert [str(p) for p in report.problems] == [
+        f"line 1: wrong header: the columns are separated by {shown}, not commas. Save the file "
+        "as comma-separated CSV (in Excel: “CSV UTF-8 (Comma delimited)”) and import it again."
+    ]
+    assert nothing_written()
+
+
+@pytest.mark.django_db
+def test_a_header_with_a_nameless_column_says_so(org_x):
+    """A comma at the end of every line (an empty last column) was "1 unreadable"."""
+    data = csv_bytes(factory_rows(2)).replace(b"\n", b",\n")
+    report = run_import(org_x, data)
+    assert len(report.problems) == 1
+    assert "unknown column(s): 1 without a name (a comma at the end of the header row?)" in str(
+        report.problems[0]
+    )
+    assert nothing_written()
+
+
+@pytest.mark.django_db
 def test_a_serial_stored_with_different_keys_is_an_error_and_nothing_is_written(org_x):
     existing = DeviceFactory(serial="00000002", owner=org_x)
     store_device_keys(existing, {"DEK": b"\x01" * 16})
@@ -147,6 +175,28 @@ def test_a_serial_stored_with_different_keys_is_an_error_and_nothing_is_written(
     ]
     assert list(Device.objects.values_list("serial", flat=True)) == ["00000002"]
     assert DeviceKey.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_serial_another_organization_holds_with_the_same_keys_is_an_error_not_a_skip(
+    org_x, org_y
+):
+    """Attack: a file for X repeating devices Y already holds (same keys). The report said
+    "Imported 1 device(s) … for X; skipped 2 already stored with the same keys", so staff
+    believed X had them; they stayed Y's, and X's Super Users never saw them. Now the rows are
+    reported, naming no organization, and nothing is imported."""
+    rows = factory_rows(3)
+    run_import(org_y, csv_bytes(rows[:2]))
+    report = run_import(org_x, csv_bytes(rows))
+    assert not report.ok and report.imported == 0
+    assert [str(p) for p in report.problems] == [
+        f"line {line}: serial {row['serial']} is stored for another organization; an import "
+        "does not move devices (transfer it in the admin if it changed hands)"
+        for line, row in ((2, rows[0]), (3, rows[1]))
+    ]
+    assert report.summary().startswith("Nothing was imported: 2 problem(s) in 3 row(s)")
+    assert set(Device.objects.values_list("owner__name", flat=True)) == {org_y.name}
+    assert Device.objects.count() == 2
 
 
 @pytest.mark.django_db

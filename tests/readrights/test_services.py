@@ -377,6 +377,46 @@ def test_bad_email_lists_are_refused_with_a_clear_message(
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    "address",
+    [
+        "anna@\u0430arhus-vand.example",  # Cyrillic а before Latin letters
+        "anna@aarhus-vand.\u0435xample",  # Cyrillic е in the top-level domain
+        "anna@\u0430\u0430\u0440\u04bb\u0443\u0455-vand.example",  # a Cyrillic label, a Latin one
+        "ops@n\u03bfrdic-meters.example",  # Greek omicron
+    ],
+)
+def test_a_look_alike_address_mixing_alphabets_in_its_domain_is_refused(
+    super_user_x, devices_x, address
+):
+    """Attack: "please give our new colleague anna@аarhus-vand.example access" with a Cyrillic
+    а. The address looked exactly like the customer's domain on the Assign and confirmation
+    pages and was accepted; the invitation went to the attacker's domain, whose link gave
+    read rights. Now a domain whose letters come from more than one alphabet is refused,
+    saying so (the xn-- form of a domain meant that way is still taken)."""
+    with pytest.raises(ValidationError) as excinfo:
+        services.assign_read_rights(
+            devices_qs=qs(devices_x[:1]), emails_in=[address], context=web(super_user_x)
+        )
+    message = " ".join(excinfo.value.messages)
+    assert "letters of more than one alphabet" in message and address in message
+    assert Invitation.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_domain_in_one_alphabet_with_letters_beyond_ascii_is_taken(super_user_x, devices_x):
+    services.assign_read_rights(
+        devices_qs=qs(devices_x[:1]),
+        emails_in=["Anna@\u00c5rhus-Vand.example", "ops@xn--80ak6aa92e.example"],
+        context=web(super_user_x),
+    )
+    assert sorted(Invitation.objects.values_list("email", flat=True)) == [
+        "anna@\u00e5rhus-vand.example",
+        "ops@xn--80ak6aa92e.example",
+    ]
+
+
+@pytest.mark.django_db
 def test_an_expiry_in_the_past_is_refused(super_user_x, customer, devices_x):
     with pytest.raises(services.ReadRightsError, match="past"):
         services.assign_read_rights(

@@ -265,6 +265,28 @@ def test_user_administration_lists_customers_invitations_and_last_download(
 
 
 @pytest.mark.django_db
+def test_user_administration_shows_only_downloads_of_the_organizations_own_devices(
+    client_for, super_user_x, super_user_y, customer, devices_x, devices_y
+):
+    """Attack: X's Super User reads User Administration for a customer X shares with Y. "Last
+    download" was the customer's last download of anybody's keys, so X learnt when the
+    customer fetched Y's keys (the disclosure audit of the API shows each organization only
+    its own devices). Now it is the last download that held one of X's devices."""
+    grant(super_user_x, devices_x[:1], customer.email)
+    grant(super_user_y, devices_y[:1], customer.email)
+    record("download", context=web(customer), object_type="device", object_ids=[devices_y[0].pk])
+    page = client_for(super_user_x).get(USERS).content.decode()
+    assert customer.email in page and "never" in page
+    record(
+        "download",
+        context=web(customer),
+        object_type="device",
+        object_ids=[devices_y[0].pk, devices_x[0].pk],
+    )
+    assert "never" not in client_for(super_user_x).get(USERS).content.decode()
+
+
+@pytest.mark.django_db
 def test_user_administration_is_for_super_users_only(client_for, customer):
     assert client_for(customer).get(USERS).status_code == 403
 

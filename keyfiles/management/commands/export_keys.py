@@ -51,8 +51,6 @@ class Command(BaseCommand):
         except ValidationError as exc:
             raise CommandError("the password is not accepted: " + " ".join(exc.messages)) from None
         except KeyUnwrapError:
-            if os.path.exists(output):
-                os.remove(output)
             raise CommandError(
                 "a stored key failed its integrity check; no file was written "
                 "(the audit log names the device, action unwrap_failed)"

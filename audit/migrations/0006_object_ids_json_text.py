@@ -25,7 +25,7 @@ def keep_lz4(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("audit", "0004_object_ids_lz4")]
+    dependencies = [("audit", "0005_staff_change_action")]
 
     operations = [
         # Each way, the column is rewritten by the type change, then given lz4 again.
