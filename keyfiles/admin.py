@@ -84,14 +84,23 @@ admin.site.unregister(DeviceKey)
 admin.site.register(DeviceKey, DeviceKeyImportAdmin)
 
 
+# The largest file the import page takes; deploy/nginx.conf lets a little more through on this
+# page (multipart overhead), so a larger file gets this form's message, not the proxy's bare 413.
+IMPORT_UPLOAD_MAX_MB = 32
+
+
 class ImportKeysForm(forms.Form):
     file = forms.FileField(
         label=_("Key file"),
-        help_text=_(
-            "CSV with a header row: serial, device_code, type, dek (required); order_no, type_no, "
-            "config_no, consumption_type, production_year, kind, gpk1…gpk4 (optional). "
-            "Or a KEM file (.kem, or the zip holding it). Files above about 100,000 rows are "
-            "faster with manage.py import_keys."
+        help_text=format_lazy(
+            _(
+                "CSV with a header row: serial, device_code, type, dek (required); order_no, "
+                "type_no, config_no, consumption_type, production_year, kind, gpk1…gpk4 "
+                "(optional). Or a KEM file (.kem, or the zip holding it). At most {max} MB; "
+                "larger files, and files above about 100,000 rows, are faster with manage.py "
+                "import_keys."
+            ),
+            max=IMPORT_UPLOAD_MAX_MB,
         ),
     )
     format = forms.ChoiceField(
@@ -111,6 +120,19 @@ class ImportKeysForm(forms.Form):
             _("Only for KEM files: 1 to {max} bytes."), max=KEM_MAX_PASSWORD_BYTES
         ),
     )
+
+    def clean_file(self) -> Any:
+        upload = self.cleaned_data["file"]
+        if upload.size > IMPORT_UPLOAD_MAX_MB * 1024 * 1024:
+            raise forms.ValidationError(
+                _(
+                    "This file is %(size)s MB; the import page takes files of at most %(max)d MB. "
+                    "Import it with manage.py import_keys on the server."
+                )
+                % {"size": f"{upload.size / (1024 * 1024):.1f}", "max": IMPORT_UPLOAD_MAX_MB},
+                code="too_big",
+            )
+        return upload
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()

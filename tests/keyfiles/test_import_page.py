@@ -137,3 +137,20 @@ def test_an_upload_too_big_for_memory_imports_from_its_sealed_file(
     assert response.status_code == 200, response.content.decode()[-2000:]
     assert "Imported 4 device(s)" in response.content.decode()
     assert sorted(Device.objects.values_list("serial", flat=True)) == [r["serial"] for r in rows]
+
+
+@pytest.mark.django_db
+def test_a_file_over_the_pages_limit_is_told_to_use_the_import_command(
+    client_for, staff_user, org_x, monkeypatch
+):
+    """Behind the shipped nginx a larger file used to meet the proxy's bare "413 Request Entity
+    Too Large" page; now the proxy lets a little more than the limit through to this message."""
+    monkeypatch.setattr("keyfiles.admin.IMPORT_UPLOAD_MAX_MB", 1)
+    rows = csv_bytes(factory_rows(1))
+    big = rows + b"\n" * (1024 * 1024)  # a little over 1 MB
+    response = upload(client_for(staff_user), org_x, big)
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "the import page takes files of at most 1 MB" in page
+    assert "manage.py import_keys" in page
+    assert not Device.objects.exists()

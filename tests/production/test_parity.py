@@ -163,3 +163,21 @@ def test_the_shipped_nginx_conf_is_accepted_by_nginx(tmp_path):
         timeout=30,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_proxy_lets_a_factory_file_just_over_the_import_pages_limit_reach_the_page():
+    """The import page answers a file over its limit with what to do instead; elsewhere bodies
+    stay capped at 6 MB (Django writes an upload to disk before a view checks who sent it)."""
+    from django.urls import reverse
+
+    from keyfiles.admin import IMPORT_UPLOAD_MAX_MB
+
+    conf = SHIPPED_NGINX_CONF.read_text()
+    assert re.search(r"^    client_max_body_size 6m;$", conf, re.M)
+    block = re.search(r"location = (\S+) \{\s*client_max_body_size (\d+)m;(.*?)\}", conf, re.S)
+    assert block, "no location for the import page"
+    path, megabytes, body = block.group(1), int(block.group(2)), block.group(3)
+    assert path == reverse("admin:keyvault_devicekey_import")
+    assert IMPORT_UPLOAD_MAX_MB < megabytes <= IMPORT_UPLOAD_MAX_MB + 4
+    assert "proxy_pass http://kamkeys_web;" in body
+    assert "X-Forwarded-Proto https" in body and "X-Forwarded-For" in body
