@@ -30,6 +30,12 @@ ENDED = gettext_lazy(
 )
 
 
+CLOSED = gettext_lazy(
+    "The owner of this device has ended a registration of it, so its code no longer adds it to "
+    "anyone's list. Ask the distributor who owns it for read rights if you need its keys."
+)
+
+
 def _locked_message(retry_after: datetime | None) -> str:
     if retry_after is None:
         return gettext(
@@ -71,6 +77,9 @@ def register(request: AuthenticatedHttpRequest) -> HttpResponse:
                 status = 429
             elif result.status == "ended":
                 form.add_error(None, ENDED)
+                status = 403
+            elif result.status == "closed":
+                form.add_error(None, CLOSED)
                 status = 403
             else:
                 form.add_error(None, WRONG_CODE)

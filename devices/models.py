@@ -126,6 +126,7 @@ class RegistrationAttempt(models.Model):
         FAILED = "failed", "Wrong serial number or code"
         LOCKED = "locked", "Refused while locked"
         ENDED = "ended", "Refused: the owner ended this user's registration"
+        CLOSED = "closed", "Refused: the owner ended a registration of this device"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     serial = models.CharField(max_length=8)

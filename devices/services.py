@@ -33,8 +33,10 @@ def _limit(name: str, default: int) -> int:
 
 @dataclass(frozen=True)
 class RegisterResult:
-    """``status``: "registered", "already" (already in the list), "wrong", "locked", or
-    "ended" (the owner ended this user's registration of the device; see register_device)."""
+    """``status``: "registered", "already" (already in the list), "wrong", "locked",
+    "ended" (the owner ended this user's registration of the device), or "closed" (the owner
+    ended someone's registration of it, so its code registers it for nobody; see
+    register_device)."""
 
     status: str
     device: Device | None = None
@@ -91,6 +93,19 @@ def register_device(*, serial: str, code: str, context: AuditContext) -> Registe
                 reason="registration ended by the owner",
             )
             return RegisterResult("ended")
+        if (
+            earlier is None
+            and DeviceRegistration.objects.filter(device=device, ended_at__isnull=False).exists()
+        ):
+            # Once the owner has ended a registration of this device, its code adds it to no
+            # list: otherwise the person whose access was ended registers again from a second
+            # account. Whoever needs the keys asks the owner for a read right.
+            attempt.refused(
+                RegistrationAttempt.Outcome.CLOSED,
+                outcome="refused",
+                reason="registration by code closed by the owner",
+            )
+            return RegisterResult("closed")
         created = earlier is None
         if created:
             DeviceRegistration.objects.create(user=user, device=device)

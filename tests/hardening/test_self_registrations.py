@@ -24,7 +24,7 @@ from django.utils.formats import date_format
 from audit.models import AuditEvent
 from devices.access import visible_devices
 from devices.device_codes import hash_device_code
-from devices.models import Device, DeviceRegistration
+from devices.models import Device, DeviceRegistration, RegistrationAttempt
 from keyvault.services import store_device_keys
 from readrights.models import ReadRight
 from tests.factories import DeviceFactory, UserFactory, login, make_super_user
@@ -169,10 +169,26 @@ def test_a_customer_whose_registration_was_ended_cannot_register_the_device_agai
     assert refused.outcome == "refused" and refused.detail["serial"] == SERIAL
     assert not visible_devices(customer).exists()
     assert _registration(customer, meter).ended_at is not None
-    # Another customer with the code still can: the block is for the one whose access ended.
-    newcomer = UserFactory(email="newcomer@utility.example")
-    fresh = client_for(newcomer).post(reverse("devices:register"), {"serial": SERIAL, "code": CODE})
-    assert fresh.status_code == 302 and meter in visible_devices(newcomer)
+
+
+@pytest.mark.django_db
+def test_a_customer_whose_registration_was_ended_cannot_come_back_through_a_second_account(
+    registered, client_for, super_user_x, customer, meter
+):
+    """Attack: the ended customer opens another account (any address they read) and registers
+    the meter again with the code they know. Before, that account got the device and its keys:
+    the end was only for the first account. Now the code registers the device for nobody once
+    its owner has ended a registration of it; the owner can give a read right."""
+    _end(client_for(super_user_x), _registration(customer, meter))
+    second = UserFactory(email="same.person.again@utility.example")
+    again = client_for(second).post(reverse("devices:register"), {"serial": SERIAL, "code": CODE})
+    assert again.status_code == 403
+    assert "its code no longer adds it to" in again.content.decode()
+    assert meter not in visible_devices(second)
+    refused = AuditEvent.objects.filter(action="device.register", actor=second).latest("pk")
+    assert refused.outcome == "refused" and refused.detail["serial"] == SERIAL
+    # Not counted as a failure: the code was right, and guessing limits stay for guesses.
+    assert RegistrationAttempt.objects.get(user=second).outcome == "closed"
 
 
 @pytest.mark.django_db
