@@ -24,6 +24,7 @@ class Action(models.TextChoices):
     DEVICE_REGISTER = "device.register", "device.register"
     DEVICE_REMOVE = "device.remove", "device.remove"
     DEVICE_REGISTRATION_END = "device.registration_end", "device.registration_end"
+    DEVICE_EDIT = "device.edit", "device.edit"  # staff changed a device's data in the admin
     TRANSFER = "transfer", "transfer"
     ASSIGN = "assign", "assign"
     REVOKE = "revoke", "revoke"

@@ -68,18 +68,26 @@ class DeviceAdmin(admin.ModelAdmin):
         return form
 
     def save_model(self, request: HttpRequest, obj: Device, form: Any, change: bool) -> None:
-        """Other fields are saved as they are; a new owner goes through transfer_device."""
+        """Other fields are saved as they are, and audited; a new owner goes through
+        transfer_device."""
+        context = AuditContext.from_request(request, Channel.ADMIN)
+        if change:
+            services.record_device_edit(
+                device=obj,
+                changes={
+                    name: (form.initial.get(name), form.cleaned_data.get(name))
+                    for name in form.changed_data
+                    if name != "owner"
+                },
+                context=context,
+            )
         if not (change and "owner" in form.changed_data):
             super().save_model(request, obj, form, change)
             return
         new_owner = obj.owner
         obj.owner_id = form.initial.get("owner")
         super().save_model(request, obj, form, change)
-        services.transfer_device(
-            device=obj,
-            new_owner=new_owner,
-            context=AuditContext.from_request(request, Channel.ADMIN),
-        )
+        services.transfer_device(device=obj, new_owner=new_owner, context=context)
 
 
 @admin.register(DeviceRegistration)

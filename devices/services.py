@@ -216,6 +216,29 @@ def remove_devices(selected: QuerySet[Device], *, context: AuditContext) -> Remo
         return RemovePlan(removable=len(ids), owned=owned_count)
 
 
+def record_device_edit(
+    *, device: Device, changes: dict[str, tuple[Any, Any]], context: AuditContext
+) -> None:
+    """Audit a change of a device's data by staff (type, order number, kind …; ``changes``
+    maps each field to its value before and after). These values go into the key files
+    customers receive, so who changed what is kept, as for a transfer."""
+    if not changes:
+        return
+    record(
+        Action.DEVICE_EDIT,
+        context=context,
+        object_type="device",
+        object_ids=[device.pk],
+        detail={
+            "serial": device.serial,
+            "changes": {
+                name: ["" if old is None else str(old), "" if new is None else str(new)]
+                for name, (old, new) in changes.items()
+            },
+        },
+    )
+
+
 def transfer_device(
     *, device: Device, new_owner: Organization | None, context: AuditContext
 ) -> Device:

@@ -57,7 +57,7 @@ def test_the_stored_action_strings_stay_as_they_were_written():
         "download", "export", "import", "rotate", "unwrap_failed", "device.register",
         "device.remove", "device.registration_end", "transfer", "assign", "revoke", "invite",
         "accept", "grant_super_user", "revoke_super_user", "api_token.create", "api_token.revoke",
-        "staff_change",
+        "staff_change", "device.edit",
     }  # fmt: skip
     assert all(action.label == action.value for action in Action)
 

@@ -54,3 +54,31 @@ def test_devices_cannot_be_added_or_deleted_in_the_admin(client_for, staff_user,
     assert client.get("/admin/devices/device/add/").status_code == 403
     assert client.get(f"/admin/devices/device/{device.pk}/delete/").status_code == 403
     assert Device.objects.filter(pk=device.pk).exists()
+
+
+def test_staff_changing_a_devices_type_or_order_number_is_audited(client_for, staff_user, org_x):
+    """The type and order number go into every key file a customer receives (keys.csv, the
+    meter files): a change by staff was saved with no trace of who made it."""
+    device = DeviceFactory(owner=org_x, serial="63001468", device_type="MULTICAL 21")
+    response = client_for(staff_user).post(
+        f"/admin/devices/device/{device.pk}/change/",
+        {
+            "kind": device.kind,
+            "device_type": "MULTICAL 403",
+            "type_no": device.type_no,
+            "config_no": device.config_no,
+            "consumption_type": device.consumption_type,
+            "production_year": "",
+            "order_no": "4509999",
+            "owner": org_x.pk,
+        },
+    )
+    assert response.status_code == 302
+    event = AuditEvent.objects.get(action="device.edit")
+    assert event.actor == staff_user and event.channel == "admin"
+    assert event.object_ids == [device.pk]
+    assert event.detail["serial"] == "63001468"
+    assert event.detail["changes"]["device_type"] == ["MULTICAL 21", "MULTICAL 403"]
+    assert event.detail["changes"]["order_no"] == [device.order_no, "4509999"]
+    assert "owner" not in event.detail["changes"]
+    assert not AuditEvent.objects.filter(action="transfer").exists()
