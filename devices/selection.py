@@ -377,6 +377,7 @@ def select_search(request: HttpRequest, search: Search) -> None:
 @dataclass(frozen=True)
 class PasteResult:
     selected: int
+    already: int
     unmatched: list[str]
     malformed: list[str]
 
@@ -398,6 +399,7 @@ def select_by_serials(request: HttpRequest, tokens: list[str]) -> PasteResult:
     added = selection_count(request) - before
     return PasteResult(
         selected=added,
+        already=max(len(set(ids)) - added, 0),
         unmatched=[s for s in serials if s not in found],
         malformed=malformed,
     )

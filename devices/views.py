@@ -24,6 +24,7 @@ from devices.filters import DeviceFilter
 from devices.forms import PasteSerialsForm
 from devices.search import SEARCH_FIELDS, clean_search, has_substring_term, scope_for_search
 from devices.selection import (
+    PasteResult,
     SelectionTooLarge,
     clear_selection,
     deselect_ids,
@@ -198,6 +199,41 @@ def selection_update(request: HttpRequest) -> HttpResponse:
     return redirect(_back(request))
 
 
+def _paste_summary(result: PasteResult) -> str:
+    """What a paste added to the selection, and how many of its devices were selected before."""
+    added = formats.number_format(result.selected, force_grouping=True)
+    already = formats.number_format(result.already, force_grouping=True)
+    if result.selected and result.already:
+        return (
+            ngettext(
+                "%(count)s device added to your selection.",
+                "%(count)s devices added to your selection.",
+                result.selected,
+            )
+            % {"count": added}
+            + " "
+            + ngettext(
+                "%(count)s was already selected.",
+                "%(count)s were already selected.",
+                result.already,
+            )
+            % {"count": already}
+        )
+    if result.selected:
+        return ngettext(
+            "%(count)s device added to your selection.",
+            "%(count)s devices added to your selection.",
+            result.selected,
+        ) % {"count": added}
+    if result.already:
+        return ngettext(
+            "No devices added to your selection: it was already selected.",
+            "No devices added to your selection: all %(count)s were already selected.",
+            result.already,
+        ) % {"count": already}
+    return gettext("No devices added to your selection.")
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def paste_serials(request: HttpRequest) -> HttpResponse:
@@ -213,17 +249,8 @@ def paste_serials(request: HttpRequest) -> HttpResponse:
                 form.add_error("serials", str(exc))
                 status = 400
             else:
-                if result.selected:
-                    messages.success(
-                        request,
-                        ngettext(
-                            "%(count)s device added to your selection.",
-                            "%(count)s devices added to your selection.",
-                            result.selected,
-                        )
-                        % {"count": formats.number_format(result.selected, force_grouping=True)},
-                    )
                 if not result.unmatched and not result.malformed:
+                    messages.success(request, _paste_summary(result))
                     return redirect("devices:list")
                 form = PasteSerialsForm()
         else:
@@ -233,6 +260,7 @@ def paste_serials(request: HttpRequest) -> HttpResponse:
     context = {
         "form": form,
         "result": result,
+        "summary": _paste_summary(result) if result else "",
         "unmatched_shown": result.unmatched[:SHOW_UNMATCHED] if result else [],
         "malformed_shown": result.malformed[:SHOW_UNMATCHED] if result else [],
         "selected_count": selection_count(request),

@@ -245,3 +245,30 @@ def test_a_page_view_reads_the_selection_with_one_query(client_for, super_user_x
         client.get(LIST)
     reads = [q for q in page.captured_queries if "devices_deviceselection" in q["sql"]]
     assert len(reads) == 1
+
+
+@pytest.mark.django_db
+def test_a_paste_with_unmatched_serials_says_how_many_were_added_once(
+    client_for, super_user_x, org_x
+):
+    DeviceFactory(owner=org_x, serial="63001468")
+    response = client_for(super_user_x).post(PASTE, {"serials": "63001468 99990000"})
+    assert response.status_code == 200
+    assert response.content.decode().count("1 device added to your selection.") == 1
+
+
+@pytest.mark.django_db
+def test_pasting_serials_already_selected_says_they_were_already_selected(
+    client_for, super_user_x, org_x
+):
+    DeviceFactory(owner=org_x, serial="63001468")
+    DeviceFactory(owner=org_x, serial="63001634")
+    client = client_for(super_user_x)
+    client.post(PASTE, {"serials": "63001468"})
+    response = client.post(PASTE, {"serials": "63001468 63001634 99990000"})
+    content = response.content.decode()
+    assert "1 device added to your selection." in content
+    assert "1 was already selected." in content
+    client.post(PASTE, {"serials": "63001468 63001634"})
+    messages = [str(m) for m in client.get(LIST).context["messages"]]
+    assert messages == ["No devices added to your selection: all 2 were already selected."]
