@@ -31,6 +31,9 @@ REASONS = {
     "used": gettext_lazy(
         "This invitation was already accepted. Log in with your email address and password."
     ),
+    "used_logged_in": gettext_lazy(
+        "This invitation was already accepted. Its devices are in My devices."
+    ),
     "expired": gettext_lazy(
         "This invitation link has expired. Ask the sender to send the invitation again."
     ),
@@ -44,13 +47,21 @@ REASONS = {
 STATUS = {"invalid": 400, "unconfirmed": 409}
 
 
-def _invalid(request: HttpRequest, reason: str) -> HttpResponse:
+def _invalid(request: HttpRequest, reason: str, invited: str = "") -> HttpResponse:
     request.session.pop(SESSION_LINK_KEY, None)
     status = STATUS.get(reason, 410)
+    explanation = REASONS.get(reason, REASONS["invalid"])
+    invitee = bool(invited) and request.user.is_authenticated and request.user.email == invited
+    if reason == "used" and invitee:
+        explanation = REASONS["used_logged_in"]
     return render(
         request,
         "readrights/invitation_invalid.html",
-        {"reason": reason, "explanation": REASONS.get(reason, REASONS["invalid"])},
+        {
+            "reason": reason,
+            "explanation": explanation,
+            "my_devices_url": my_devices_url() if invitee else "",
+        },
         status=status,
     )
 
@@ -61,7 +72,7 @@ def invitation_link(request: HttpRequest, token: str) -> HttpResponse:
     try:
         services.invitation_for_token(token)
     except services.InvitationInvalid as exc:
-        return _invalid(request, exc.reason)
+        return _invalid(request, exc.reason, exc.email)
     request.session[SESSION_LINK_KEY] = token
     return redirect("readrights:accept")
 
@@ -73,14 +84,14 @@ def accept(request: HttpRequest) -> HttpResponse:
     try:
         invitation = services.invitation_for_token(token)
     except services.InvitationInvalid as exc:
-        return _invalid(request, exc.reason)
+        return _invalid(request, exc.reason, exc.email)
     email = invitation.email
     if request.user.is_authenticated and request.user.email != email:
         return render(request, "readrights/invitation_other_user.html", {"email": email})
     try:
         has_account = services.account_for_invitation(email) is not None
     except services.InvitationInvalid as exc:
-        return _invalid(request, exc.reason)
+        return _invalid(request, exc.reason, exc.email)
     form = AcceptInvitationForm(request.POST or None, email=email)
     if request.method == "POST" and (has_account or form.is_valid()):
         data = form.cleaned_data if not has_account else {}
@@ -92,7 +103,7 @@ def accept(request: HttpRequest) -> HttpResponse:
                 context=AuditContext.from_request(request),
             )
         except services.InvitationInvalid as exc:
-            return _invalid(request, exc.reason)
+            return _invalid(request, exc.reason, exc.email)
         except ValidationError as exc:
             form.add_error("password1", exc)
         else:

@@ -26,11 +26,13 @@ class NotManageable(ReadRightsError):
 
 
 class InvitationInvalid(ReadRightsError):
-    """An invitation link that does not work; ``reason`` is invalid, used, expired or cancelled."""
+    """An invitation link that does not work; ``reason`` is invalid, used, expired or cancelled.
+    ``email`` is the invited address of an invitation already accepted ("used"), else empty."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, email: str = "") -> None:
         super().__init__(reason)
         self.reason = reason
+        self.email = email
 
 
 def domain_alphabets(email: str) -> list[str]:

@@ -162,7 +162,7 @@ def invitation_for_token(token: str, *, lock: bool = False) -> Invitation:
     if invitation is None or not tokens.hashes_match(invitation.token_hash, presented):
         raise InvitationInvalid("invalid")
     if invitation.accepted_at is not None:
-        raise InvitationInvalid("used")
+        raise InvitationInvalid("used", email=invitation.email)
     if invitation.revoked_at is not None:
         raise InvitationInvalid("cancelled")
     if invitation.expires_at <= timezone.now():

@@ -556,3 +556,45 @@ def test_user_administration_searches_self_registrations_too(
     found = client.get(USERS, {"q": "outsider"}).content.decode()
     assert "Devices customers registered themselves (1)" in found
     assert outsider.email in found and customer.email not in found
+
+
+@pytest.mark.django_db
+def test_the_invitee_opening_the_accepted_invitation_again_is_sent_to_my_devices_not_to_log_in(
+    client, super_user_x, devices_x, django_capture_on_commit_callbacks
+):
+    from django.core import mail
+
+    with django_capture_on_commit_callbacks(execute=True):
+        grant(super_user_x, devices_x[:2], "newbie@utility.dk")
+    link = reverse("readrights:invitation", args=[invitation_token(mail.outbox[0])])
+    client.get(link)
+    client.post(
+        reverse("readrights:accept"),
+        {"name": "Nina", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
+    )
+    again = client.get(link)
+    content = again.content.decode()
+    assert again.status_code == 410
+    assert "already accepted" in content
+    assert "Log in with your email address" not in content
+    assert f'href="{reverse("account_login")}"' not in content
+    assert f'class="button" href="{reverse("devices:list")}">My devices</a>' in content
+
+
+@pytest.mark.django_db
+def test_someone_else_opening_an_accepted_invitation_is_still_asked_to_log_in(
+    client, client_for, super_user_x, devices_x, django_capture_on_commit_callbacks
+):
+    from django.core import mail
+
+    with django_capture_on_commit_callbacks(execute=True):
+        grant(super_user_x, devices_x[:2], "newbie@utility.dk")
+    link = reverse("readrights:invitation", args=[invitation_token(mail.outbox[0])])
+    client.get(link)
+    client.post(
+        reverse("readrights:accept"),
+        {"name": "Nina", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
+    )
+    content = client_for(super_user_x).get(link).content.decode()
+    assert "Log in with your email address and password." in content
+    assert "Its devices are in My devices" not in content
