@@ -227,3 +227,15 @@ def test_a_forged_notice_token_is_refused_before_any_file(client_for, super_user
     )
     assert response.status_code == 400
     assert "kamkeys_download_made" not in response.cookies
+
+
+@pytest.mark.django_db
+def test_the_format_help_says_once_what_opens_a_zip_and_how_long_a_kem_password_is(
+    client_for, super_user_x, keyed_x
+):
+    client = client_for(super_user_x)
+    _select(client, keyed_x[:1])
+    content = client.get(URL).content.decode()
+    assert content.count("built-in zip extractor cannot open AES-encrypted archives") == 1
+    assert "those 16 characters" not in content
+    assert "so it is only as strong as that password of at most 16 characters" in content
