@@ -6,6 +6,7 @@ import re
 
 from django import forms
 from django.utils import formats
+from django.utils.functional import lazy
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
@@ -55,7 +56,7 @@ class PasteSerialsForm(forms.Form):
                 "One or more 8-digit serial numbers, separated by new lines, spaces, commas or "
                 "semicolons; at most {max} at a time."
             ),
-            max=f"{MAX_PASTED_SERIALS:,}",
+            max=lazy(lambda: formats.number_format(MAX_PASTED_SERIALS, force_grouping=True), str)(),
         ),
     )
 

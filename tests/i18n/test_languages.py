@@ -233,3 +233,19 @@ def test_staff_revoking_a_token_in_the_admin_writes_to_its_owner_in_the_owners_l
     (message,) = outbox.to(customer.email)
     assert message.subject.endswith('Dit API-token "ERP" er tilbagekaldt')
     assert "er tilbagekaldt af vores medarbejdere" in message.body
+
+
+def test_the_paste_limit_is_written_with_the_readers_thousands_separator(client_for, super_user_x):
+    client = client_for(super_user_x)
+    assert "at most 10,000 at a time" in _text(client.get("/devices/selection/paste/", **ENGLISH))
+    danish = _text(client.get("/devices/selection/paste/", **DANISH))
+    assert "højst 10.000 ad gangen" in danish
+    assert "10,000" not in danish
+
+
+def test_the_distributor_box_of_request_super_user_access_is_danish_for_a_danish_reader(
+    client_for, customer
+):
+    page = _text(client_for(customer).get("/accounts/request-access/", **DANISH))
+    assert "I am a distributor" not in page
+    assert "Jeg er distributør og har brug for et superbruger-login" in page
