@@ -133,7 +133,7 @@ class AccessRequest(models.Model):
     customer_name = models.CharField(max_length=200, blank=True)
     customer_number = models.CharField(max_length=40, blank=True)
     is_distributor = models.BooleanField(
-        "I am a distributor and need a Super User login", default=False
+        _("I am a distributor and need a Super User login"), default=False
     )
     message = models.TextField(blank=True, max_length=2000)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
