@@ -45,6 +45,7 @@ def rights_granted(
     expires_at: datetime | None,
     message: str,
     serials: SerialPreview | None = None,
+    origin: str = "",
 ) -> None:
     """An existing customer was given read access to devices (named by their first serials)."""
     language = recipient_language(to)
@@ -59,7 +60,7 @@ def rights_granted(
             "count": count,
             "expires_on": expires_on,
             "message": message,
-            "devices_url": public_page_url("devices:list"),
+            "devices_url": public_page_url("devices:list", origin=origin),
             **_serials(serials),
         },
         language=language,
@@ -77,6 +78,7 @@ def invitation(
     rights_expire_at: datetime | None,
     message: str,
     serials: SerialPreview | None = None,
+    origin: str = "",
 ) -> None:
     """An unknown customer is invited: the link lets them set a name and password and log in.
     Written in the inviting Super User's language (the invitee has chosen none yet)."""
@@ -95,14 +97,16 @@ def invitation(
             "link_expires_on": link_expires_on,
             "expires_on": expires_on,
             "message": message,
-            "login_url": public_page_url("account_login"),
+            "login_url": public_page_url("account_login", origin=origin),
             **_serials(serials),
         },
         language=language,
     )
 
 
-def rights_revoked(to: str, *, revoked_by: object, organization: str, count: int) -> None:
+def rights_revoked(
+    to: str, *, revoked_by: object, organization: str, count: int, origin: str = ""
+) -> None:
     """A customer lost read access to devices."""
     enqueue(
         to,
@@ -111,13 +115,19 @@ def rights_revoked(to: str, *, revoked_by: object, organization: str, count: int
             "revoked_by": person(revoked_by),
             "organization": organization,
             "count": count,
-            "devices_url": public_page_url("devices:list"),
+            "devices_url": public_page_url("devices:list", origin=origin),
         },
     )
 
 
 def registration_ended(
-    to: str, *, ended_by: object, organization: str, serial: str, device_type: str
+    to: str,
+    *,
+    ended_by: object,
+    organization: str,
+    serial: str,
+    device_type: str,
+    origin: str = "",
 ) -> None:
     """The owner of a device ended the customer's own registration of it (serial + code). The
     customer typed that serial themselves; it tells them which of their devices went."""
@@ -129,6 +139,6 @@ def registration_ended(
             "organization": organization,
             "serial": serial,
             "device_type": device_type,
-            "devices_url": public_page_url("devices:list"),
+            "devices_url": public_page_url("devices:list", origin=origin),
         },
     )

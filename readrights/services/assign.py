@@ -145,6 +145,7 @@ class _Grant:
                 expires_at=self.expires_at,
                 message=self.message,
                 serials=granted_preview(user.pk, self.now),
+                origin=self.context.origin,
             )
         record(
             Action.ASSIGN,

@@ -37,11 +37,11 @@ from readrights.services.common import InvitationInvalid, NotManageable, ReadRig
 RESEND_AFTER = timedelta(minutes=1)
 
 
-def _link(token: str) -> str:
-    return public_page_url("readrights:invitation", token)
+def _link(token: str, origin: str) -> str:
+    return public_page_url("readrights:invitation", token, origin=origin)
 
 
-def _send_invitation(invitation: Invitation, *, message: str) -> None:
+def _send_invitation(invitation: Invitation, *, message: str, origin: str) -> None:
     """Give the invitation a fresh link (older ones stop working) and email it."""
     now = timezone.now()
     token, token_hash = tokens.new_token(invitation.pk)
@@ -56,11 +56,12 @@ def _send_invitation(invitation: Invitation, *, message: str) -> None:
         invited_by=invitation.invited_by,
         organization=invitation.organization.name,
         count=count,
-        accept_url=_link(token),
+        accept_url=_link(token, origin),
         link_expires_at=invitation.expires_at,
         rights_expire_at=invitation.rights_expire_at,
         message=message,
         serials=invitation_preview(invitation),
+        origin=origin,
     )
 
 
@@ -96,7 +97,9 @@ def _invite(
             added = max(cursor.rowcount, 0)
         emailed = created or added > 0 or invitation.expires_at <= timezone.now()
         if emailed:
-            _send_invitation(invitation, message=message or invitation.message)
+            _send_invitation(
+                invitation, message=message or invitation.message, origin=context.origin
+            )
             sent = True
         ids = list(org_devices.order_by().values_list("pk", flat=True))
         total += invitation.devices.count()
@@ -273,7 +276,7 @@ def resend_invitation(invitation: Invitation, *, context: AuditContext) -> Invit
                 )
                 % {"email": invitation.email}
             )
-        _send_invitation(invitation, message=invitation.message)
+        _send_invitation(invitation, message=invitation.message, origin=context.origin)
         record(
             Action.INVITE,
             context=context,

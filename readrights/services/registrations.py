@@ -50,6 +50,7 @@ def end_registration(*, registration: DeviceRegistration, context: AuditContext)
             organization=organization,
             serial=row.device.serial,
             device_type=row.device.device_type,
+            origin=context.origin,
         )
         record(
             Action.DEVICE_REGISTRATION_END,

@@ -65,6 +65,7 @@ def revoke_read_rights(
                 revoked_by=revoked_by,
                 organization=_org_name(owners),
                 count=len(working),
+                origin=context.origin,
             )
         record(
             Action.REVOKE,

@@ -116,3 +116,33 @@ def test_a_configured_site_url_wins_over_the_request_host(settings, rf):
     request = rf.get("/", HTTP_HOST=EVIL)
     assert links.public_url("/x/", request) == PUBLIC + "/x/"
     assert links.public_page_url("account_login", request=request) == PUBLIC + "/accounts/login/"
+
+
+@pytest.mark.django_db
+def test_embedded_default_read_rights_emails_link_to_the_host_the_super_user_works_on(
+    settings, super_user_x, customer, devices_x, django_capture_on_commit_callbacks
+):
+    from tests.factories import login
+
+    settings.KAMKEYS_SITE_URL = ""
+    settings.ALLOWED_HOSTS = ["127.0.0.1", "testserver"]
+    client = login(Client(HTTP_HOST="127.0.0.1:8021"), super_user_x)
+    select(client, devices_x[:1])
+    data = {
+        "emails": f"invitee@utility.example {customer.email}",
+        "expires_on": "",
+        "message": "",
+        "action": "confirm",
+        "device_count": "1",
+    }
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(reverse("readrights:assign"), data).status_code == 302
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("readrights:revoke"), {"grantee": customer.pk, "scope": "all"})
+    assert {m.to[0] for m in mail.outbox} >= {"invitee@utility.example", customer.email}
+    for message in mail.outbox:
+        urls = links_in(message)
+        assert urls, message.body
+        for url in urls:
+            assert url.startswith("http://127.0.0.1:8021/"), (message.subject, url)
