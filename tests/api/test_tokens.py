@@ -174,3 +174,11 @@ def test_no_caller_can_give_a_super_user_without_two_factor_a_keys_token(org_x):
     assert services.create_token(
         user, name="list", scopes=["devices:read"], context=web(user)
     ).token.pk
+
+
+def test_the_scopes_are_named_above_their_boxes_as_one_group(client, customer):
+    page = login(client, customer).get(PAGE).content.decode()
+    assert 'for=""' not in page
+    legend = page.index("<legend>Scopes</legend>")
+    assert legend < page.index('value="devices:read"')
+    assert page.rindex("<fieldset", 0, legend) > page.index('name="name"')
