@@ -15,6 +15,7 @@ from django import forms
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from accounts import access
 from accounts.access import CustodyRefused
@@ -49,6 +50,10 @@ class DeviceAdmin(admin.ModelAdmin):
     list_display = ["serial", "device_type", "kind", "order_no", "owner", "production_year"]
     list_filter = ["kind", "device_type", "consumption_type"]
     search_fields = ["=serial", "order_no", "owner__name", "owner__customer_number"]
+    search_help_text = _(
+        "Serial number: all 8 digits. Order number, organization name or customer number: "
+        "any part of it."
+    )
     autocomplete_fields = ["owner"]
     list_select_related = ["owner"]
     show_full_result_count = False  # exact counts of millions of rows belong to My devices

@@ -82,3 +82,14 @@ def test_staff_changing_a_devices_type_or_order_number_is_audited(client_for, st
     assert event.detail["changes"]["order_no"] == [device.order_no, "4509999"]
     assert "owner" not in event.detail["changes"]
     assert not AuditEvent.objects.filter(action="transfer").exists()
+
+
+@pytest.mark.django_db
+def test_the_device_search_tells_staff_that_a_serial_number_is_matched_whole(
+    client_for, staff_user, org_x
+):
+    DeviceFactory(owner=org_x, serial="63001468")
+    page = client_for(staff_user).get("/admin/devices/device/", {"q": "6300146"})
+    content = page.content.decode()
+    assert "0 results" in content
+    assert "Serial number: all 8 digits." in content
