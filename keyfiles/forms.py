@@ -20,7 +20,8 @@ from keyfiles.passwords import (
 )
 
 FORMAT_HELP = _(
-    "The encrypted ZIP is recommended: AES-256 with a key derived from your password. "
+    "The encrypted ZIP is recommended: AES-256 with a key derived from your password. Windows' "
+    "built-in zip extractor cannot open AES-encrypted archives: use 7-Zip or WinZip. "
     "KEM is for Kamstrup READy and the wmbusmeters KEM tools: it uses the password itself as "
     "the encryption key, so it is only as strong as that password of at most 16 characters."
 )
