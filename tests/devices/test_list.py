@@ -83,6 +83,17 @@ def test_outsider_sees_an_empty_list_that_says_what_to_do_next(client_for, outsi
 
 
 @pytest.mark.django_db
+def test_a_super_user_without_devices_is_shown_the_three_ways_devices_arrive(
+    client_for, super_user_x
+):
+    page = client_for(super_user_x).get(URL).content.decode()
+    empty = page[page.index('id="no-devices"') : page.index("</section>")]
+    assert "Devices appear here in three ways:" in empty
+    assert empty.count("<li>") == 3
+    assert "once the manufacturer transfers them to it" in empty
+
+
+@pytest.mark.django_db
 def test_a_search_that_matches_nothing_says_so_and_keeps_the_actions(
     client_for, super_user_x, devices_x
 ):
