@@ -196,3 +196,18 @@ def test_password_reset_mails_to_one_address_are_limited_whatever_the_sender(sen
     assert len(mails_to(customer.email)) == 3
     assert statuses[:3] == [302, 302, 302]
     assert set(statuses[3:]) == {429}
+
+
+@pytest.mark.django_db
+def test_the_password_reset_pages_lead_back_to_log_in_instead_of_to_a_contact_that_is_not_there(
+    client,
+):
+    form = client.get(reverse("account_reset_password")).content.decode()
+    assert "contact us" not in form
+    assert f'href="{reverse("account_login")}"' in form
+    sent = client.post(reverse("account_reset_password"), {"email": "nobody@utility.example"})
+    done = client.get(sent["Location"]).content.decode()
+    assert "contact us" not in done
+    assert "send it again" in done
+    assert f'href="{reverse("account_reset_password")}"' in done
+    assert f'href="{reverse("account_login")}"' in done
