@@ -306,3 +306,14 @@ def test_an_access_request_page_in_the_admin_explains_how_to_decide(
     page = client_for(staff_user).get(f"{CHANGELIST}{access_request.pk}/change/")
     assert page.status_code == 200
     assert "Approve…".encode() in page.content
+
+
+@pytest.mark.django_db
+def test_staff_see_the_distributor_question_as_a_short_column_and_filter(
+    client_for, staff_user, customer
+):
+    AccessRequest.objects.create(user=customer, customer_name="Utility A/S", is_distributor=True)
+    page = client_for(staff_user).get(CHANGELIST).content.decode()
+    assert "Utility A/S" in page
+    assert "I am a distributor" not in page
+    assert "By distributor" in page
