@@ -21,7 +21,7 @@ from api.problems import Problem
 from devices.forms import SERIAL_RE
 from devices.models import Device
 from devices.search import clean_search, search_q
-from kamkeys.sqlarrays import column_in, packed_ids_sql, unpack_ids
+from kamkeys.sqlarrays import can_repeat_rows, column_in, packed_ids_sql, unpack_ids
 
 
 @dataclass
@@ -114,8 +114,7 @@ def find_serials(scope: QuerySet[Device], serials: list[str]) -> tuple[array[int
         sql, params = query.sql_with_params()
     except EmptyResultSet:  # a scope that can match nothing (no visible device at all)
         return ids, list(serials)
-    # Only a join can name a device twice (keyfiles.keystream.selected_ids).
-    packed_sql = packed_ids_sql("d.id", distinct=len(query.alias_map) > 1)
+    packed_sql = packed_ids_sql("d.id", distinct=can_repeat_rows(query))
     # Well-formed serials (split_serials) hold no quote or backslash to escape. The literal goes
     # as a bound parameter (server-side binding), not spliced into the statement's text as
     # Django's cursor would: no escaped copies of its megabyte at the request's peak memory.

@@ -15,22 +15,12 @@ from api import access, selectors
 from audit import services as audit
 from audit.context import AuditContext
 from audit.models import Action
-from keyfiles.keystream import json_members
+from keyfiles.keystream import TYPE_JSON_MEMBERS, json_members
 
 HEAD_DEVICES = 1000  # unwrapped before the disclosure is audited and the response starts
 FLUSH_CHARS = 1 << 16
-# (JSON member, device column): the members but serial, order_no and keys, in document order.
-_shared_members = json_members(
-    (
-        ("manufacturer", "manufacturer"),
-        ("kind", "kind"),
-        ("type", "device_type"),
-        ("type_no", "type_no"),
-        ("config_no", "config_no"),
-        ("consumption_type", "consumption_type"),
-        ("production_year", "production_year"),
-    )
-)
+# The members but serial, order_no and keys, in document order: keys.json's, and production_year.
+_shared_members = json_members((*TYPE_JSON_MEMBERS, ("production_year", "production_year")))
 
 
 def audit_detail(token: Any) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import json
 import sys
 from array import array
 from collections.abc import Iterable
-from typing import Literal
+from typing import Any, Literal
 
 from django.db import connection
 from django.db.models import BooleanField
@@ -45,6 +45,13 @@ def column_in(
         (json.dumps(cleaned),),
         output_field=BooleanField(),
     )
+
+
+def can_repeat_rows(query: Any) -> bool:
+    """Can this ORM query (a ``Query``) name a row of its model twice? Only a join can (a
+    customer's read rights); conditions written as subqueries cannot, so one table alone hands
+    over each primary key once and ``packed_ids_sql`` needs no DISTINCT for it."""
+    return len(query.alias_map) > 1
 
 
 def packed_ids_sql(column: str, *, distinct: bool = True) -> str:

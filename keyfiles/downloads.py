@@ -32,7 +32,7 @@ from devices.access import Operator, downloadable_devices
 from devices.models import Device
 from keyfiles.archive_sink import FLUSH_BYTES, ChunkSink
 from keyfiles.kem import iter_kem_document, meter_element
-from keyfiles.keystream import json_members, plain_keys_of, selected_ids
+from keyfiles.keystream import TYPE_JSON_MEMBERS, json_members, plain_keys_of, selected_ids
 from keyfiles.meter_types import ascii_text, kem_name, wmbusmeters_driver
 from keyfiles.passwords import CheckedFilePassword, checked_file_password
 from keyvault.crypto import SealedScratch
@@ -169,17 +169,7 @@ def _quoted_csv_cell(value: str) -> str:
     return value
 
 
-# (keys.json member, device column): the members a type's devices share, in document order.
-_json_shared = json_members(
-    (
-        ("manufacturer", "manufacturer"),
-        ("kind", "kind"),
-        ("type", "device_type"),
-        ("type_no", "type_no"),
-        ("config_no", "config_no"),
-        ("consumption_type", "consumption_type"),
-    )
-)
+_json_shared = json_members(TYPE_JSON_MEMBERS)
 
 
 def _json_string(value: str) -> str:

@@ -21,7 +21,7 @@ from django.db import connection
 from django.db.models import QuerySet
 
 from devices.models import Device
-from kamkeys.sqlarrays import packed_ids_sql, unpack_ids
+from kamkeys.sqlarrays import can_repeat_rows, packed_ids_sql, unpack_ids
 from keyvault.models import DeviceKey
 from keyvault.services import DEFAULT_BATCH_SIZE, unwrap_stream, wrapped_keys_of
 
@@ -35,6 +35,18 @@ _SERIAL_AT = DEVICE_FIELDS.index("serial")
 # machine, a tenth of a million-key export).
 DeviceRow = namedtuple("DeviceRow", DEVICE_FIELDS)  # type: ignore[misc]
 _device_row = partial(tuple.__new__, DeviceRow)
+
+
+# (JSON member, device column): the members a type's devices share, in document order; keys.json
+# writes these, the API's keys add production_year.
+TYPE_JSON_MEMBERS: tuple[tuple[str, str], ...] = (
+    ("manufacturer", "manufacturer"),
+    ("kind", "kind"),
+    ("type", "device_type"),
+    ("type_no", "type_no"),
+    ("config_no", "config_no"),
+    ("consumption_type", "consumption_type"),
+)
 
 
 def json_members(members: Sequence[tuple[str, str]]) -> Callable[[Any], str]:
@@ -128,11 +140,9 @@ def selected_ids(devices_qs: QuerySet[Device]) -> array[int]:
         sql, params = query.sql_with_params()
     except EmptyResultSet:  # a condition that can match nothing (an empty selection)
         return ids
-    # Only a join can name a device twice (a customer's read rights); conditions written as
-    # subqueries cannot. One table alone: its primary keys need no DISTINCT.
-    joined = len(query.alias_map) > 1
     # The SQL is the ORM's.
-    packed = f"SELECT {packed_ids_sql('d.id', distinct=joined)} FROM ({sql}) AS d (id)"  # noqa: S608
+    packed_sql = packed_ids_sql("d.id", distinct=can_repeat_rows(query))
+    packed = f"SELECT {packed_sql} FROM ({sql}) AS d (id)"  # noqa: S608
     connection.ensure_connection()
     # In binary, which Django's client-side-binding cursors cannot ask for: as text the value
     # would arrive hex-escaped, twice its size, and be decoded into a third copy.
