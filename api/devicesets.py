@@ -3,6 +3,8 @@ always inside a device set the access module gave (visible or manageable)."""
 
 from __future__ import annotations
 
+import queue
+import threading
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -57,8 +59,11 @@ class DeviceSet:
 # process needs), and work_mem for the aggregates' two sorts of 100,000 values, which at the
 # default 4 MB spilled to temporary files (+60-100 ms before a file's first byte).
 # {ids}: packed_ids_sql, with DISTINCT only when the scope's query joins (a customer's rights).
+# The distinct count sorts the matched serials: as "C" (bytes; the same distinctness as any
+# deterministic collation) that sort skips the database collation's comparisons (20-50 ms of
+# 100,000).
 _FIND_SQL = (
-    "SELECT {ids}, count(DISTINCT d.serial) "
+    'SELECT {ids}, count(DISTINCT d.serial COLLATE "C") '
     "FROM ({scope}) AS d(id, serial) WHERE d.serial = ANY(%s::text[])"
 )
 # Only when some serial matched nothing: which (the serials found, comma-separated).
@@ -184,20 +189,90 @@ class Parts:
     several: bool  # more than one part
 
 
-def in_parts(user: Any, scope: QuerySet[Device], data: dict[str, Any], *, first: int) -> Parts:
+def part_bounds(count: int, first: int, second: int) -> list[tuple[int, int]]:
+    """Where a serials request's parts begin and end: the first ``first`` serials, the next
+    ``second``, then the rest (fewer parts for fewer serials)."""
+    bounds, start = [], 0
+    for size in (first, second):
+        if start < count:
+            bounds.append((start, min(count, start + size)))
+            start += size
+    if start < count:
+        bounds.append((start, count))
+    return bounds
+
+
+class _LookedUpAhead:
+    """``find_serials`` of each chunk, in order, run ahead in a thread on a connection of its
+    own, started at once: PostgreSQL looks up the later serials (100,000 of a million: 250-400
+    ms) while the stream unwraps and writes the earlier parts' keys, instead of after them.
+    After ``close`` the thread stops once its current statement ends, and closes its
+    connection."""
+
+    def __init__(self, scope: QuerySet[Device], chunks: list[list[str]]) -> None:
+        self.chunks = chunks
+        self.results: queue.SimpleQueue[Part | BaseException] = queue.SimpleQueue()
+        self.stopped = threading.Event()
+        threading.Thread(
+            target=self._look_up, args=(scope,), name="kamkeys-serials-lookup", daemon=True
+        ).start()
+
+    def _look_up(self, scope: QuerySet[Device]) -> None:
+        try:
+            for chunk in self.chunks:
+                if self.stopped.is_set():
+                    return
+                self.results.put(find_serials(scope, chunk))
+        except BaseException as error:  # noqa: BLE001 - raised again in the stream's thread
+            self.results.put(error)
+        finally:
+            connection.close()  # this thread's own
+
+    def __iter__(self) -> Iterator[Part]:
+        for _ in self.chunks:
+            result = self.results.get()
+            if isinstance(result, BaseException):
+                raise result
+            yield result
+
+    def close(self) -> None:
+        self.stopped.set()
+
+
+def _can_look_up_ahead() -> bool:
+    """A second connection sees what this one sees only outside a transaction (a test's
+    transaction, an atomic view), and only PostgreSQL serves two connections at once well."""
+    return connection.vendor == "postgresql" and not connection.in_atomic_block
+
+
+def in_parts(
+    user: Any, scope: QuerySet[Device], data: dict[str, Any], *, first: int, second: int
+) -> Parts:
     """The devices of a keys request: for serials, those of the first ``first`` serials, then
-    those of the rest, looked up only when the caller asks for the second part; a search is
-    one part."""
+    those of the next ``second``, then those of the rest; a search is one part. On PostgreSQL
+    the later parts are looked up ahead, on a second connection, while the earlier ones
+    stream (``_LookedUpAhead``); elsewhere each when the caller asks for it."""
     if "serials" not in data:
         return Parts(iter([(resolve(user, scope, data).ids, [])]), [], several=False)
     valid, invalid = split_serials(data["serials"])
+    chunks = [valid[start:end] for start, end in part_bounds(len(valid), first, second)] or [[]]
 
     def parts() -> Iterator[Part]:
-        yield find_serials(scope, valid[:first])
-        if len(valid) > first:
-            yield find_serials(scope, valid[first:])
+        later = chunks[1:]
+        # Started before the first part's lookup, so the second part's overlaps it too.
+        ahead = _LookedUpAhead(scope.all(), later) if later and _can_look_up_ahead() else None
+        try:
+            yield find_serials(scope, chunks[0])
+            if ahead is not None:
+                yield from ahead
+            else:
+                for chunk in later:
+                    yield find_serials(scope, chunk)
+        finally:
+            if ahead is not None:
+                ahead.close()
 
-    return Parts(parts(), invalid, several=len(valid) > first)
+    return Parts(parts(), invalid, several=len(chunks) > 1)
 
 
 def changed_since_q(user: Any, scope: QuerySet[Device], since: datetime) -> Q:

@@ -226,7 +226,7 @@ class KeysResponseSerializer(serializers.Serializer):
     devices = KeyedDeviceSerializer(
         many=True,
         help_text="Serials: in the order sent, the first 1,000 serials' devices by id, then the "
-        "rest's by id. A search: by id.",
+        "next 19,000 serials' by id, then the rest's by id. A search: by id.",
     )
     count = serializers.IntegerField(help_text="How many devices the document holds.")
     unknown_serials = serializers.ListField(

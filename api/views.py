@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api import access, devicesets, disclosures
-from api.keys import HEAD_DEVICES, audit_detail, json_stream
+from api.keys import HEAD_DEVICES, SECOND_PART, audit_detail, json_stream
 from api.models import Scope
 from api.problems import Problem
 from api.serializers import (
@@ -138,7 +138,7 @@ class DeviceDetailView(APIView):
         "leave before the rest are looked up. `zip` and `kem` stream the web download's "
         "encrypted file, protected by `password`. Every disclosure is audited with the token's "
         "id and name (JSON for more than 1,000 serials: one event for the first 1,000, one for "
-        "the rest, written before its first key)."
+        "the next 19,000, one for the rest, each written before its first key)."
     ),
     request=KeysRequestSerializer,
     responses={
@@ -164,7 +164,9 @@ class KeysView(APIView):
             scope = access.downloadable(user)
         try:
             if fmt == "json":
-                found = devicesets.in_parts(user, scope, data, first=HEAD_DEVICES)
+                found = devicesets.in_parts(
+                    user, scope, data, first=HEAD_DEVICES, second=SECOND_PART
+                )
                 chunks = json_stream(
                     token,
                     found.parts,
