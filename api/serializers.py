@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import datetime, tzinfo
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
+from django.db.models import CharField, F, Func, QuerySet
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -147,10 +149,45 @@ def _iso_stamp_in(zone: tzinfo) -> Callable[[datetime | None], str | None]:
     return stamp
 
 
-def device_dicts(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """DeviceSerializer's output for rows of DEVICE_VALUES plus "owner_name": the same members
-    and values, without a field object per value (a 1,000-device page: half its CPU)."""
-    stamp = _iso_stamp_in(timezone.get_current_timezone())
+# DRF's DateTimeField text of a UTC time (ISO 8601, microseconds only when there are any, "Z"),
+# written by PostgreSQL.
+_UTC_ISO_SQL = (
+    "replace(to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US') "
+    "|| 'Z', '.000000Z', 'Z')"
+)
+_TIMES = ("created_at", "changed_at")
+
+
+def device_values(devices: QuerySet[Any]) -> QuerySet[Any]:
+    """The rows ``device_dicts`` takes: DEVICE_VALUES and "owner_name". In UTC (the settings'
+    zone) on PostgreSQL the two times arrive as their text already ("created_at_text",
+    "changed_at_text"): loaded as datetimes (psycopg's Python loader, under Django's) and
+    written out again, they took a quarter of a 1,000-device page's time."""
+    if connection.vendor != "postgresql" or timezone.get_current_timezone_name() != "UTC":
+        return devices.values(*DEVICE_VALUES, owner_name=F("owner__name"))
+    return devices.values(
+        *(name for name in DEVICE_VALUES if name not in _TIMES),
+        owner_name=F("owner__name"),
+        **{
+            f"{name}_text": Func(F(name), template=_UTC_ISO_SQL, output_field=CharField())
+            for name in _TIMES
+        },
+    )
+
+
+def _as_written(value: str | None) -> str | None:
+    return value
+
+
+def device_dicts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """DeviceSerializer's output for rows of ``device_values``: the same members and values,
+    without a field object per value (a 1,000-device page: half its CPU)."""
+    if rows and "created_at_text" in rows[0]:
+        stamp: Callable[[Any], str | None] = _as_written
+        created, changed = "created_at_text", "changed_at_text"
+    else:
+        stamp = _iso_stamp_in(timezone.get_current_timezone())
+        created, changed = _TIMES
     return [
         {
             "serial": row["serial"],
@@ -163,8 +200,8 @@ def device_dicts(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
             "production_year": row["production_year"],
             "order_no": row["order_no"],
             "owner": row["owner_name"],
-            "created_at": stamp(row["created_at"]),
-            "changed_at": stamp(row["changed_at"]),
+            "created_at": stamp(row[created]),
+            "changed_at": stamp(row[changed]),
         }
         for row in rows
     ]

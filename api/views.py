@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import F
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -22,7 +21,6 @@ from api.keys import HEAD_DEVICES, SECOND_PART, audit_detail, json_stream
 from api.models import Scope
 from api.problems import Problem
 from api.serializers import (
-    DEVICE_VALUES,
     AssignRequestSerializer,
     AssignResponseSerializer,
     DeviceListQuerySerializer,
@@ -34,6 +32,7 @@ from api.serializers import (
     RevokeRequestSerializer,
     RevokeResponseSerializer,
     device_dicts,
+    device_values,
 )
 from api.throttling import KeysRateThrottle, TokenRateThrottle
 from devices.forms import SERIAL_RE
@@ -99,7 +98,7 @@ class DeviceListView(ListAPIView):
         params = _query(DeviceListQuerySerializer, self.request)
         scope = access.visible_for_search(self.request.user, params)
         devices = devicesets.by_search(self.request.user, scope, params)
-        return devices.values(*DEVICE_VALUES, owner_name=F("owner__name"))
+        return device_values(devices)
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         page = self.paginate_queryset(self.get_queryset())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import pyzipper
@@ -45,11 +45,22 @@ def test_list_rows_are_the_device_serializers_own_output(super_user_x, keyed_x, 
     from api.serializers import DeviceSerializer
 
     Device.objects.filter(pk=keyed_x[1].pk).update(production_year=2024, order_no='A "q" ø')
+    # A time on the second (no microseconds to write) and one with a single microsecond.
+    Device.objects.filter(pk=keyed_x[2].pk).update(
+        created_at=datetime(2026, 3, 1, 12, 0, 5, tzinfo=UTC)
+    )
+    Device.objects.filter(pk=keyed_x[3].pk).update(
+        created_at=datetime(1999, 12, 31, 23, 59, 59, 1, tzinfo=UTC)
+    )
     response = api_for(super_user_x, ["devices:read"]).get("/api/v1/devices/")
     devices = Device.objects.filter(pk__in=[d.pk for d in keyed_x]).order_by("pk")
     expected = json.loads(json.dumps(DeviceSerializer(devices, many=True).data))
     assert response.json()["results"] == expected
     assert expected[1]["production_year"] == 2024 and expected[1]["owner"]
+    assert [row["created_at"] for row in expected[2:4]] == [
+        "2026-03-01T12:00:05Z",
+        "1999-12-31T23:59:59.000001Z",
+    ]
 
 
 def test_list_times_follow_the_time_zone_as_the_serializer_does(
