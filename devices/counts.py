@@ -36,18 +36,29 @@ WHERE owner_id IS NOT NULL GROUP BY owner_id, order_no ORDER BY owner_id, order_
 """
 
 
+COUNT_TABLES = ("devices_ownertypecount", "devices_ownerordercount")
+
+
 def counts_maintained() -> bool:
     """True where the triggers exist (PostgreSQL)."""
     return connection.vendor == "postgresql"
 
 
 def recount() -> None:
-    """Rebuild every count from the table, e.g. after a restore without triggers."""
+    """Rebuild every count from the table, e.g. after a restore without triggers, then vacuum
+    the count tables (outside a transaction)."""
     if not counts_maintained():
         return
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("LOCK TABLE devices_device IN SHARE ROW EXCLUSIVE MODE")
         cursor.execute(RECOUNT_SQL)
+    if connection.in_atomic_block:  # VACUUM cannot run in a transaction (a caller's, a test's)
+        return
+    # The old rows are dead but still in the indexes until a vacuum: an ORDER # count that
+    # followed at once visited them too ('501' on the bench: 8,787 pages for 10,280 rows, 97 ms
+    # instead of 12). The fresh statistics are the planner's.
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM (ANALYZE) {', '.join(COUNT_TABLES)}")
 
 
 def owned_count(org_ids: Iterable[int], types: Iterable[str] | None = None) -> int | None:
