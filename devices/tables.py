@@ -255,9 +255,11 @@ class DevicePaginator(Paginator):
 
     ``total=None`` with ``substring=True`` (an ORDER # / SERIAL # substring search, PostgreSQL):
     the paginator counts itself, with one trigram scan that also returns the first
-    ``SMALL_RESULT`` ids in order. A result that small is paged from that list; a larger one
-    walks the sort index (it fills a page after a few thousand entries), unless ``read_all``:
-    then each page is a top-N sort of every match, read with bitmap scans."""
+    ``SMALL_RESULT`` ids in order. A result that small is paged from that list, and so is any
+    page of a larger one that lies wholly inside it (the first pages, on the visit that
+    counts); other pages walk the sort index (it fills a page after a few thousand entries),
+    unless ``read_all``: then each page is a top-N sort of every match, read with bitmap
+    scans."""
 
     def __init__(
         self,
@@ -284,7 +286,8 @@ class DevicePaginator(Paginator):
         self._read_all = read_all
         self._after = after
         self._before = before
-        self._matches: list[int] | None = None
+        self._matches: list[int] | None = None  # every match, in order
+        self._first: list[int] = []  # the first SMALL_RESULT matches, in order
         queryset: QuerySet[Device] = object_list.data.data
         ordering = _page_ordering(queryset, single_owner)
         self._keyed = keyset_ordering(ordering)
@@ -299,6 +302,7 @@ class DevicePaginator(Paginator):
             if self._keyed is None:  # sorted by a joined column: count only
                 return self._queryset.order_by().count()
             total, first = count_and_first_ids(self._queryset, self._keyed)
+        self._first = first
         if total <= len(first):
             self._matches = first
         return total
@@ -321,6 +325,8 @@ class DevicePaginator(Paginator):
                 ids = None
                 if self._matches is not None:
                     ids = self._matches[bottom : bottom + self.per_page]
+                elif bottom + self.per_page <= len(self._first):  # read by the count already
+                    ids = self._first[bottom : bottom + self.per_page]
                 elif bottom == 0 and self._owned_by:
                     ids = _first_page_ids(self._owned_by, self._ordering, self.per_page)
                 if ids is None:
@@ -346,4 +352,8 @@ class DevicePaginator(Paginator):
             return None
         if self._matches is not None:
             return slice_after(self._matches, cursor, self.per_page)
+        if self._first:  # a page wholly inside the matches the count read is taken from them
+            ids = slice_after(self._first, cursor, self.per_page)
+            if ids is not None and len(ids) == self.per_page:
+                return ids
         return keyset_ids(self._queryset, self._keyed, cursor, self.per_page)

@@ -68,7 +68,7 @@ def test_next_then_previous_walk_every_device_once_in_order(
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("small_result", [2000, 10])
+@pytest.mark.parametrize("small_result", [2000, 40, 10])
 @pytest.mark.parametrize("sort", ["serial", "-order_no"])
 def test_a_substring_search_pages_forward_and_back_whether_its_result_is_small_or_large(
     client_for, super_user_x, sixty_devices, org_x, monkeypatch, small_result, sort

@@ -131,6 +131,31 @@ def test_a_large_substring_result_pages_along_the_sort_index(
 
 
 @pytest.mark.django_db
+def test_the_first_page_of_a_large_substring_search_comes_from_the_scan_that_counts_it(
+    postgres, client_for, super_user_x, org_x, monkeypatch
+):
+    """More matches than SMALL_RESULT: the count's one trigram scan also read the first
+    SMALL_RESULT matches in order, so a page wholly inside them needs no second walk; a page
+    past them still walks the sort index, and both show the devices in order."""
+    monkeypatch.setattr("devices.paging.SMALL_RESULT", 30)
+    for i in range(60):
+        DeviceFactory(owner=org_x, serial=f"{12_300_000 + i * 7 % 60:08d}")
+    client = client_for(super_user_x)
+    in_order = [f"{12_300_000 + i:08d}" for i in range(60)]
+    for page, walks in ((1, 0), (2, 1)):  # rows 1-25 lie inside the first 30; 26-50 do not
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(URL, {"serial": "123", "page": page})
+        shown = [row.record.serial for row in response.context["table"].page.object_list]
+        assert shown == in_order[(page - 1) * 25 : page * 25]
+        page_walks = [
+            plan
+            for plan in _plans_of_device_queries(captured.captured_queries)
+            if '"Limit"' in plan and "WindowAgg" not in plan
+        ]
+        assert len(page_walks) == walks, page
+
+
+@pytest.mark.django_db
 def test_a_substring_search_beside_a_type_that_names_no_type_finds_nothing_without_an_error(
     client_for, super_user_x, org_x
 ):
