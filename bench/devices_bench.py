@@ -374,14 +374,13 @@ def measure_download(client: Any, runs: int | None = None) -> dict[str, Any]:
     """Select the 100,000 devices of one type (a stored search) and stream both formats,
     ``runs`` times each; first byte and total are reported per run and as the median.
 
-    The process is first warmed as a gunicorn worker warms itself before its first request
+    The process was warmed as a gunicorn worker warms itself before its first request
     (``kamkeys.wsgi.warm_up``: the URLconf's views, zxcvbn's dictionaries, the catalogs), so the
     figures are those of a running server, not of a module import (zxcvbn alone is ~100 ms)."""
     from django.db import connection
     from django.urls import reverse
 
     runs = runs or DOWNLOAD_RUNS
-    import kamkeys.wsgi  # noqa: F401 - runs warm_up() as each gunicorn worker does
 
     client.post(reverse("devices:selection"), {"action": "clear"})
     client.post(
@@ -459,6 +458,11 @@ def main() -> None:
     fill(args.reload)
     if args.load_only:
         return
+    # From here the process is a gunicorn worker: warmed as each one warms itself before its first
+    # request (kamkeys.wsgi.warm_up), with what it loaded frozen out of the garbage collector's
+    # full collections (before 2026-12-08 one of those, ~50 ms, landed in every few 500-row pages).
+    import kamkeys.wsgi  # noqa: F401
+
     load_before = os.getloadavg()
     if args.download_only:
         download = measure_download(logged_in_client(bench_user()), args.download_runs)

@@ -104,6 +104,8 @@ def main() -> None:
     from django.db import connection
     from django.urls import reverse
 
+    import kamkeys.wsgi  # noqa: F401 - warmed and frozen as a gunicorn worker is (warm_up)
+
     client = devices_bench.logged_in_client(devices_bench.bench_user())
     client.post(reverse("devices:selection"), {"action": "clear"})
 
