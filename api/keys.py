@@ -44,13 +44,16 @@ def _key_name(name: str) -> str:
 
 
 def _device_json(device: Any, keys: dict[str, bytes]) -> str:
-    """One device (a keystream.DeviceRow) with its keys."""
-    shared = _shared_members(device)
-    key_members = ", ".join(
-        [f'{_key_name(name)}: "{key.hex().upper()}"' for name, key in keys.items()]
-    )
+    """One device (a keystream.DeviceRow) with its keys (most devices hold one: no list)."""
+    if len(keys) == 1:
+        ((name, key),) = keys.items()
+        key_members = f'{_key_name(name)}: "{key.hex().upper()}"'
+    else:
+        key_members = ", ".join(
+            [f'{_key_name(name)}: "{key.hex().upper()}"' for name, key in keys.items()]
+        )
     return (
-        f'{{"serial": {_string(device.serial)}, {shared}, '
+        f'{{"serial": {_string(device.serial)}, {_shared_members(device)}, '
         f'"order_no": {_string(device.order_no)}, "keys": {{{key_members}}}}}'
     )
 
@@ -64,14 +67,21 @@ class _Document:
         self.count = 0
 
     def add(self, devices: Iterable[tuple[Any, dict[str, bytes]]]) -> Iterator[bytes]:
-        parts = self.parts
+        """The devices' text, each after its separator; counters kept in locals (a third of
+        the writing's CPU for 100,000 devices went to attribute updates and concatenation)."""
+        append, device_json = self.parts.append, _device_json
+        count, size = self.count, self.size
         for device, keys in devices:
-            piece = ("\n " if not self.count else ",\n ") + _device_json(device, keys)
-            self.count += 1
-            parts.append(piece)
-            self.size += len(piece)
-            if self.size >= FLUSH_CHARS:
+            piece = device_json(device, keys)
+            append(",\n " if count else "\n ")
+            append(piece)
+            count += 1
+            size += len(piece)
+            if size >= FLUSH_CHARS:
+                self.count = count
                 yield self.flush()
+                size = 0
+        self.count, self.size = count, size
 
     def flush(self) -> bytes:
         text = "".join(self.parts)

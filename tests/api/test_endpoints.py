@@ -179,6 +179,21 @@ def test_keys_as_json_report_unknown_and_malformed_serials_by_name(
     assert body["invalid_serials"] == ["12-34"]
 
 
+def test_a_device_with_several_keys_lists_each_dek_first(super_user_x, org_x, api_for):
+    from keyvault.services import store_device_keys
+
+    device = DeviceFactory(owner=org_x)
+    store_device_keys(device, {"GPK2": key_of(3), "DEK": key_of(1), "GPK1": key_of(2)})
+    body = json.loads(
+        streamed(
+            api_for(super_user_x, ["keys:read"]).post("/api/v1/keys/", {"serials": [device.serial]})
+        )
+    )
+    keys = body["devices"][0]["keys"]
+    assert list(keys) == ["DEK", "GPK1", "GPK2"]
+    assert keys == {name: key_of(n).hex().upper() for n, name in enumerate(keys, start=1)}
+
+
 @pytest.mark.parametrize(
     ("path", "extra"),
     [
