@@ -206,16 +206,17 @@ class _LookedUpAhead:
     """``find_serials`` of each chunk, in order, run ahead in a thread on a connection of its
     own, started at once: PostgreSQL looks up the later serials (100,000 of a million: 250-400
     ms) while the stream unwraps and writes the earlier parts' keys, instead of after them.
-    After ``close`` the thread stops once its current statement ends, and closes its
-    connection."""
+    ``close`` stops the thread once its current statement ends and waits until it has closed
+    its connection: no connection outlives the request that opened it."""
 
     def __init__(self, scope: QuerySet[Device], chunks: list[list[str]]) -> None:
         self.chunks = chunks
         self.results: queue.SimpleQueue[Part | BaseException] = queue.SimpleQueue()
         self.stopped = threading.Event()
-        threading.Thread(
+        self.thread = threading.Thread(
             target=self._look_up, args=(scope,), name="kamkeys-serials-lookup", daemon=True
-        ).start()
+        )
+        self.thread.start()
 
     def _look_up(self, scope: QuerySet[Device]) -> None:
         try:
@@ -237,6 +238,7 @@ class _LookedUpAhead:
 
     def close(self) -> None:
         self.stopped.set()
+        self.thread.join()
 
 
 def _can_look_up_ahead() -> bool:

@@ -130,6 +130,9 @@ def _chunks(
     for number, (ids, part_unknown) in enumerate(later, start=2):
         unknown += part_unknown
         if ids and not selectors.token_still_works(token):
+            close_parts = getattr(later, "close", None)
+            if close_parts is not None:  # the parts found ahead, and their connection, end now
+                close_parts()
             yield document.flush()
             return
         if ids:

@@ -71,12 +71,14 @@ def test_a_token_revoked_mid_stream_stops_the_parts_looked_up_ahead(
     super_user_x, keyed_x, api_for, small_parts
 ):
     """The later parts were found on the other connection already; found is not sent: their
-    keys never leave and they are not audited."""
+    keys never leave and they are not audited, and the other connection is closed when the
+    document stops, not whenever the stream object is collected."""
     from api import services
     from tests.factories import web
 
     by_id = sorted(keyed_x, key=lambda d: d.pk)
     api = api_for(super_user_x, ["keys:read"])
+    before = _connections_to_this_database()
     response = api.post("/api/v1/keys/", {"serials": [d.serial for d in by_id]})
     assert response.status_code == 200 and len(small_parts) == 1
     assert services.revoke_token(super_user_x.api_tokens.get(), context=web(super_user_x))
@@ -87,3 +89,4 @@ def test_a_token_revoked_mid_stream_stops_the_parts_looked_up_ahead(
     assert not any(d.serial in text for d in by_id[2:])
     events = AuditEvent.objects.filter(action=Action.DOWNLOAD)
     assert [e.object_ids for e in events] == [[by_id[0].pk, by_id[1].pk]]
+    assert _connections_to_this_database() == before  # the stopped stream closed the other
