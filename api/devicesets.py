@@ -202,6 +202,9 @@ def part_bounds(count: int, first: int, second: int) -> list[tuple[int, int]]:
     return bounds
 
 
+LOOKUP_JOIN_SECONDS = 30  # how long closing a stream waits for its lookup thread at most
+
+
 class _LookedUpAhead:
     """``find_serials`` of each chunk, in order, run ahead in a thread on a connection of its
     own, started at once: PostgreSQL looks up the later serials (100,000 of a million: 250-400
@@ -238,7 +241,8 @@ class _LookedUpAhead:
 
     def close(self) -> None:
         self.stopped.set()
-        self.thread.join()
+        # Bounded: a statement the database never answers must not hold the worker's thread.
+        self.thread.join(timeout=LOOKUP_JOIN_SECONDS)
 
 
 def _can_look_up_ahead() -> bool:
