@@ -558,19 +558,27 @@ def test_user_administration_searches_self_registrations_too(
     assert outsider.email in found and customer.email not in found
 
 
-@pytest.mark.django_db
-def test_the_invitee_opening_the_accepted_invitation_again_is_sent_to_my_devices_not_to_log_in(
-    client, super_user_x, devices_x, django_capture_on_commit_callbacks
-):
+def _accepted_invitation_link(client, super_user_x, devices_x, capture) -> str:  # noqa: ANN001
+    """The link of an invitation to newbie@utility.dk, accepted in ``client`` (now logged in)."""
     from django.core import mail
 
-    with django_capture_on_commit_callbacks(execute=True):
+    with capture(execute=True):
         grant(super_user_x, devices_x[:2], "newbie@utility.dk")
     link = reverse("readrights:invitation", args=[invitation_token(mail.outbox[0])])
     client.get(link)
     client.post(
         reverse("readrights:accept"),
         {"name": "Nina", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
+    )
+    return link
+
+
+@pytest.mark.django_db
+def test_the_invitee_opening_the_accepted_invitation_again_is_sent_to_my_devices_not_to_log_in(
+    client, super_user_x, devices_x, django_capture_on_commit_callbacks
+):
+    link = _accepted_invitation_link(
+        client, super_user_x, devices_x, django_capture_on_commit_callbacks
     )
     again = client.get(link)
     content = again.content.decode()
@@ -585,15 +593,8 @@ def test_the_invitee_opening_the_accepted_invitation_again_is_sent_to_my_devices
 def test_someone_else_opening_an_accepted_invitation_is_still_asked_to_log_in(
     client, client_for, super_user_x, devices_x, django_capture_on_commit_callbacks
 ):
-    from django.core import mail
-
-    with django_capture_on_commit_callbacks(execute=True):
-        grant(super_user_x, devices_x[:2], "newbie@utility.dk")
-    link = reverse("readrights:invitation", args=[invitation_token(mail.outbox[0])])
-    client.get(link)
-    client.post(
-        reverse("readrights:accept"),
-        {"name": "Nina", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
+    link = _accepted_invitation_link(
+        client, super_user_x, devices_x, django_capture_on_commit_callbacks
     )
     content = client_for(super_user_x).get(link).content.decode()
     assert "Log in with your email address and password." in content
