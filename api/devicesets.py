@@ -189,11 +189,11 @@ class Parts:
     several: bool  # more than one part
 
 
-def part_bounds(count: int, first: int, second: int) -> list[tuple[int, int]]:
-    """Where a serials request's parts begin and end: the first ``first`` serials, the next
-    ``second``, then the rest (fewer parts for fewer serials)."""
+def part_bounds(count: int, sizes: Sequence[int]) -> list[tuple[int, int]]:
+    """Where a serials request's parts begin and end: the first ``sizes[0]`` serials, the next
+    ``sizes[1]``, ..., then the rest (fewer parts for fewer serials)."""
     bounds, start = [], 0
-    for size in (first, second):
+    for size in sizes:
         if start < count:
             bounds.append((start, min(count, start + size)))
             start += size
@@ -252,16 +252,17 @@ def _can_look_up_ahead() -> bool:
 
 
 def in_parts(
-    user: Any, scope: QuerySet[Device], data: dict[str, Any], *, first: int, second: int
+    user: Any, scope: QuerySet[Device], data: dict[str, Any], *, sizes: Sequence[int]
 ) -> Parts:
-    """The devices of a keys request: for serials, those of the first ``first`` serials, then
-    those of the next ``second``, then those of the rest; a search is one part. On PostgreSQL
-    the later parts are looked up ahead, on a second connection, while the earlier ones
-    stream (``_LookedUpAhead``); elsewhere each when the caller asks for it."""
+    """The devices of a keys request: for serials, those of the first ``sizes[0]`` serials,
+    then those of each next size of ``sizes``, then those of the rest; a search is one part.
+    On PostgreSQL the later parts are looked up ahead, one after the other on a second
+    connection, while the earlier ones stream (``_LookedUpAhead``); elsewhere each when the
+    caller asks for it."""
     if "serials" not in data:
         return Parts(iter([(resolve(user, scope, data).ids, [])]), [], several=False)
     valid, invalid = split_serials(data["serials"])
-    chunks = [valid[start:end] for start, end in part_bounds(len(valid), first, second)] or [[]]
+    chunks = [valid[start:end] for start, end in part_bounds(len(valid), sizes)] or [[]]
 
     def parts() -> Iterator[Part]:
         later = chunks[1:]

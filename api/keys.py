@@ -1,8 +1,8 @@
 """Keys as a streamed JSON document: the download's key stream (keyfiles.keystream, through
 api.access), written as JSON piece by piece in constant memory. The devices come in parts (the
-first HEAD_DEVICES serials, then the rest), each audited before its first key is written, so the
-first keys leave before the last serials are looked up. The encrypted ZIP and KEM files are the
-web download's own (keyfiles.downloads)."""
+first HEAD_DEVICES serials, then those of LATER_PARTS, then the rest), each audited before its
+first key is written, so the first keys leave before the last serials are looked up. The
+encrypted ZIP and KEM files are the web download's own (keyfiles.downloads)."""
 
 from __future__ import annotations
 
@@ -18,11 +18,14 @@ from audit.models import Action
 from keyfiles.keystream import TYPE_JSON_MEMBERS, json_members
 
 HEAD_DEVICES = 1000  # unwrapped before the disclosure is audited and the response starts
-# The serials of the second part; the rest are the third. Looked up ahead while the earlier parts
-# stream (api.devicesets.in_parts), the second is small enough to be found (by probes, 19,000
-# in ~120 ms) before the first has left, and streams while the third is found (a scan of the
-# organization's devices).
-SECOND_PART = 19_000
+# The serials of the parts after the first; the rest are the last. They are looked up ahead, one
+# after the other, while the earlier parts stream (api.devicesets.in_parts). Each is small enough
+# to be found before the stream reaches it: the second (5,000 serials, probed in the
+# organization's index in ~25-50 ms) before the first has left, the third (15,000) while the
+# second streams (~50 ms of unwrapping), the rest (a scan of the organization's devices,
+# ~250 ms for 79,000) while the third does. With one second part of 19,000 (~200 ms to find),
+# the stream stood still for ~200 ms after the first 1,000 devices.
+LATER_PARTS = (5_000, 15_000)
 FLUSH_CHARS = 1 << 16
 # The members but serial, order_no and keys, in document order: keys.json's, and production_year.
 _shared_members = json_members((*TYPE_JSON_MEMBERS, ("production_year", "production_year")))

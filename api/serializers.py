@@ -263,7 +263,8 @@ class KeysResponseSerializer(serializers.Serializer):
     devices = KeyedDeviceSerializer(
         many=True,
         help_text="Serials: in the order sent, the first 1,000 serials' devices by id, then the "
-        "next 19,000 serials' by id, then the rest's by id. A search: by id.",
+        "next 5,000 serials' by id, the next 15,000 serials' by id, then the rest's by id. "
+        "A search: by id.",
     )
     count = serializers.IntegerField(help_text="How many devices the document holds.")
     unknown_serials = serializers.ListField(

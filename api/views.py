@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api import access, devicesets, disclosures
-from api.keys import HEAD_DEVICES, SECOND_PART, audit_detail, json_stream
+from api.keys import HEAD_DEVICES, LATER_PARTS, audit_detail, json_stream
 from api.models import Scope
 from api.problems import Problem
 from api.serializers import (
@@ -136,8 +136,9 @@ class DeviceDetailView(APIView):
         "(without saying whether they exist elsewhere); the devices of the first 1,000 serials "
         "leave before the rest are looked up. `zip` and `kem` stream the web download's "
         "encrypted file, protected by `password`. Every disclosure is audited with the token's "
-        "id and name (JSON for more than 1,000 serials: one event for the first 1,000, one for "
-        "the next 19,000, one for the rest, each written before its first key)."
+        "id and name (JSON for more than 1,000 serials: one event for the first 1,000, one "
+        "each for the next 5,000 and the next 15,000, one for the rest, each written before its "
+        "first key)."
     ),
     request=KeysRequestSerializer,
     responses={
@@ -163,9 +164,7 @@ class KeysView(APIView):
             scope = access.downloadable(user)
         try:
             if fmt == "json":
-                found = devicesets.in_parts(
-                    user, scope, data, first=HEAD_DEVICES, second=SECOND_PART
-                )
+                found = devicesets.in_parts(user, scope, data, sizes=(HEAD_DEVICES, *LATER_PARTS))
                 chunks = json_stream(
                     token,
                     found.parts,

@@ -20,9 +20,10 @@ everything but the network); the first byte is the first chunk of the streamed b
 is the child's own CPU time for the request (PostgreSQL's is not in it), steadier than the wall
 time on a busy machine. JSON goes to stdout, progress to stderr. Not a timed test: the numbers
 depend on the machine. The JSON of named serials streams in parts (api.keys): its first
-byte waits for the first 1,000 serials only, and the next 19,000 and the rest are looked up on a
-second connection meanwhile (api.devicesets); the files wait for all of them (a request naming
-an unknown serial is a 400 before anything streams), then write from the ids that lookup read.
+byte waits for the first 1,000 serials only, and the later parts (5,000, 15,000, the rest) are
+looked up on a second connection meanwhile (api.devicesets); the files wait for all of them (a
+request naming an unknown serial is a 400 before anything streams), then write from the ids that
+lookup read.
 
 Each child first loads what a gunicorn worker loads at its start (``kamkeys.wsgi.warm_up``) and
 serves one list page (the database connection). Before the measured cases one unmeasured

@@ -26,14 +26,15 @@ def _connections_to_this_database() -> int:
 
 @pytest.fixture
 def small_parts(monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    """Parts of two serials, and a record of each look-ahead made."""
+    """A first part of two serials, then parts of one and two, then the rest, and a record of
+    each look-ahead made."""
     import api.devicesets
     import api.keys
     import api.views
 
     for module in (api.views, api.keys):
         monkeypatch.setattr(module, "HEAD_DEVICES", 2)
-        monkeypatch.setattr(module, "SECOND_PART", 2)
+        monkeypatch.setattr(module, "LATER_PARTS", (1, 2))
     made: list[object] = []
 
     class Recorded(api.devicesets._LookedUpAhead):
@@ -57,7 +58,8 @@ def test_serials_looked_up_ahead_stream_in_order_each_part_audited_and_the_conne
     body = json.loads(streamed(api.post("/api/v1/keys/", {"serials": sent})))
 
     assert len(small_parts) == 1  # the second connection was used
-    parts = [[by_id[4]], [by_id[1]], [by_id[0], by_id[2], by_id[3]]]
+    # [4, unknown], [1], [foreign, 0], [3, 2]: each part in id order.
+    parts = [[by_id[4]], [by_id[1]], [by_id[0]], [by_id[2], by_id[3]]]
     assert [d["serial"] for d in body["devices"]] == [d.serial for p in parts for d in p]
     assert body["unknown_serials"] == ["99999999", keyed_y[0].serial]
     events = AuditEvent.objects.filter(action=Action.DOWNLOAD).order_by("pk")
