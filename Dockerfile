@@ -17,6 +17,7 @@ COPY devices ./devices
 COPY readrights ./readrights
 COPY keyvault ./keyvault
 COPY keyfiles ./keyfiles
+COPY api ./api
 COPY templates ./templates
 COPY locale ./locale
 COPY static ./static
@@ -26,7 +27,10 @@ COPY deploy ./deploy
 # with a one-year immutable Cache-Control). KAMKEYS_BUILD_STEP=1 stands throwaway values in
 # for the secrets, in this step only, and lets nothing but collectstatic run: no secret is
 # needed to build the image, and none ends up in it.
+# The apps' bytecode is compiled here, once: PYTHONDONTWRITEBYTECODE keeps the workers from
+# writing it, so without this step each worker would compile every module from source at start.
 RUN pip install . \
+ && python -m compileall -q kamkeys audit accounts devices readrights keyvault keyfiles api \
  && KAMKEYS_ENV=production KAMKEYS_BUILD_STEP=1 python manage.py collectstatic --noinput
 
 USER kamkeys

@@ -81,6 +81,20 @@ def test_the_image_builds_static_files_and_holds_the_gunicorn_configuration():
     assert re.search(r"^COPY deploy \./deploy$", dockerfile, re.M), "the image lacks deploy/"
 
 
+def test_the_image_holds_every_app_of_the_project_as_compiled_bytecode():
+    """The workers import the apps from /app. api/ was missing from the COPY lines: the image
+    only worked because ``pip install .`` had put a second copy into site-packages. And with
+    PYTHONDONTWRITEBYTECODE set, nothing compiled /app: every worker (and every command)
+    compiled each of the apps' modules from source as it started."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    apps = sorted(path.parent.name for path in ROOT.glob("*/apps.py"))
+    assert "api" in apps
+    copied = set(re.findall(r"^COPY (\w+) \./\1$", dockerfile, re.M))
+    assert not set(apps) - copied, f"not in the image: {sorted(set(apps) - copied)}"
+    compiled = re.search(r"python -m compileall -q ([\w ]+)", dockerfile)
+    assert compiled and set(apps) <= set(compiled.group(1).split()), "apps left uncompiled"
+
+
 def test_the_journey_changes_only_the_marked_lines_of_the_shipped_nginx_conf(tmp_path):
     shipped = SHIPPED_NGINX_CONF.read_text()
     rendered = render_nginx_conf(shipped, example_values(tmp_path))
