@@ -191,6 +191,16 @@ def _purge_broker(url: str) -> None:
 
 
 @pytest.fixture(scope="session")
+def live_server(django_db_setup: None, live_server):  # noqa: ANN001, ANN201
+    """pytest-django's live server, started after the test database is made, so that it stops
+    before the database is dropped. pytest-django's own fixture does not ask for the database,
+    so it was set up first and stopped last, after the drop: a CI run now and then warned that
+    the database "is being accessed by other users", with the live server's thread still
+    alive and a session whose last query came from a request it had served."""
+    return live_server
+
+
+@pytest.fixture(scope="session")
 def chromium_path() -> str:
     path = shutil.which("chromium") or "/usr/bin/chromium"
     require_service(os.path.exists(path), "needs Debian's chromium at /usr/bin/chromium")
