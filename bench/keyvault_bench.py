@@ -9,7 +9,8 @@ postgres://postgres@127.0.0.1:5432/kk_bench_keyvault), migrates it, and runs eve
 fresh child process so each peak RSS is that case's own (``ru_maxrss`` of the child; the RSS of
 a bare ``django.setup()`` is printed beside it). Beside the figures it prints the library floors
 measured in the same run, all data in memory: HKDF + AES-KW unwrap of the export's keys, a pyzipper
-AES-256 zip of a CSV of that many rows, and building plus AES-CBC-encrypting a KEM XML of that
+AES-256 zip of what the file holds for that many keys (keys.csv and keys.json, deflated at the
+level keyfiles.downloads uses), and building plus AES-CBC-encrypting a KEM XML of that
 many meters. JSON goes to stdout, progress to stderr. The database is dropped at the end unless
 --keep. Not a timed test: the numbers depend on the machine.
 """
@@ -192,7 +193,7 @@ def main() -> None:
                 floors = run_child("floors", ring_v1, str(size))
                 floors["note"] = "libraries alone, all data in memory, same run"
                 for fmt, floor in (
-                    ("zip", floors["hkdf_aeskw_unwrap_s"] + floors["pyzipper_aes256_csv_s"]),
+                    ("zip", floors["hkdf_aeskw_unwrap_s"] + floors["pyzipper_aes256_csv_json_s"]),
                     ("kem", floors["hkdf_aeskw_unwrap_s"] + floors["kem_build_encrypt_s"]),
                 ):
                     for case in ("export", "export_cli", "web_download"):
@@ -416,14 +417,27 @@ def case_floors(count_text: str) -> dict[str, Any]:
         f"{10_000_000 + i:08d},MULTICAL 21,6000000,DEK,{key.hex().upper()}\r\n"
         for i, key in enumerate(keys)
     ).encode()
+    # keys.json as the download writes it: a type's members, the order number, the keys.
+    objects = ",".join(
+        f'\n {{"serial": "{10_000_000 + i:08d}", "manufacturer": "Kamstrup", "kind": "meter", '
+        '"type": "MULTICAL 21", "type_no": "021A1B2C3", "config_no": "3C001", '
+        f'"consumption_type": "water", "order_no": "{6_000_000 + i // 500}", '
+        f'"keys": {{"DEK": "{key.hex().upper()}"}}}}'
+        for i, key in enumerate(keys)
+    )
+    document = f"[{objects}\n]\n".encode()
+    del objects
     started = time.perf_counter()
     buffer = io.BytesIO()
+    # The download's two members, deflated at its level (keyfiles.downloads: compresslevel=1).
     with pyzipper.AESZipFile(
-        buffer, "w", compression=pyzipper.ZIP_DEFLATED, encryption=pyzipper.WZ_AES
+        buffer, "w", compression=pyzipper.ZIP_DEFLATED, compresslevel=1, encryption=pyzipper.WZ_AES
     ) as archive:
         archive.setpassword(PASSWORDS["zip"].encode())
         archive.writestr("keys.csv", rows)
+        archive.writestr("keys.json", document)
     zip_s = time.perf_counter() - started
+    del document
 
     started = time.perf_counter()
     xml = (
@@ -445,7 +459,7 @@ def case_floors(count_text: str) -> dict[str, Any]:
     kem_s = time.perf_counter() - started
     return {
         "hkdf_aeskw_unwrap_s": round(unwrap_s, 3),
-        "pyzipper_aes256_csv_s": round(zip_s, 3),
+        "pyzipper_aes256_csv_json_s": round(zip_s, 3),
         "kem_build_encrypt_s": round(kem_s, 3),
         "keys": count,
     }
